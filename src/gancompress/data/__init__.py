@@ -1,0 +1,15 @@
+"""Datasets (``digits``, ``fashion_mnist``, ``image_folder``, ``fake``) and the endless training loader.
+
+Example:
+    >>> from gancompress.config import DataCfg
+    >>> from gancompress.data import InfiniteLoader, load_dataset
+    >>> loader = InfiniteLoader(load_dataset(DataCfg(name="fake", image_size=16)), batch_size=8)
+    >>> next(loader)["real"].shape
+    torch.Size([8, 1, 16, 16])
+"""
+
+from gancompress.data import fake as _fake  # noqa: F401  (registers the "fake" dataset)
+from gancompress.data.datasets import DATASETS, ImageDataset, fashion_mnist_available, load_dataset, read_idx
+from gancompress.data.loader import InfiniteLoader
+
+__all__ = ["DATASETS", "ImageDataset", "InfiniteLoader", "fashion_mnist_available", "load_dataset", "read_idx"]

@@ -1,0 +1,393 @@
+"""Image datasets as plain tensors: a registry of loaders plus common post-processing.
+
+Every loader returns an :class:`ImageDataset` holding the whole split in memory as ``(N, C, H, W)`` float32 in
+``[-1, 1]`` (the datasets this project uses are small). :func:`load_dataset` then applies the ``DataCfg`` options
+(classes, limit, size, channels) the same way for every dataset.
+
+Example:
+    >>> from gancompress.config import DataCfg
+    >>> ds = load_dataset(DataCfg(name="digits", image_size=16), "test")
+    >>> ds.images.shape[1:], ds.num_classes
+    (torch.Size([1, 16, 16]), 10)
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import logging
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from gancompress.config import DataCfg
+from gancompress.errors import UserError
+from gancompress.registry import Registry
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "test")
+DATASETS: Registry = Registry("dataset")
+
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+
+@dataclass(frozen=True, eq=False)
+class ImageDataset:
+    """One split of a dataset, fully in memory.
+
+    Attributes:
+        images: ``(N, C, H, W)`` float32 in ``[-1, 1]``.
+        labels: ``(N,)`` int64 class indices, or ``None`` for unlabeled data.
+        name: registered dataset name (e.g. ``"digits"``).
+        split: ``"train"`` or ``"test"``.
+        num_classes: number of classes of the original dataset (0 if unlabeled).
+        class_names: one name per class index.
+
+    Example:
+        >>> ds = ImageDataset(torch.zeros(4, 1, 8, 8), torch.arange(4), "toy", "train", 4, ("a", "b", "c", "d"))
+        >>> len(ds.subset([0, 2])), ds.subset([0, 2]).labels.tolist()
+        (2, [0, 2])
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor | None
+    name: str
+    split: str
+    num_classes: int = 0
+    class_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.images.ndim != 4:
+            raise UserError(f"dataset {self.name!r}: images must be (N, C, H, W), got shape {tuple(self.images.shape)}")
+        if self.labels is not None and self.labels.shape != (self.images.shape[0],):
+            raise UserError(
+                f"dataset {self.name!r}: labels shape {tuple(self.labels.shape)} does not match "
+                f"{self.images.shape[0]} images"
+            )
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """Short sha256 (16 hex chars) over name, split, shape and image bytes; the key for cached metric statistics."""
+        h = hashlib.sha256()
+        h.update(f"{self.name}|{self.split}|{tuple(self.images.shape)}|".encode())
+        h.update(self.images.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+        return h.hexdigest()[:16]
+
+    def subset(self, indices: Sequence[int] | torch.Tensor | np.ndarray) -> ImageDataset:
+        """Return a new dataset with only ``indices`` (in the given order); metadata is kept."""
+        idx = torch.as_tensor(np.asarray(indices), dtype=torch.long).reshape(-1)
+        labels = None if self.labels is None else self.labels[idx]
+        return replace(self, images=self.images[idx], labels=labels)
+
+
+def check_split(split: str) -> None:
+    """Raise :class:`UserError` unless ``split`` is ``"train"`` or ``"test"``."""
+    if split not in SPLITS:
+        raise UserError(f"unknown split {split!r}; valid values: {', '.join(SPLITS)}")
+
+
+def load_dataset(cfg: DataCfg, split: str = "train") -> ImageDataset:
+    """Load ``cfg.name`` and apply the common post-processing of ``cfg``.
+
+    Steps, in order: keep only ``cfg.classes`` (original label values and ``num_classes`` are kept), keep ``cfg.limit``
+    images (a seeded random sample, seed 0, in original order; applies to every split), resize to
+    ``cfg.image_size`` (bilinear, antialiased), convert to ``cfg.channels`` (1→3 repeat, 3→1 mean), clamp to [-1, 1].
+
+    Args:
+        cfg: which dataset and how to shape it.
+        split: ``"train"`` or ``"test"``.
+
+    Returns:
+        The processed split.
+
+    Raises:
+        UserError: unknown dataset/split, bad options, missing or corrupt files.
+
+    Example:
+        >>> ds = load_dataset(DataCfg(name="digits", classes=(3, 5), limit=20, channels=3))
+        >>> len(ds), ds.images.shape[1], set(ds.labels.tolist()) <= {3, 5}
+        (20, 3, True)
+    """
+    check_split(split)
+    if cfg.channels not in (1, 3):
+        raise UserError(f"channels must be 1 or 3, got {cfg.channels}")
+    if cfg.image_size < 1:
+        raise UserError(f"image_size must be positive, got {cfg.image_size}")
+    if cfg.limit is not None and cfg.limit < 1:
+        raise UserError(f"limit must be a positive number of images or None, got {cfg.limit}")
+    ds = DATASETS.get(cfg.name)(cfg, split)
+    images, labels = ds.images, ds.labels
+
+    if cfg.classes is not None:
+        if labels is None:
+            raise UserError(f"dataset {cfg.name!r} is unlabeled, so 'classes' cannot be used")
+        bad = [c for c in cfg.classes if not 0 <= int(c) < ds.num_classes]
+        if bad:
+            raise UserError(f"classes {bad} not in dataset {cfg.name!r}; valid labels are 0..{ds.num_classes - 1}")
+        keep = torch.isin(labels, torch.as_tensor([int(c) for c in cfg.classes], dtype=labels.dtype))
+        images, labels = images[keep], labels[keep]
+        if len(images) == 0:
+            raise UserError(f"no {split} images of classes {list(cfg.classes)} in dataset {cfg.name!r}")
+
+    if cfg.limit is not None and cfg.limit < len(images):
+        perm = np.random.default_rng(0).permutation(len(images))
+        keep_idx = torch.as_tensor(np.sort(perm[: cfg.limit]))
+        images = images[keep_idx]
+        labels = None if labels is None else labels[keep_idx]
+
+    if tuple(images.shape[-2:]) != (cfg.image_size, cfg.image_size):
+        images = F.interpolate(
+            images, size=(cfg.image_size, cfg.image_size), mode="bilinear", antialias=True, align_corners=False
+        )
+    if images.shape[1] != cfg.channels:
+        if images.shape[1] == 1:
+            images = images.repeat(1, cfg.channels, 1, 1)
+        elif images.shape[1] == 3 and cfg.channels == 1:
+            images = images.mean(dim=1, keepdim=True)
+        else:
+            raise UserError(f"cannot convert {images.shape[1]}-channel images to {cfg.channels} channels")
+    images = images.to(torch.float32).clamp(-1.0, 1.0).contiguous()
+
+    out = replace(ds, images=images, labels=labels, name=cfg.name, split=split)
+    logger.info("loaded %s/%s: %d images of shape %s", cfg.name, split, len(out), tuple(images.shape[1:]))
+    return out
+
+
+def _seeded_split(n: int, split: str, train_fraction: float) -> np.ndarray:
+    """Indices (sorted) of ``split`` in a seed-0 permutation of ``n`` items."""
+    perm = np.random.default_rng(0).permutation(n)
+    n_train = round(train_fraction * n)
+    return np.sort(perm[:n_train] if split == "train" else perm[n_train:])
+
+
+# ---------------------------------------------------------------- digits (scikit-learn, 8x8, 1797 images)
+
+
+@functools.lru_cache(maxsize=1)
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return bunch.images.astype(np.float32), bunch.target.astype(np.int64)
+
+
+@DATASETS.register("digits")
+def load_digits_dataset(cfg: DataCfg, split: str) -> ImageDataset:
+    """scikit-learn's 8x8 digits; a fixed stratified 80/20 train/test split (seed 0)."""
+    check_split(split)
+    images, labels = _digits_arrays()
+    rng = np.random.default_rng(0)
+    chosen = []
+    for c in range(10):  # DECISION: stratify per class so both splits hold every digit in proportion
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        n_train = round(0.8 * len(idx))
+        chosen.append(idx[:n_train] if split == "train" else idx[n_train:])
+    sel = np.sort(np.concatenate(chosen))
+    x = torch.from_numpy(images[sel] / 8.0 - 1.0).unsqueeze(1)  # 0..16 -> [-1, 1]
+    y = torch.from_numpy(labels[sel])
+    return ImageDataset(x.float(), y, "digits", split, 10, tuple(str(i) for i in range(10)))
+
+
+# ---------------------------------------------------------------- fashion_mnist (IDX files)
+
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_FASHION_FILES = {
+    ("train", "images"): "train-images-idx3-ubyte",
+    ("train", "labels"): "train-labels-idx1-ubyte",
+    ("test", "images"): "t10k-images-idx3-ubyte",
+    ("test", "labels"): "t10k-labels-idx1-ubyte",
+}
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Parse an IDX file (the MNIST format), gzip-compressed or plain; decoded arrays are cached per file.
+
+    Args:
+        path: the file; compression is detected from its content, not its name.
+
+    Returns:
+        A read-only array with the header's shape and dtype (``uint8`` for MNIST images and labels).
+
+    Raises:
+        UserError: ``"corrupt IDX file <path>: ..."`` for a bad magic number, dtype, dimension count or size.
+
+    Example:
+        >>> read_idx("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz").shape  # doctest: +SKIP
+        (10000,)
+    """
+    p = Path(path).resolve()
+    try:
+        st = p.stat()
+    except OSError as e:
+        raise UserError(f"cannot read IDX file {path}: {e.strerror or e}") from None
+    return _read_idx_cached(str(p), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_idx_cached(path: str, mtime_ns: int, size: int) -> np.ndarray:
+    del mtime_ns, size  # only part of the cache key: a rewritten file is read again
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as e:
+        raise UserError(f"corrupt IDX file {path}: cannot decompress ({e})") from None
+    if len(raw) < 4:
+        raise UserError(f"corrupt IDX file {path}: only {len(raw)} bytes, too short for a header")
+    if raw[0] != 0 or raw[1] != 0:
+        raise UserError(f"corrupt IDX file {path}: bad magic number 0x{raw[:4].hex()} (expected 0x000008NN)")
+    dtype_code, ndim = raw[2], raw[3]
+    if dtype_code not in _IDX_DTYPES:
+        raise UserError(f"corrupt IDX file {path}: unknown data type byte 0x{dtype_code:02x}")
+    if ndim < 1:
+        raise UserError(f"corrupt IDX file {path}: zero dimensions in header")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise UserError(f"corrupt IDX file {path}: truncated header ({len(raw)} bytes for {ndim} dimensions)")
+    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    dtype = np.dtype(_IDX_DTYPES[dtype_code])
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(raw) - header != expected:
+        raise UserError(
+            f"corrupt IDX file {path}: payload is {len(raw) - header} bytes, header {shape} needs {expected}"
+        )
+    arr = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+    arr = arr.astype(dtype.newbyteorder("="), copy=False)
+    arr.flags.writeable = False  # shared by every caller through the cache
+    return arr
+
+
+def _find_idx(directory: Path, base: str) -> Path | None:
+    # accept gzip or plain files, and the "train-images.idx3-ubyte" spelling of some MNIST mirrors
+    dotted = base.replace("-idx", ".idx")
+    for name in (base + ".gz", base, dotted + ".gz", dotted):
+        if (directory / name).is_file():
+            return directory / name
+    return None
+
+
+def fashion_mnist_available(data_dir: str | Path | None = None) -> bool:
+    """Whether all four Fashion-MNIST IDX files exist in ``data_dir`` (default: the Debian package's directory)."""
+    directory = Path(data_dir or FASHION_MNIST_DIR)
+    return all(_find_idx(directory, base) is not None for base in _FASHION_FILES.values())
+
+
+@DATASETS.register("fashion_mnist")
+def load_fashion_mnist(cfg: DataCfg, split: str) -> ImageDataset:
+    """Fashion-MNIST (28x28 grayscale, 60k train / 10k test) or any MNIST-format IDX directory via ``data_dir``."""
+    check_split(split)
+    directory = Path(cfg.data_dir or FASHION_MNIST_DIR)
+    paths = {kind: _find_idx(directory, _FASHION_FILES[(split, kind)]) for kind in ("images", "labels")}
+    if not fashion_mnist_available(directory):
+        expected = ", ".join(f"{b}[.gz]" for b in _FASHION_FILES.values())
+        state = "does not exist" if not directory.is_dir() else "lacks some files"
+        raise UserError(
+            f"Fashion-MNIST not found: directory {directory} {state}; expected {expected}. "
+            "Install it with `apt-get install dataset-fashion-mnist`, or pass --data-dir pointing to any "
+            "directory with MNIST-format IDX files (e.g. your own MNIST download)."
+        )
+    images = read_idx(paths["images"])
+    labels = read_idx(paths["labels"])
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise UserError(f"corrupt IDX file {paths['images']}: expected uint8 (N, H, W) images, got {images.shape}")
+    if labels.ndim != 1 or labels.dtype != np.uint8:
+        raise UserError(f"corrupt IDX file {paths['labels']}: expected uint8 (N,) labels, got {labels.shape}")
+    if len(images) != len(labels):
+        raise UserError(f"corrupt IDX files in {directory}: {len(images)} images but {len(labels)} labels ({split})")
+    if len(labels) and int(labels.max()) >= 10:
+        raise UserError(f"corrupt IDX file {paths['labels']}: label {int(labels.max())} outside 0..9")
+    x = torch.from_numpy(images.astype(np.float32)).unsqueeze(1).div_(127.5).sub_(1.0)  # 0..255 -> [-1, 1]
+    y = torch.from_numpy(labels.astype(np.int64))
+    return ImageDataset(x, y, "fashion_mnist", split, 10, FASHION_MNIST_CLASSES)
+
+
+# ---------------------------------------------------------------- image_folder (any directory of images)
+
+
+def _list_images(root: Path) -> list[Path]:
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.suffix.lower() in IMAGE_EXTENSIONS
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _decode_folder(files: tuple[tuple[str, int, int], ...], size: int, channels: int) -> torch.Tensor:
+    mode = "L" if channels == 1 else "RGB"
+    out = np.empty((len(files), size, size, channels), dtype=np.uint8)
+    for i, (path, _, _) in enumerate(files):
+        try:
+            with Image.open(path) as im:
+                im = ImageOps.exif_transpose(im)
+                im = im.convert(mode)
+                w, h = im.size
+                s = min(w, h)  # center-crop to square, then resize
+                box = ((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s)
+                im = im.crop(box).resize((size, size), Image.Resampling.BICUBIC)
+                out[i] = np.asarray(im, dtype=np.uint8).reshape(size, size, channels)
+        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
+            raise UserError(f"unreadable or corrupt image file {path}: {e}") from None
+    x = torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+    return x.contiguous()
+
+
+@DATASETS.register("image_folder")
+def load_image_folder(cfg: DataCfg, split: str) -> ImageDataset:
+    """Every PNG/JPEG/BMP/WebP under ``cfg.data_dir`` (recursive), center-cropped and resized to a square.
+
+    Labels are the sorted names of the top-level sub-directories when every image lies in one; otherwise the data is
+    unlabeled. Split: a fixed seed-0 permutation, 90 % train / 10 % test (fewer than 10 images: test = train).
+    """
+    check_split(split)
+    if cfg.data_dir is None:
+        raise UserError("dataset 'image_folder' needs a directory: pass --data-dir (data.data_dir)")
+    root = Path(cfg.data_dir)
+    if not root.is_dir():
+        raise UserError(f"image folder {root} does not exist or is not a directory")
+    if cfg.channels not in (1, 3):
+        raise UserError(f"channels must be 1 or 3, got {cfg.channels}")
+    files = _list_images(root)
+    if not files:
+        raise UserError(f"no images found under {root} (searched recursively for {', '.join(IMAGE_EXTENSIONS)})")
+
+    tops = [p.relative_to(root).parts[0] if len(p.relative_to(root).parts) > 1 else None for p in files]
+    labels: torch.Tensor | None = None
+    class_names: tuple[str, ...] = ()
+    if all(t is not None for t in tops):
+        class_names = tuple(sorted(set(tops)))  # type: ignore[arg-type]
+        lookup = {c: i for i, c in enumerate(class_names)}
+        labels = torch.tensor([lookup[t] for t in tops], dtype=torch.int64)
+    elif any(t is not None for t in tops):
+        logger.warning("%s mixes images in sub-directories and at the top level; treating it as unlabeled", root)
+
+    keys = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+    images = _decode_folder(keys, cfg.image_size, cfg.channels)
+    n = len(files)
+    if n < 10:
+        logger.warning("image folder %s has only %d images; using all of them for both train and test", root, n)
+        sel = np.arange(n)
+    else:
+        sel = _seeded_split(n, split, 0.9)
+    idx = torch.as_tensor(sel)
+    return ImageDataset(
+        images[idx], None if labels is None else labels[idx], "image_folder", split, len(class_names), class_names
+    )

@@ -1,0 +1,25 @@
+"""Exception types. ``UserError`` means bad input: the CLI prints its one-line message and exits with code 2."""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """Bad input from the user (file, flag, config, data). The message must say what to do."""
+
+
+class CorruptCheckpointError(UserError):
+    """A checkpoint file that cannot be parsed (truncated, not safetensors, bad JSON)."""
+
+
+class UnsafeCheckpointError(UserError):
+    """A file that would need full unpickling (code execution) to load."""
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN/Inf; carries the step and the term."""
+
+    def __init__(self, step: int, term: str, value: float) -> None:
+        super().__init__(f"non-finite loss at step {step}: term {term!r} = {value}")
+        self.step = step
+        self.term = term
+        self.value = value

@@ -1,0 +1,44 @@
+"""GAN families: architectures + named loss terms + input sampling, created by name from ``FAMILIES``."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from torch import nn
+
+from gancompress.config import DataCfg, ModelCfg
+from gancompress.families.base import Batch, GanLoss, describe, weighted_sum
+from gancompress.registry import Registry
+
+
+class Family(ABC):
+    """How to build a family's G and D from configs, and its :class:`GanLoss`."""
+
+    name: str = ""
+
+    @abstractmethod
+    def build(self, model: ModelCfg, data: DataCfg) -> tuple[nn.Module, nn.Module]:
+        """Freshly initialised (generator, discriminator)."""
+
+    @abstractmethod
+    def make_loss(self, g: nn.Module, d: nn.Module) -> GanLoss:
+        """The loss object for this pair (reads sizes such as ``nz`` from ``g.arch_spec``)."""
+
+    def init_weights(self, module: nn.Module) -> None:
+        """Re-initialise ``module`` as at the start of teacher training (rows from random init)."""
+        for m in module.modules():
+            if hasattr(m, "reset_parameters") and m is not module:
+                m.reset_parameters()
+
+
+FAMILIES: Registry[type[Family]] = Registry("family")
+
+
+def get_family(name: str) -> Family:
+    """Instantiate the registered family ``name`` (UserError listing valid names otherwise)."""
+    return FAMILIES.get(name)()
+
+
+from gancompress.families import dcgan  # noqa: E402,F401  (registers built-in families)
+
+__all__ = ["FAMILIES", "Batch", "Family", "GanLoss", "describe", "get_family", "weighted_sum"]

@@ -1,0 +1,70 @@
+"""The method (strategy) contract and the standard adversarial steps most Table 1 rows share.
+
+The training loop (``train.py``) owns optimizers, the pruning schedule, masks, logging and checkpoints; a method only
+computes losses: ``discriminator_step(batch)`` and ``generator_step(batch)`` return dicts holding ``"loss"`` and named
+terms (``"g/gen"``, ``"d/real"``, …) that are logged exactly as returned.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from gancompress.config import MethodCfg
+from gancompress.families.base import Batch, GanLoss, weighted_sum
+
+
+class Method:
+    """Base strategy. Class attributes declare how ``compress`` prepares the networks (PAPER.md §4 table).
+
+    ``g_init``: ``"orig"`` (g_comp starts as a copy of g_orig) or ``"random"``.
+    ``d_init``: ``"orig"`` (d_orig, fine-tuned), ``"random"`` (re-initialised) or ``"none"`` (no discriminator).
+    ``schedule``: forces a pruning schedule (``"one_shot"``/``"agp"``); ``None`` uses ``PruneCfg.schedule``.
+    ``prunes``: whether g_comp is pruned at all. ``budget``: ``"compress"`` (a fraction of the teacher's steps) or
+    ``"full"`` (the teacher's full budget, for rows from random init).
+    """
+
+    name: ClassVar[str] = ""
+    row: ClassVar[str] = ""
+    g_init: ClassVar[str] = "orig"
+    d_init: ClassVar[str] = "orig"
+    schedule: ClassVar[str | None] = None
+    prunes: ClassVar[bool] = True
+    budget: ClassVar[str] = "compress"
+
+    def __init__(self, cfg: MethodCfg | None = None) -> None:
+        self.cfg = cfg or MethodCfg(name=self.name or "self_supervised")
+        self.g_comp: nn.Module | None = None
+        self.g_orig: nn.Module | None = None
+        self.d: nn.Module | None = None
+        self.loss: GanLoss | None = None
+
+    def setup(self, g_comp: nn.Module, g_orig: nn.Module | None, d: nn.Module | None, loss: GanLoss) -> None:
+        """Bind the networks. g_orig is frozen here (PAPER.md §1: eval(), requires_grad_(False))."""
+        self.g_comp, self.g_orig, self.d, self.loss = g_comp, g_orig, d, loss
+        if g_orig is not None:
+            g_orig.eval().requires_grad_(False)
+
+    def trainable(self) -> dict[str, list[nn.Parameter]]:
+        """Parameters per optimizer; no ``"d"`` entry means D is frozen."""
+        groups = {"g": [p for p in self.g_comp.parameters() if p.requires_grad]}
+        if self.d is not None:
+            groups["d"] = [p for p in self.d.parameters() if p.requires_grad]
+        return groups
+
+    def discriminator_step(self, batch: Batch) -> dict[str, Any] | None:
+        """Standard D update on real data vs g_comp's fakes (its own original GAN objective)."""
+        if self.d is None:
+            return None
+        with torch.no_grad():
+            fake = self.g_comp(*self.loss.generator_input(batch))
+        terms = self.loss.discriminator_terms(fake, batch, self.d)
+        return {"loss": weighted_sum(terms, self.loss.d_weights), **{f"d/{k}": v.mean() for k, v in terms.items()}}
+
+    def generator_step(self, batch: Batch) -> dict[str, Any]:
+        """Standard (plain adversarial) G update through the current D."""
+        out = self.g_comp(*self.loss.generator_input(batch))
+        terms = self.loss.generator_terms(out, batch, self.d)
+        return {"loss": weighted_sum(terms, self.loss.g_weights), **{f"g/{k}": v.mean() for k, v in terms.items()}}

@@ -1,0 +1,74 @@
+"""Table 1 row b — ``self_supervised`` (Yu & Pool): match g_orig's loss terms through the pretrained D (Eq. 7–9)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from gancompress.families.base import Batch
+from gancompress.methods import METHODS
+from gancompress.methods.base import Method
+
+
+def consistency(
+    orig: Mapping[str, torch.Tensor],
+    comp: Mapping[str, torch.Tensor],
+    weights: Mapping[str, float],
+    *,
+    reduction: str = "batch",
+    distance: str = "abs",
+    eps: float = 1e-8,
+) -> torch.Tensor:
+    """Σ_k w_k · dist(l_O[k], l_C[k]) / |l_O[k]| — Eq. 7 (G terms) and Eq. 8 (D terms on fakes).
+
+    ``reduction="batch"``: terms are batch means before the relative error (the paper's formula);
+    ``"sample"``: relative error per sample, then averaged. ``distance="squared"`` squares the relative error
+    (a third-party port's variant). ``eps`` guards the denominator.
+    """
+    total = torch.zeros((), device=next(iter(comp.values())).device)
+    for name, l_c in comp.items():
+        l_o = orig[name].detach()
+        if reduction == "batch" or l_c.dim() == 0:
+            if reduction == "sample":
+                raise ValueError(f"per-sample reduction needs per-sample terms; {name!r} is a scalar")
+            l_o, l_c = l_o.mean(), l_c.mean()
+        rel = (l_o - l_c).abs() / (l_o.abs() + eps)
+        if distance == "squared":
+            rel = rel**2
+        total = total + weights.get(name, 1.0) * rel.mean()
+    return total
+
+
+@METHODS.register("self_supervised")
+class SelfSupervised(Method):
+    """Row b: g_comp from G_O with AGP pruning, D_O fine-tuned, G loss = L_GC + λ·L_DC (Eq. 9, λ = 0.5).
+
+    D is updated by the inherited standard step (DECISION, PAPER.md §1: D_O keeps its own objective, real data vs
+    g_comp's fakes). Optional ``anchor`` adds w·‖g_comp(x) − g_orig(x)‖₁ (the rebuttal's KL(G_O(x), G_C(x)) → 0).
+    """
+
+    name = "self_supervised"
+    row = "b"
+
+    def generator_step(self, batch: Batch) -> dict[str, Any]:
+        cfg, loss = self.cfg, self.loss
+        x = loss.generator_input(batch)  # the SAME inputs for g_orig and g_comp (PAPER.md §2)
+        with torch.no_grad():
+            out_o = self.g_orig(*x)
+            g_o, d_o = loss.fake_terms(out_o, batch, self.d)
+        out_c = self.g_comp(*x)
+        g_c, d_c = loss.fake_terms(out_c, batch, self.d)
+        opts = {"reduction": cfg.reduction, "distance": cfg.distance, "eps": cfg.eps}
+        l_gc = consistency(g_o, g_c, loss.g_weights, **opts)  # Eq. 7
+        l_dc = consistency(d_o, d_c, loss.d_weights, **opts)  # Eq. 8
+        total = l_gc + cfg.lam * l_dc  # Eq. 9
+        out: dict[str, Any] = {"g/gc": l_gc.detach(), "g/dc": l_dc.detach()}
+        if cfg.anchor > 0:
+            anchor = (out_c - out_o).abs().mean()
+            total = total + cfg.anchor * anchor
+            out["g/anchor"] = anchor.detach()
+        out.update({f"g/{k}": v.detach().mean() for k, v in g_c.items()})
+        out.update({f"g/{k}_orig": v.mean() for k, v in g_o.items()})
+        return {"loss": total, **out}

@@ -1,0 +1,229 @@
+"""High-level jobs over the one loop: train a teacher, compress a GAN, prune one-shot; load / save GAN pairs.
+
+Example:
+    >>> import gancompress as gc
+    >>> g, d = gc.load_gan("runs/teacher")                                     # doctest: +SKIP
+    >>> res = gc.compress(g, d, data, family="dcgan", method="self_supervised",
+    ...                   prune=gc.PruneCfg(sparsity=0.5), train=gc.TrainCfg(steps=200))  # doctest: +SKIP
+    >>> gc.save(res, "runs/comp")                                              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from gancompress.config import MethodCfg, PruneCfg, RunCfg, TrainCfg, to_dict
+from gancompress.data import ImageDataset, InfiniteLoader
+from gancompress.errors import UserError
+from gancompress.families import Family, GanLoss, get_family
+from gancompress.imagegrid import save_image_grid
+from gancompress.io import RunDir, load_module, read_json, save_module
+from gancompress.methods import Method, create_method
+from gancompress.pruning import MaskSet, count_nonzero, count_parameters
+from gancompress.train import TrainResult
+from gancompress.train import train as train_loop
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CompressResult:
+    """A compressed generator and how it was made."""
+
+    generator: nn.Module
+    discriminator: nn.Module | None
+    masks: MaskSet | None
+    method: str
+    config: dict[str, Any]
+    train: TrainResult | None = None
+    sparsity: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "sparsity": self.masks.overall_sparsity() if self.masks is not None else 0.0,
+            "params": count_parameters(self.generator),
+            "nonzero": count_nonzero(self.generator),
+            "steps": self.train.steps if self.train else 0,
+            "seconds": round(self.train.seconds, 2) if self.train else 0.0,
+        }
+
+
+def _family(family: str | Family | None) -> Family | None:
+    if family is None or isinstance(family, Family):
+        return family
+    return get_family(family)
+
+
+def sample_hook(g: nn.Module, loss: GanLoss, run: RunDir, *, n: int = 64, seed: int = 1234, name: str = "step") -> Any:
+    """A hook writing ``samples/<name>_<step>.png`` from fixed inputs (same noise every time)."""
+    device = next(g.parameters()).device
+    inputs = loss.sample_input(n, torch.Generator().manual_seed(seed), device)
+
+    def hook(step: int) -> None:
+        was_training = g.training
+        g.eval()
+        with torch.no_grad():
+            images = g(*inputs)
+        g.train(was_training)
+        save_image_grid(images.cpu(), run.samples / f"{name}_{step:06d}.png", nrow=8, scale=2)
+
+    return hook
+
+
+def train_teacher(
+    cfg: RunCfg, data: ImageDataset, *, run: RunDir | None = None, resume_from: Path | None = None
+) -> tuple[nn.Module, nn.Module, TrainResult]:
+    """Train a dense teacher (Table 1 row a) of ``cfg.model.family`` on ``data`` for ``cfg.train.steps`` steps."""
+    family = get_family(cfg.model.family)
+    steps = cfg.train.steps or 2000
+    torch.manual_seed(cfg.seed)
+    g, d = family.build(cfg.model, cfg.data)
+    g, d = g.to(cfg.device), d.to(cfg.device)
+    loss = family.make_loss(g, d)
+    method = create_method(MethodCfg(name="dense"))
+    method.setup(g, None, d, loss)
+    loader = InfiniteLoader(data, cfg.train.batch_size, seed=cfg.seed, device=cfg.device)
+    hooks = {"sample": sample_hook(g, loss, run, name="teacher")} if run is not None else {}
+    result = train_loop(method, loader, steps=steps, cfg=replace(cfg.train, steps=steps), run=run, hooks=hooks,
+                   resume_from=resume_from, desc="teacher")
+    g.eval()
+    if run is not None:
+        extra = {"family": cfg.model.family, "steps": steps, "role": "generator"}
+        save_module(g, run.path, "generator", extra)
+        save_module(d, run.path, "discriminator", {**extra, "role": "discriminator"})
+    return g, d, result
+
+
+def _budget(method: Method, train_cfg: TrainCfg, teacher_steps: int | None) -> int:
+    if train_cfg.steps:
+        return int(train_cfg.steps)
+    if teacher_steps is None:
+        raise UserError("train.steps is not set and the teacher's step count is unknown; pass train.steps")
+    if method.budget == "full":  # rows from random init get the teacher's full budget (PAPER.md §4)
+        return int(teacher_steps)
+    return max(1, math.ceil(train_cfg.budget_fraction * teacher_steps))  # PAPER.md §3: 10 % of the teacher's steps
+
+
+def compress(
+    g_orig: nn.Module,
+    d_orig: nn.Module | None,
+    data: ImageDataset,
+    *,
+    family: str | Family | None = "dcgan",
+    loss: GanLoss | None = None,
+    method: str | MethodCfg = "self_supervised",
+    prune: PruneCfg | None = None,
+    train: TrainCfg | None = None,
+    teacher_steps: int | None = None,
+    run: RunDir | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    resume_from: Path | None = None,
+    hooks: dict[str, Callable[[int], Any]] | None = None,
+) -> CompressResult:
+    """Compress ``g_orig`` with a Table 1 method; ``g_orig`` and ``d_orig`` are never modified (copies are trained).
+
+    Args:
+        g_orig, d_orig: the trained generator and discriminator (any ``nn.Module`` pair).
+        data: real training images (D's real data and the batch size of generator inputs).
+        family: built-in family name (supplies the loss); ignored when ``loss`` is given (bring-your-own GAN).
+        loss: a :class:`GanLoss` naming the G and D terms.
+        method: a registered method name or a full :class:`MethodCfg` (λ, reduction, distance, anchor).
+        prune: granularity / sparsity / schedule (default element 50 % AGP).
+        train: optimisation settings; ``steps=None`` ⇒ ``budget_fraction`` × ``teacher_steps``.
+    """
+    prune = prune or PruneCfg()
+    train_cfg = train or TrainCfg()
+    method_cfg = method if isinstance(method, MethodCfg) else MethodCfg(name=method)
+    fam = _family(family)
+    strategy = create_method(method_cfg)
+    if loss is None:
+        if fam is None:
+            raise UserError("pass either family= (a built-in GAN family) or loss= (your GanLoss object)")
+        loss = fam.make_loss(g_orig, d_orig)
+    steps = _budget(strategy, train_cfg, teacher_steps)
+    if strategy.schedule is not None:
+        prune = replace(prune, schedule=strategy.schedule)
+    torch.manual_seed(seed)
+
+    teacher = copy.deepcopy(g_orig).to(device)
+    g_comp = copy.deepcopy(g_orig).to(device)
+    if strategy.g_init == "random":
+        _reinit(g_comp, fam)
+    d = None
+    if strategy.d_init != "none":
+        if d_orig is None:
+            raise UserError(f"method {strategy.name!r} needs a discriminator; none was given")
+        d = copy.deepcopy(d_orig).to(device)
+        if strategy.d_init == "random":
+            _reinit(d, fam)
+    masks = None
+    if strategy.prunes:
+        masks = MaskSet.attach(g_comp, exclude=prune.exclude, granularity=prune.granularity)
+    strategy.setup(g_comp, teacher, d, loss)
+    loader = InfiniteLoader(data, train_cfg.batch_size, seed=seed, device=device)
+    all_hooks = dict(hooks or {})
+    if run is not None and "sample" not in all_hooks:
+        all_hooks["sample"] = sample_hook(g_comp, loss, run, name=strategy.name)
+    result = train_loop(strategy, loader, steps=steps, cfg=replace(train_cfg, steps=steps), prune=prune, masks=masks,
+                   run=run, hooks=all_hooks, resume_from=resume_from, desc=strategy.name)
+    g_comp.eval()
+    config = {"method": to_dict(method_cfg), "prune": to_dict(prune), "train": to_dict(replace(train_cfg, steps=steps)),
+              "seed": seed, "teacher_steps": teacher_steps}
+    return CompressResult(generator=g_comp, discriminator=d, masks=masks, method=strategy.name, config=config,
+                          train=result, sparsity=masks.sparsity_report() if masks is not None else [])
+
+
+def prune_oneshot(g_orig: nn.Module, prune: PruneCfg) -> CompressResult:
+    """One-shot magnitude pruning with no recovery training (the demo's lower bound)."""
+    g = copy.deepcopy(g_orig).eval()
+    masks = MaskSet.attach(g, exclude=prune.exclude, granularity=prune.granularity)
+    masks.update(prune.sparsity, importance=prune.importance)
+    return CompressResult(generator=g, discriminator=None, masks=masks, method="oneshot_prune",
+                          config={"prune": to_dict(replace(prune, schedule="one_shot"))},
+                          sparsity=masks.sparsity_report())
+
+
+def _reinit(module: nn.Module, fam: Family | None) -> None:
+    if fam is not None:
+        fam.init_weights(module)
+        return
+    for m in module.modules():
+        if m is not module and hasattr(m, "reset_parameters"):
+            m.reset_parameters()
+
+
+def load_gan(path: str | Path, device: str = "cpu") -> tuple[nn.Module, nn.Module | None]:
+    """Load (generator, discriminator) from a run directory written by ``train``/``compress``."""
+    path = Path(path)
+    if not (path / "generator.json").is_file():
+        raise UserError(f"{path} is not a gancompress run directory (no generator.json / generator.safetensors)")
+    g = load_module(path, "generator", device).eval()
+    d = load_module(path, "discriminator", device) if (path / "discriminator.json").is_file() else None
+    return g, d
+
+
+def gan_info(path: str | Path) -> dict[str, Any]:
+    """The JSON next to a saved generator (family, steps, …)."""
+    return read_json(Path(path) / "generator.json")
+
+
+def save(result: CompressResult, path: str | Path, *, family: str | None = None, overwrite: bool = False) -> Path:
+    """Write a compressed generator (safetensors + arch JSON + masks) and its summary into ``path``."""
+    run = RunDir(path, overwrite=overwrite, resume=True) if Path(path).exists() else RunDir(path)
+    extra = {"family": family, "method": result.method, **result.summary(), "role": "generator"}
+    save_module(result.generator, run.path, "generator", extra)
+    if result.discriminator is not None:
+        save_module(result.discriminator, run.path, "discriminator", {"family": family, "role": "discriminator"})
+    run.write_json("compress.json", {**result.summary(), "config": result.config, "per_layer": result.sparsity})
+    return run.path

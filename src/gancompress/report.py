@@ -1,0 +1,469 @@
+"""Results JSON → ``report.md`` + ``report.html`` (+ ``curves/<model>.svg``).
+
+The results JSON is the source of truth; the report is always regenerated from it (:func:`regenerate`), so editing
+or re-rendering never needs the models. Schema (only ``models[].name`` is required)::
+
+    {"title": str, "created": ISO-8601 str,
+     "summary": [str, ...],                # bullet lines shown at the top
+     "reference": "teacher",               # model that "FID / ref" ratios use (default: "teacher" if present)
+     "columns": ["fid", "kid", ...],       # metric keys to show, in order (default: union of metric keys)
+     "higher_is_better": {"fid": false},   # ↑/↓ in headers, best non-reference value bolded (defaults for known keys)
+     "models": [{"name": str, "method": str, "description": str, "sparsity": float in [0, 1],
+                 "metrics": {key: float | null, "<key>_ci95" | "<key>_std": float},  # shown as "x ± ci"
+                 "samples": "samples/teacher.png",          # relative to the report dir
+                 "curves": {"g/loss": [[step, value], ...]},  # one line chart per model; null/NaN points skipped
+                 "flags": ["collapse", ...], "paper_fid": float | null}],
+     "config": {...}, "env": {...}, "notes": [str, ...]}
+
+Example:
+    >>> md_path, html_path = write_report({"title": "t", "models": [{"name": "teacher", "metrics": {"fid": 10.0}}]},
+    ...                                   "/tmp/run")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import logging
+import math
+import mimetypes
+import numbers
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from gancompress.errors import UserError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["format_table", "load_results", "regenerate", "render_html", "render_markdown", "write_report"]
+
+DASH = "–"
+MAX_POINTS = 500
+_LOWER = ("fid", "kid", "lpips")
+_HIGHER = ("fidelity_psnr", "psnr", "ssim", "precision", "recall", "density", "coverage")
+DEFAULT_HIGHER_IS_BETTER = {**dict.fromkeys(_LOWER, False), **dict.fromkeys(_HIGHER, True)}
+COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
+th{background:#f0f0f0}td:nth-child(-n+2),th:nth-child(-n+2){text-align:left}tr:nth-child(even){background:#fafafa}
+tr.ref{font-style:italic;background:#eef3fb}td.best{font-weight:bold;background:#d9f2d9}
+.figs{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0}figure img{image-rendering:pixelated;max-width:520px}
+figcaption{font-size:.9em;color:#555}pre{background:#f6f6f6;padding:.6em;overflow:auto}"""
+
+
+# --------------------------------------------------------------------------------------------- loading / saving
+def _json_default(o: Any) -> Any:
+    if hasattr(o, "tolist"):  # numpy arrays/scalars, torch tensors
+        return o.tolist()
+    return str(o)  # Path, datetime, ...
+
+
+def _check(results: Any) -> dict:
+    if not isinstance(results, Mapping) or not isinstance(results.get("models"), list):
+        raise UserError('results must be a JSON object with a "models" list (see gancompress.report docstring)')
+    for i, m in enumerate(results["models"]):
+        if not isinstance(m, Mapping) or not isinstance(m.get("name"), str):
+            raise UserError(f'results "models"[{i}] must be an object with a string "name"')
+    return dict(results)
+
+
+def load_results(path: str | Path) -> dict:
+    """Read and validate a results JSON file (a file path, or a run directory holding ``results.json``).
+
+    Raises:
+        UserError: If the file is missing, not JSON, or does not follow the schema.
+    """
+    path = Path(path)
+    path = path / "results.json" if path.is_dir() else path
+    try:
+        return _check(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise UserError(f"no results file at {path}; run an evaluate/reproduce command first") from None
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path} is not valid JSON: {e}") from None
+
+
+def save_results(results: Mapping, path: str | Path) -> Path:
+    """Write ``results`` as indented JSON (numpy/torch values converted) and return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_check(results), indent=2, default=_json_default) + "\n", encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------------------------- formatting
+def _num(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):  # also numpy scalars
+        return None
+    return float(v)
+
+
+def format_value(v: Any, sig: int = 4) -> str:
+    """Human-readable number: ints with thousands separators, floats with ``sig`` significant digits, "–" if missing.
+
+    Example:
+        >>> format_value(1234567), format_value(12.3456), format_value(0.000123), format_value(None)
+        ('1,234,567', '12.35', '1.23e-04', '–')
+    """
+    if isinstance(v, str):
+        return v
+    if isinstance(v, numbers.Real) and math.isinf(v):
+        return "∞" if v > 0 else "-∞"
+    x = _num(v)
+    if x is None:
+        return DASH
+    rounded = abs(float(f"{x:.{sig}g}"))  # decide on the rounded value: 0.99999 → "1.000", not "1.0000"
+    if isinstance(v, numbers.Integral) or rounded >= 1000:
+        return f"{x:,.0f}"
+    if x == 0:
+        return "0"
+    if rounded < 1e-3:
+        return f"{x:.{sig - 2}e}"
+    return f"{x:.{max(sig - 1 - math.floor(math.log10(rounded)), 0)}f}"
+
+
+def _percent(v: Any) -> str:
+    x = _num(v)
+    return DASH if x is None else f"{100 * x:.1f}%"
+
+
+def _metric_cell(metrics: Mapping, key: str) -> str:
+    fmt = _percent if key.endswith("sparsity") else format_value
+    text = fmt(metrics.get(key))
+    errs = [_num(metrics.get(f"{key}_{suffix}")) for suffix in ("ci95", "std")]  # prefer the CI over the std
+    err = next((x for x in errs if x is not None), None)
+    return text if err is None or text == DASH else f"{text} ± {fmt(err) if fmt is _percent else format_value(err, 2)}"
+
+
+def format_table(rows: Sequence[Sequence[Any] | Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """Render a GitHub-flavoured markdown table (``|`` in cells escaped, numbers via :func:`format_value`).
+
+    Args:
+        rows: Sequences (in column order) or mappings keyed by column name (missing keys → "–").
+        columns: Header labels.
+
+    Example:
+        >>> print(format_table([["a", 1.5]], ["name", "x"]))
+        | name | x |
+        |---|---|
+        | a | 1.500 |
+    """
+
+    def cell(v: Any) -> str:
+        return format_value(v).replace("|", r"\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(c) for c in columns) + " |", "|" + "---|" * len(columns)]
+    for r in rows:
+        vals = [r.get(c) for c in columns] if isinstance(r, Mapping) else list(r)
+        lines.append("| " + " | ".join(cell(v) for v in vals) + " |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------- the results table
+def _columns(results: Mapping) -> list[str]:
+    if results.get("columns"):
+        return list(results["columns"])
+    keys: dict[str, None] = {}
+    for m in results["models"]:
+        keys.update({k: None for k in (m.get("metrics") or {}) if not k.endswith(("_std", "_ci95"))})
+    return list(keys)
+
+
+def _reference(results: Mapping) -> Mapping | None:
+    name = results.get("reference", "teacher")
+    ref = next((m for m in results["models"] if m["name"] == name), None)
+    if ref is None and "reference" in results:
+        log.warning("reference model %r not found among models; no ratio column", name)
+    return ref
+
+
+def _table(results: Mapping) -> tuple[list[str], list[list[str]], list[list[bool]], int | None]:
+    """Return (headers, formatted rows, best-cell mask, reference row index) shared by markdown and HTML."""
+    models, cols, ref = results["models"], _columns(results), _reference(results)
+    hib = {**DEFAULT_HIGHER_IS_BETTER, **(results.get("higher_is_better") or {})}
+    ref_fid = _num((ref.get("metrics") or {}).get("fid")) if ref else None
+    ratio = ref is not None and "fid" in cols
+    paper = any(_num(m.get("paper_fid")) is not None for m in models)
+    flags = any(m.get("flags") for m in models)
+
+    def arrow(k: str) -> str:
+        return "" if k not in hib else " ↑" if hib[k] else " ↓"
+
+    headers = ["model", "method", "sparsity"] + [
+        ("measured sparsity" if k == "sparsity" else k) + arrow(k) for k in cols
+    ]
+    raw: list[list[float | None]] = []  # numeric values of the metric (+ ratio) columns, for "best"
+    rows: list[list[str]] = []
+    for m in models:
+        met = m.get("metrics") or {}
+        vals = [_num(met.get(k)) for k in cols]
+        row = [m["name"], m.get("method") or DASH, _percent(m.get("sparsity"))] + [_metric_cell(met, k) for k in cols]
+        if ratio:
+            fid = _num(met.get("fid"))
+            r = fid / ref_fid if fid is not None and ref_fid else None
+            vals.append(r)
+            row.append(DASH if r is None else f"{r:.2f}")
+        if paper:
+            row.append(format_value(m.get("paper_fid")))
+        if flags:
+            row.append(", ".join(map(str, m.get("flags") or [])) or DASH)
+        raw.append(vals)
+        rows.append(row)
+    headers += (["FID / ref" + arrow("fid")] if ratio else []) + (["paper FID"] if paper else [])
+    headers += ["flags"] if flags else []
+    ref_i = models.index(ref) if ref is not None else None
+    best = [[False] * len(headers) for _ in rows]
+    for j, k in enumerate([*cols, "fid"] if ratio else cols):
+        if k not in hib:
+            continue
+        cand = [(raw[i][j], i) for i in range(len(rows)) if i != ref_i and raw[i][j] is not None]
+        if len(cand) >= 2:  # "best" of a single compressed model says nothing
+            top = max(v for v, _ in cand) if hib[k] else min(v for v, _ in cand)
+            for v, i in cand:
+                best[i][3 + j] = v == top
+    return headers, rows, best, ref_i
+
+
+# --------------------------------------------------------------------------------------------- SVG line chart
+def _points(series: Sequence[Any]) -> list[tuple[float, float]]:
+    pts = []
+    for i, p in enumerate(series or []):
+        x, y = (p[0], p[1]) if isinstance(p, (list, tuple)) and len(p) >= 2 else (i, p)
+        x, y = _num(x), _num(y)
+        if x is not None and y is not None:
+            pts.append((x, y))
+    if len(pts) > MAX_POINTS:  # evenly strided, always keeping the first and last point
+        pts = [pts[round(i * (len(pts) - 1) / (MAX_POINTS - 1))] for i in range(MAX_POINTS)]
+    return pts
+
+
+def render_curves_svg(curves: Mapping[str, Sequence[Any]], title: str = "", width: int = 640, height: int = 300) -> str:
+    """Draw named series of ``[step, value]`` points as one SVG line chart with a legend and min/max ticks.
+
+    None/NaN/Inf points are skipped; each series is downsampled to at most 500 points. Linear axes.
+
+    Example:
+        >>> render_curves_svg({"g/loss": [[0, 1.0], [1, 0.5]]}).startswith("<svg")
+        True
+    """
+    e = html.escape
+    data = {str(k): _points(v) for k, v in curves.items()}
+    left, right, top, bottom = 70, 160, 28 if title else 12, 36
+    height = max(height, top + bottom + 16 * len(data))  # room for every legend entry
+    pw, ph = width - left - right, height - top - bottom
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+    ]
+    if title:
+        out.append(f'<text x="{left + pw / 2:.1f}" y="18" text-anchor="middle" font-size="13">{e(title)}</text>')
+    allp = [p for pts in data.values() for p in pts]
+    if not allp:
+        out.append(f'<text x="{width / 2:.1f}" y="{height / 2:.1f}" text-anchor="middle">no data</text></svg>')
+        return "".join(out)
+    x0, x1 = min(p[0] for p in allp), max(p[0] for p in allp)
+    y0, y1 = min(p[1] for p in allp), max(p[1] for p in allp)
+    if x1 <= x0:
+        x0, x1 = x0 - 1, x1 + 1
+    if y1 <= y0:  # flat series: centre it
+        d = abs(y0) * 0.1 or 1.0
+        y0, y1 = y0 - d, y1 + d
+
+    def sx(x: float) -> float:
+        return left + (x - x0) / (x1 - x0) * pw
+
+    def sy(y: float) -> float:
+        return top + ph - (y - y0) / (y1 - y0) * ph
+
+    axis = 'stroke="#444" stroke-width="1"'
+    out += [
+        f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" {axis}/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + ph}" {axis}/>',
+        f'<text x="{left}" y="{top + ph + 16}" text-anchor="middle">{e(format_value(x0))}</text>',
+        f'<text x="{left + pw}" y="{top + ph + 16}" text-anchor="middle">{e(format_value(x1))}</text>',
+        f'<text x="{left + pw / 2:.1f}" y="{top + ph + 30}" text-anchor="middle" fill="#666">step</text>',
+        f'<text x="{left - 6}" y="{top + ph}" text-anchor="end">{e(format_value(y0))}</text>',
+        f'<text x="{left - 6}" y="{top + 10}" text-anchor="end">{e(format_value(y1))}</text>',
+    ]
+    for i, (name, pts) in enumerate(data.items()):
+        color, ly = COLORS[i % len(COLORS)], top + 6 + 16 * i
+        if pts:
+            xy = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
+            out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{xy}"/>')
+        label = name if len(name) <= 22 else name[:21] + "…"
+        out += [
+            f'<line x1="{left + pw + 12}" y1="{ly}" x2="{left + pw + 32}" y2="{ly}" stroke="{color}" '
+            f'stroke-width="2"/>',
+            f'<text x="{left + pw + 38}" y="{ly + 4}">{e(label)}{"" if pts else " (no data)"}</text>',
+        ]
+    return "".join(out) + "</svg>"
+
+
+def _curve_files(results: Mapping) -> dict[int, str]:
+    """Model index → ``curves/<safe name>.svg`` for models with curves (names sanitised and de-duplicated)."""
+    files: dict[int, str] = {}
+    for i, m in enumerate(results["models"]):
+        if m.get("curves"):
+            stem = re.sub(r"[^A-Za-z0-9._-]+", "_", m["name"]).strip("._") or "model"
+            while f"curves/{stem}.svg" in files.values():
+                stem += f"_{i}"
+            files[i] = f"curves/{stem}.svg"
+    return files
+
+
+# --------------------------------------------------------------------------------------------- markdown
+def _md(s: Any) -> str:
+    return str(s).replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _caption(m: Mapping) -> str:
+    parts = [str(m.get("method") or "")]
+    parts += [f"sparsity {_percent(m['sparsity'])}"] if _num(m.get("sparsity")) is not None else []
+    return m["name"] + (f" — {', '.join(p for p in parts if p)}" if any(parts) else "")
+
+
+def _dump(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=True, default=_json_default)
+
+
+def render_markdown(results: Mapping) -> str:
+    """Render the whole report as markdown (pure; see :func:`write_report` for the SVG files it links)."""
+    results = _check(results)
+    models = results["models"]
+    headers, rows, best, ref_i = _table(results)
+    cells = [
+        [f"**{_md(c)}**" if b else _md(c) for c, b in zip(r, bs, strict=True)] for r, bs in zip(rows, best, strict=True)
+    ]
+    out = [f"# {_md(results.get('title') or 'gancompress report')}", ""]
+    out += [f"_Created: {_md(results['created'])}_", ""] if results.get("created") else []
+    out += [f"- {_md(s)}" for s in results.get("summary") or []] + ([""] if results.get("summary") else [])
+    out += ["## Results", "", format_table(cells, headers), ""]
+    legend = "↓ lower is better, ↑ higher is better; **bold** = best among compressed models."
+    ref = f"Ratios are against `{_md(models[ref_i]['name'])}`. " if ref_i is not None else ""
+    out += [ref + legend, ""]
+    if described := [m for m in models if m.get("description")]:
+        out += ["## Models", "", *(f"- **{_md(m['name'])}**: {_md(m['description'])}" for m in described), ""]
+    if any(m.get("samples") for m in models):
+        out += ["## Samples", ""]
+        for m in (m for m in models if m.get("samples")):
+            src = f"<{m['samples']}>" if " " in str(m["samples"]) else m["samples"]
+            out += [f"![{_md(m['name'])} samples]({src})", "", f"*{_md(_caption(m))}*", ""]
+    curve_files = _curve_files(results)
+    if curve_files:
+        out += ["## Training curves", ""]
+        for i, f in curve_files.items():
+            out += [f"[![{_md(models[i]['name'])} training curves]({f})]({f})", ""]
+    if results.get("notes"):
+        out += ["## Notes", ""] + [f"- {_md(n)}" for n in results["notes"]] + [""]
+    for key in ("config", "env"):
+        if results.get(key):
+            out += [f"<details><summary>{key}</summary>", "", "```json", _dump(results[key]), "```", ""]
+            out += ["</details>", ""]
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------------------------- HTML
+def _img_src(rel: str, base_dir: Path) -> str:
+    p = Path(rel) if Path(rel).is_absolute() else base_dir / rel
+    mime = mimetypes.guess_type(p.name)[0] or "image/png"
+    try:
+        return f"data:{mime};base64,{base64.b64encode(p.read_bytes()).decode('ascii')}"
+    except OSError as err:
+        log.warning("sample image %s not readable (%s); HTML links it by path instead of embedding", p, err)
+        return rel
+
+
+def render_html(results: Mapping, base_dir: str | Path) -> str:
+    """Render a self-contained HTML report (inline CSS and SVG; sample images embedded as data URIs).
+
+    Args:
+        results: The results dict (schema in the module docstring).
+        base_dir: Directory the sample paths are relative to (the report directory).
+    """
+    results, e, base = _check(results), html.escape, Path(base_dir)
+    models = results["models"]
+    headers, rows, best, ref_i = _table(results)
+    title = e(str(results.get("title") or "gancompress report"))
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{title}</title>",
+        f"<style>{CSS}</style></head><body>",
+        f"<h1>{title}</h1>",
+    ]
+    if results.get("created"):
+        out.append(f"<p><em>Created: {e(str(results['created']))}</em></p>")
+    if results.get("summary"):
+        out.append("<ul>" + "".join(f"<li>{e(str(s))}</li>" for s in results["summary"]) + "</ul>")
+    out += ["<h2>Results</h2>", "<table><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in headers) + "</tr></thead>"]
+    out.append("<tbody>")
+    for i, (r, bs) in enumerate(zip(rows, best, strict=True)):
+        tds = "".join(("<td class='best'>" if b else "<td>") + f"{e(c)}</td>" for c, b in zip(r, bs, strict=True))
+        out.append(("<tr class='ref'>" if i == ref_i else "<tr>") + f"{tds}</tr>")
+    out.append("</tbody></table>")
+    ref = f"Ratios are against <code>{e(models[ref_i]['name'])}</code>. " if ref_i is not None else ""
+    out.append(f"<p>{ref}↓ lower is better, ↑ higher is better; highlighted = best among compressed models.</p>")
+    if described := [m for m in models if m.get("description")]:
+        items = "".join(f"<li><b>{e(m['name'])}</b>: {e(str(m['description']))}</li>" for m in described)
+        out.append(f"<h2>Models</h2><ul>{items}</ul>")
+    if any(m.get("samples") for m in models):
+        out.append('<h2>Samples</h2><div class="figs">')
+        for m in (m for m in models if m.get("samples")):
+            rel = str(m["samples"])
+            out.append(
+                f'<figure><a href="{e(rel)}"><img src="{e(_img_src(rel, base))}" alt="{e(m["name"])} samples">'
+                f"</a><figcaption>{e(_caption(m))}</figcaption></figure>"
+            )
+        out.append("</div>")
+    curve_files = _curve_files(results)
+    if curve_files:
+        out.append("<h2>Training curves</h2>")
+        for i, f in curve_files.items():
+            svg = render_curves_svg(models[i]["curves"], title=models[i]["name"])
+            out.append(f'<figure>{svg}<figcaption><a href="{e(f)}">{e(f)}</a></figcaption></figure>')
+    if results.get("notes"):
+        out.append("<h2>Notes</h2><ul>" + "".join(f"<li>{e(str(n))}</li>" for n in results["notes"]) + "</ul>")
+    for key in ("config", "env"):
+        if results.get(key):
+            out.append(f"<details><summary>{key}</summary><pre><code>{e(_dump(results[key]))}</code></pre></details>")
+    return "\n".join([*out, "</body></html>", ""])
+
+
+# --------------------------------------------------------------------------------------------- writing
+def write_report(results: Mapping, out_dir: str | Path, save_json: bool = True) -> tuple[Path, Path]:
+    """Write ``report.md``, ``report.html`` and ``curves/<model>.svg`` into ``out_dir``.
+
+    Args:
+        results: The results dict (schema in the module docstring).
+        out_dir: Report / run directory; sample paths in ``results`` are relative to it.
+        save_json: Also write ``out_dir/results.json`` so :func:`regenerate` can rebuild the report later.
+
+    Returns:
+        ``(markdown_path, html_path)``.
+    """
+    results, out = _check(results), Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if save_json:
+        save_results(results, out / "results.json")
+    for i, f in _curve_files(results).items():
+        m = results["models"][i]
+        (out / f).parent.mkdir(parents=True, exist_ok=True)
+        (out / f).write_text(render_curves_svg(m["curves"], title=m["name"]) + "\n", encoding="utf-8")
+    md, page = out / "report.md", out / "report.html"
+    md.write_text(render_markdown(results), encoding="utf-8")
+    page.write_text(render_html(results, out), encoding="utf-8")
+    log.info("wrote %s and %s", md, page)
+    return md, page
+
+
+def regenerate(run_dir: str | Path) -> tuple[Path, Path]:
+    """Rebuild the report of ``run_dir`` from its ``results.json`` (the source of truth).
+
+    Example:
+        >>> md, page = regenerate("runs/comp")  # doctest: +SKIP
+    """
+    return write_report(load_results(Path(run_dir) / "results.json"), run_dir, save_json=False)

@@ -1,0 +1,196 @@
+"""THE training loop: teacher training and every compression method run through :func:`train`.
+
+Order per step (DESIGN.md "Loop order"): set sparsity from the schedule → D step → G step with masked grads →
+optimizer step → re-apply masks → log → maybe sample / eval / checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from gancompress.config import PruneCfg, TrainCfg
+from gancompress.errors import NonFiniteLossError
+from gancompress.io import RunDir, load_checkpoint, optimizer_from_tensors, optimizer_to_tensors, save_checkpoint
+from gancompress.methods.base import Method
+from gancompress.pruning import MaskSet, should_update, sparsity_at
+from gancompress.seeding import rng_state, set_rng_state
+
+log = logging.getLogger(__name__)
+
+Hook = Callable[[int], "dict[str, float] | None"]
+
+
+@dataclass
+class TrainResult:
+    """What a finished loop hands back: final step and the logged rows (also in ``metrics.jsonl``)."""
+
+    steps: int
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _make_optimizers(method: Method, cfg: TrainCfg) -> dict[str, torch.optim.Optimizer]:
+    lrs = {"g": cfg.lr_g, "d": cfg.lr_d}
+    return {
+        name: torch.optim.Adam(params, lr=lrs[name], betas=(cfg.beta1, cfg.beta2))
+        for name, params in method.trainable().items()
+        if params
+    }
+
+
+def _check_finite(step: int, out: dict[str, Any], prefix: str) -> None:
+    if torch.isfinite(out["loss"]).all():
+        return
+    for key, value in out.items():  # name the first offending term, not just the total
+        if key != "loss" and isinstance(value, torch.Tensor) and not torch.isfinite(value).all():
+            raise NonFiniteLossError(step, key, float(value.detach().float().mean()))
+    raise NonFiniteLossError(step, f"{prefix}/loss", float(out["loss"].detach()))
+
+
+def train(
+    method: Method,
+    loader: Any,
+    *,
+    steps: int,
+    cfg: TrainCfg,
+    prune: PruneCfg | None = None,
+    masks: MaskSet | None = None,
+    run: RunDir | None = None,
+    hooks: dict[str, Hook] | None = None,
+    resume_from: Path | None = None,
+    desc: str = "train",
+) -> TrainResult:
+    """Run ``steps`` optimizer steps of ``method`` (already ``setup``) on batches from ``loader``.
+
+    Args:
+        method: a set-up strategy (its networks are bound).
+        loader: yields batch dicts via ``next_batch()``; must offer ``state_dict``/``load_state_dict`` for resume.
+        steps: total steps of this run (the schedule's T is derived from it).
+        cfg: optimisation and bookkeeping settings.
+        prune: pruning schedule; with ``masks`` the loop sets sparsity per PAPER.md §3 before each step.
+        masks: the MaskSet on ``method.g_comp`` (``None`` = dense training).
+        run: run directory for metrics.jsonl / TensorBoard / checkpoints (``None`` = in-memory only).
+        hooks: ``{"sample": fn(step), "eval": fn(step) -> dict}`` called every ``sample_every`` / ``eval_every``.
+        resume_from: a checkpoint directory written by this loop.
+
+    Example:
+        >>> result = train(method, loader, steps=100, cfg=TrainCfg(steps=100))  # doctest: +SKIP
+    """
+    import time
+
+    hooks = hooks or {}
+    g, d = method.g_comp, method.d
+    optimizers = _make_optimizers(method, cfg)
+    d_trainable = "d" in optimizers
+    start = 0
+    if resume_from is not None:
+        start = _restore(resume_from, method, optimizers, loader)
+        log.info("resumed from %s at step %d", resume_from, start)
+    g.train()
+    if d is not None:
+        d.train()
+    history: list[dict[str, float]] = []
+    window: dict[str, list[float]] = {}
+    t0 = time.perf_counter()
+    bar = tqdm(total=steps, initial=start, desc=desc, disable=None, dynamic_ncols=True, leave=False)
+    step = start
+    try:
+        for step in range(start, steps):
+            if masks is not None and prune is not None and should_update(prune, step, steps):
+                masks.update(sparsity_at(prune, step, steps), importance=prune.importance)
+            batch = loader.next_batch()
+
+            d_out = method.discriminator_step(batch)
+            if d_out is not None and d_trainable:
+                _check_finite(step, d_out, "d")
+                optimizers["d"].zero_grad(set_to_none=True)
+                d_out["loss"].backward()
+                optimizers["d"].step()
+
+            if d_trainable:  # D's weights get no grads from the G step: saves its weight-gradient compute
+                d.requires_grad_(False)
+            g_out = method.generator_step(batch)
+            _check_finite(step, g_out, "g")
+            optimizers["g"].zero_grad(set_to_none=True)
+            g_out["loss"].backward()
+            if masks is not None:
+                masks.mask_grads()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(method.trainable()["g"], cfg.grad_clip)
+            optimizers["g"].step()
+            if masks is not None:
+                masks.apply()  # Adam's momentum would otherwise revive pruned weights
+            if d_trainable:
+                d.requires_grad_(True)
+
+            _accumulate(window, "g", g_out)
+            if d_out is not None:
+                _accumulate(window, "d", d_out)
+            done = step + 1
+            bar.update(1)
+            if done % cfg.log_every == 0 or done == steps:
+                row = {k: sum(v) / len(v) for k, v in window.items()}
+                if masks is not None:
+                    row["sparsity"] = masks.overall_sparsity()
+                window.clear()
+                history.append({"step": done, **row})
+                if run is not None:
+                    run.log_metrics(done, row)
+                bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k in ("g/loss", "d/loss")})
+            if "sample" in hooks and cfg.sample_every and (done % cfg.sample_every == 0 or done == steps):
+                hooks["sample"](done)
+            if "eval" in hooks and cfg.eval_every and done % cfg.eval_every == 0:
+                scores = hooks["eval"](done)
+                if scores and run is not None:
+                    run.log_metrics(done, {f"eval/{k}": v for k, v in scores.items()})
+            if run is not None and cfg.ckpt_every and (done % cfg.ckpt_every == 0 or done == steps):
+                _save(run, done, method, optimizers, loader)
+    finally:
+        bar.close()
+    return TrainResult(steps=step + 1 if steps > start else start, history=history, seconds=time.perf_counter() - t0)
+
+
+def _accumulate(window: dict[str, list[float]], prefix: str, out: dict[str, Any]) -> None:
+    for key, value in out.items():
+        name = f"{prefix}/loss" if key == "loss" else key
+        v = float(value.detach().float().mean()) if isinstance(value, torch.Tensor) else float(value)
+        if math.isfinite(v):
+            window.setdefault(name, []).append(v)
+
+
+def _save(run: RunDir, step: int, method: Method, optimizers: dict[str, torch.optim.Optimizer], loader: Any) -> Path:
+    tensors: dict[str, torch.Tensor] = {f"g.{k}": v for k, v in method.g_comp.state_dict().items()}
+    if method.d is not None:
+        tensors.update({f"d.{k}": v for k, v in method.d.state_dict().items()})
+    opt_meta = {}
+    for name, opt in optimizers.items():
+        t, m = optimizer_to_tensors(opt, f"opt_{name}")
+        tensors.update(t)
+        opt_meta[name] = m
+    rng_t, rng_m = rng_state()
+    tensors.update(rng_t)
+    meta = {"optimizers": opt_meta, "rng": rng_m, "loader": loader.state_dict() if hasattr(loader, "state_dict") else None}
+    return save_checkpoint(run.path, step, tensors, meta)
+
+
+def _restore(path: Path, method: Method, optimizers: dict[str, torch.optim.Optimizer], loader: Any) -> int:
+    from gancompress.io import load_state_dict_checked
+
+    tensors, meta = load_checkpoint(path)
+    load_state_dict_checked(method.g_comp, {k[2:]: v for k, v in tensors.items() if k.startswith("g.")}, path)
+    if method.d is not None:
+        load_state_dict_checked(method.d, {k[2:]: v for k, v in tensors.items() if k.startswith("d.")}, path)
+    for name, opt in optimizers.items():
+        optimizer_from_tensors(opt, tensors, meta["optimizers"][name], f"opt_{name}")
+    set_rng_state({k: v for k, v in tensors.items() if k.startswith("rng.")}, meta["rng"])
+    if meta.get("loader") is not None and hasattr(loader, "load_state_dict"):
+        loader.load_state_dict(meta["loader"])
+    return int(meta["step"])
