@@ -18,13 +18,13 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from gancompress.config import DataCfg, EvalCfg, MethodCfg, ModelCfg, PruneCfg, RunCfg, TrainCfg  # noqa: E402
-from gancompress.data import ImageDataset, InfiniteLoader, load_dataset  # noqa: E402
-from gancompress.errors import UserError  # noqa: E402
-from gancompress.families import FAMILIES, GanLoss, get_family  # noqa: E402
-from gancompress.methods import METHODS  # noqa: E402
-from gancompress.pipeline import CompressResult, compress, load_gan, prune_oneshot, save, train_teacher  # noqa: E402
-from gancompress.pruning import MaskSet  # noqa: E402
+from gancompress.config import DataCfg, EvalCfg, MethodCfg, ModelCfg, PruneCfg, RunCfg, TrainCfg
+from gancompress.data import ImageDataset, InfiniteLoader, load_dataset
+from gancompress.errors import UserError
+from gancompress.families import FAMILIES, GanLoss, get_family
+from gancompress.methods import METHODS
+from gancompress.pipeline import CompressResult, compress, load_gan, prune_oneshot, save, train_teacher
+from gancompress.pruning import MaskSet
 
 __all__ = [
     "FAMILIES",

@@ -291,7 +291,7 @@ def load_config(path: str | Path, base: RunCfg | None = None) -> RunCfg:
             import tomllib
 
             data = tomllib.loads(text)
-    except Exception as exc:  # noqa: BLE001 - any parse error is a user error here
+    except Exception as exc:
         raise UserError(f"cannot parse config {p}: {exc}") from None
     merged = _deep_merge(to_dict(base or RunCfg()), data)
     return from_dict(RunCfg, merged)

@@ -1,0 +1,184 @@
+"""``gancompress`` command line: thin subcommands over the Python API.
+
+Exit codes: 0 ok, 1 failure (e.g. a non-finite loss), 2 usage / bad input. Logs go to stderr, results to stdout
+(``--json`` for machine-readable output).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from gancompress.config import RunCfg, from_dict, load_config, override, to_dict
+from gancompress.errors import NonFiniteLossError, UserError
+
+log = logging.getLogger("gancompress")
+
+# convenience flags → config keys (everything else via --set key=value)
+FLAG_KEYS = {
+    "data": "data.name", "data_dir": "data.data_dir", "family": "model.family", "steps": "train.steps",
+    "batch_size": "train.batch_size", "sparsity": "prune.sparsity", "granularity": "prune.granularity",
+    "schedule": "prune.schedule", "method": "method.name", "num_samples": "eval.num_samples",
+}
+
+
+def _common(p: argparse.ArgumentParser, *, out: bool = True) -> None:
+    p.add_argument("--config", help="TOML or JSON config file (keys as in gancompress.config.RunCfg)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set prune.sparsity=0.75 (repeatable)")
+    if out:
+        p.add_argument("--out", help="output run directory")
+        p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+        p.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: cpu)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--dry-run", action="store_true", help="2 steps on fake data, tiny evaluation: checks the wiring")
+    p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
+    p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
+
+
+def _data_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", help="dataset: digits, fashion_mnist, image_folder, fake")
+    p.add_argument("--data-dir", help="directory of IDX files / images for the dataset")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gancompress", description=__doc__.splitlines()[0] + "\n\n"
+                                     "Compress a trained GAN (self-supervised GAN compression, Yu & Pool).")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train a dense teacher GAN (Table 1 row a)")
+    _common(p)
+    _data_flags(p)
+    p.add_argument("--family", help="GAN family (dcgan)")
+    p.add_argument("--steps", type=int, help="training steps")
+    p.add_argument("--batch-size", type=int)
+
+    p = sub.add_parser("prune", help="one-shot magnitude pruning without training; prints per-layer sparsity")
+    _common(p)
+    p.add_argument("--teacher", help="teacher run directory (from `gancompress train`)")
+    p.add_argument("--sparsity", type=float)
+    p.add_argument("--granularity", help="element, filter, …")
+
+    p = sub.add_parser("compress", help="compress a trained GAN (default: self_supervised, 50 %% element, AGP)")
+    _common(p)
+    _data_flags(p)
+    p.add_argument("--teacher", help="teacher run directory (generator.* + discriminator.* + config.json)")
+    p.add_argument("--generator", help="generator weights (.safetensors, or a .pt/.pth state_dict) with its arch "
+                   "JSON next to it (same name, .json) unless --generator-arch is given")
+    p.add_argument("--discriminator", help="discriminator weights, as --generator")
+    p.add_argument("--generator-arch", help="arch JSON for --generator")
+    p.add_argument("--discriminator-arch", help="arch JSON for --discriminator")
+    p.add_argument("--teacher-steps", type=int, help="the teacher's training steps (sets the default budget)")
+    p.add_argument("--family", help="GAN family of the teacher (dcgan)")
+    p.add_argument("--method", help="compression method (self_supervised, oneshot_finetune, …)")
+    p.add_argument("--sparsity", type=float)
+    p.add_argument("--granularity")
+    p.add_argument("--schedule", help="agp or one_shot")
+    p.add_argument("--steps", type=int, help="compression steps (default: 10 %% of the teacher's)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--evaluate", action="store_true", help="evaluate the result against the teacher afterwards")
+
+    p = sub.add_parser("evaluate", help="score generators (FID, KID, class coverage, teacher fidelity)")
+    _common(p, out=False)
+    p.add_argument("runs", nargs="+", help="run directories holding generator.safetensors + generator.json")
+    p.add_argument("--teacher", help="teacher run directory for fidelity (default: the run's recorded teacher)")
+    p.add_argument("--num-samples", type=int)
+    _data_flags(p)
+    p.add_argument("--output", help="write all results to this JSON file (default: <run>/eval.json per run)")
+
+    p = sub.add_parser("report", help="regenerate report.md / report.html from a run's results.json")
+    p.add_argument("run")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("demo", help="teacher → prune 50 %% three ways → evaluate → report (what `make demo` runs)")
+    _common(p)
+    _data_flags(p)
+    p.add_argument("--teacher-steps", type=int, help="teacher training steps (default: profile)")
+    p.add_argument("--profile", choices=["default", "quick"], default="default")
+    return parser
+
+
+def resolve_config(args: argparse.Namespace, base: RunCfg | None = None) -> RunCfg:
+    """Defaults ← config file ← convenience flags ← --set ← --seed/--device; --dry-run shrinks everything."""
+    cfg = load_config(args.config, base) if getattr(args, "config", None) else (base or RunCfg())
+    flags = [f"{key}={getattr(args, name)}" for name, key in FLAG_KEYS.items() if getattr(args, name, None) is not None]
+    cfg = override(cfg, flags + list(getattr(args, "overrides", [])))
+    if getattr(args, "seed", None) is not None:
+        cfg = replace(cfg, seed=args.seed)
+    if getattr(args, "device", None):
+        cfg = replace(cfg, device=args.device)
+    if getattr(args, "dry_run", False):
+        cfg = override(cfg, ["data.name=fake", "data.data_dir=None", "train.steps=2", "train.log_every=1",
+                             "train.batch_size=16", "eval.num_samples=64", "model.ngf=8", "model.ndf=8",
+                             "model.nz=16"])
+    _check_device(cfg.device)
+    return cfg
+
+
+def _check_device(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
+    if not (device == "cpu" or device.startswith("cuda") or device == "mps"):
+        raise UserError(f"unknown device {device!r}; use cpu, cuda or cuda:N")
+
+
+def _emit(args: argparse.Namespace, payload: Any, text: str) -> None:
+    print(json.dumps(payload, indent=2, default=str) if args.json else text)
+
+
+def _setup_logging(quiet: bool) -> None:
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``gancompress`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from gancompress import __version__
+
+        print(__version__)
+        return 0
+    if not args.command:
+        parser.print_help()
+        return 2
+    _setup_logging(getattr(args, "quiet", False))
+    from gancompress import commands
+
+    try:
+        return int(getattr(commands, f"cmd_{args.command}")(args) or 0)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except NonFiniteLossError as exc:
+        print(f"error: {exc}; training stopped, the last good checkpoint is kept", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def run_config(path: str | Path) -> RunCfg:
+    """The resolved config a run directory was made with."""
+    from gancompress.io import read_json
+
+    data = read_json(Path(path) / "config.json")
+    return from_dict(RunCfg, {k: v for k, v in data.items() if k in RunCfg.__dataclass_fields__})
+
+
+__all__ = ["build_parser", "main", "resolve_config", "run_config", "to_dict"]
+
+if __name__ == "__main__":
+    sys.exit(main())

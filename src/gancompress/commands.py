@@ -1,0 +1,215 @@
+"""Bodies of the CLI subcommands (``cli.py`` parses; these call the API and format the output)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from gancompress.cli import _emit, resolve_config, run_config
+from gancompress.config import RunCfg, TrainCfg, to_dict
+from gancompress.data import load_dataset
+from gancompress.errors import UserError
+from gancompress.io import RunDir, env_info, import_state_dict, load_module, load_state_dict_checked, read_json
+from gancompress.report import format_table
+
+log = logging.getLogger("gancompress")
+
+
+def _open_run(args: argparse.Namespace, default: str) -> tuple[RunDir, Path | None]:
+    out = args.out or (tempfile.mkdtemp(prefix="gancompress-dry-") if args.dry_run else default)
+    run = RunDir(out, resume=args.resume, overwrite=args.overwrite)
+    resume_from = None
+    if args.resume:
+        resume_from = run.latest_checkpoint()
+        if resume_from is None:
+            raise UserError(f"--resume: no checkpoint in {run.path / 'checkpoints'}; start a new run without --resume")
+    return run, resume_from
+
+
+def _start(run: RunDir, cfg: RunCfg, resume_from: Path | None) -> RunCfg:
+    """Write config.json / env.json, or on resume reuse the run's own config (a resumed run must not change)."""
+    if resume_from is not None:
+        return run_config(run.path)
+    run.write_json("config.json", to_dict(cfg))
+    run.write_json("env.json", env_info(cfg.seed, cfg.device))
+    return cfg
+
+
+def _layer_table(report: list[dict[str, Any]]) -> str:
+    rows = [[r["name"], r["kind"], "×".join(map(str, r["shape"])), r["numel"], r["nonzero"], f"{r['sparsity']:.2%}"]
+            for r in report]
+    return format_table(rows, ["layer", "type", "shape", "weights", "non-zero", "sparsity"])
+
+
+# ------------------------------------------------------------------------------------------------------ train
+def cmd_train(args: argparse.Namespace) -> int:
+    from gancompress.pipeline import train_teacher
+
+    cfg = resolve_config(args)
+    run, resume_from = _open_run(args, "runs/teacher")
+    cfg = _start(run, cfg, resume_from)
+    data = load_dataset(cfg.data, "train")
+    g, d, result = train_teacher(cfg, data, run=run, resume_from=resume_from)
+    run.close()
+    summary = {"run": str(run.path), "steps": result.steps, "seconds": round(result.seconds, 1),
+               "last": result.history[-1] if result.history else {}}
+    _emit(args, summary, f"teacher trained for {result.steps} steps in {result.seconds:.1f} s → {run.path}")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------------- teacher
+def _load_teacher(args: argparse.Namespace) -> tuple[nn.Module, nn.Module | None, RunCfg, int | None, str | None]:
+    """(g, d, base config, teacher steps, teacher dir) from --teacher, --generator/--discriminator or --dry-run."""
+    from gancompress.pipeline import gan_info, load_gan, train_teacher
+
+    if getattr(args, "teacher", None):
+        g, d = load_gan(args.teacher, "cpu")
+        tcfg = run_config(args.teacher) if (Path(args.teacher) / "config.json").is_file() else RunCfg()
+        base = RunCfg(data=tcfg.data, model=tcfg.model, seed=tcfg.seed,
+                      train=TrainCfg(batch_size=tcfg.train.batch_size))
+        steps = gan_info(args.teacher).get("steps")
+        return g, d, base, steps, str(Path(args.teacher).resolve())
+    if getattr(args, "generator", None):
+        g = _load_weights_file(args.generator, args.generator_arch)
+        d = _load_weights_file(args.discriminator, args.discriminator_arch) if args.discriminator else None
+        family = (read_json(_arch_path(args.generator, args.generator_arch)).get("family")) or "dcgan"
+        base = RunCfg()
+        base = replace(base, model=replace(base.model, family=family))
+        return g, d, base, args.teacher_steps, None
+    if args.dry_run:
+        cfg = resolve_config(args)
+        g, d, _ = train_teacher(replace(cfg, train=replace(cfg.train, steps=2)), load_dataset(cfg.data, "train"))
+        return g, d, cfg, 2, None
+    raise UserError("give a teacher: --teacher RUN_DIR, or --generator FILE [--discriminator FILE] with arch JSON")
+
+
+def _arch_path(weights: str, arch: str | None) -> Path:
+    return Path(arch) if arch else Path(weights).with_suffix(".json")
+
+
+def _load_weights_file(weights: str, arch: str | None) -> nn.Module:
+    """Build the architecture from its JSON spec and load user weights (safetensors or a weights-only .pt)."""
+    from gancompress.models import create_model
+
+    spec_path = _arch_path(weights, arch)
+    if not spec_path.is_file():
+        raise UserError(f"no architecture JSON for {weights}: expected {spec_path} (or pass --generator-arch/"
+                        "--discriminator-arch) with {\"arch\": name, \"kwargs\": {...}}")
+    spec = read_json(spec_path)
+    if not isinstance(spec, dict) or "arch" not in spec:
+        raise UserError(f"{spec_path}: an arch JSON needs an 'arch' entry (a registered model name)")
+    module = create_model(spec["arch"], **spec.get("kwargs", {}))
+    load_state_dict_checked(module, import_state_dict(weights), weights)
+    return module
+
+
+# ----------------------------------------------------------------------------------------------------- prune
+def cmd_prune(args: argparse.Namespace) -> int:
+    from gancompress.pipeline import prune_oneshot, save
+
+    g, _, base, _, teacher_dir = _load_teacher(args)
+    cfg = resolve_config(args, base)
+    run, _ = _open_run(args, "runs/pruned")
+    _start(run, cfg, None)
+    res = prune_oneshot(g, cfg.prune)
+    save(res, run.path, family=cfg.model.family)
+    payload = {"run": str(run.path), "teacher": teacher_dir, **res.summary(), "per_layer": res.sparsity}
+    text = _layer_table(res.sparsity) + f"\n\noverall sparsity {res.masks.overall_sparsity():.2%} → {run.path}"
+    _emit(args, payload, text)
+    return 0
+
+
+# -------------------------------------------------------------------------------------------------- compress
+def cmd_compress(args: argparse.Namespace) -> int:
+    from gancompress.pipeline import compress, save
+
+    g, d, base, teacher_steps, teacher_dir = _load_teacher(args)
+    cfg = resolve_config(args, base)
+    teacher_steps = args.teacher_steps or teacher_steps
+    run, resume_from = _open_run(args, "runs/compressed")
+    cfg = _start(run, cfg, resume_from)
+    data = load_dataset(cfg.data, "train")
+    res = compress(g, d, data, family=cfg.model.family, method=cfg.method, prune=cfg.prune, train=cfg.train,
+                   teacher_steps=teacher_steps, run=run, seed=cfg.seed, device=cfg.device, resume_from=resume_from)
+    save(res, run.path, family=cfg.model.family)
+    run.write_json("compress.json", {**read_json(run.path / "compress.json"), "teacher": teacher_dir})
+    run.close()
+    payload: dict[str, Any] = {"run": str(run.path), **res.summary()}
+    text = _layer_table(res.sparsity) + "\n\n" + format_table([res.summary()], list(res.summary()))
+    if args.evaluate:
+        scores = _evaluator(cfg).evaluate(res.generator, _loss(cfg, res.generator), teacher=g)
+        run.write_json("eval.json", scores)
+        payload["eval"] = scores
+        text += "\n\n" + format_table([scores], [k for k in ("fid", "kid", "class_coverage", "fidelity_psnr")
+                                                 if k in scores])
+    _emit(args, payload, text + f"\n\n→ {run.path}")
+    return 0
+
+
+# -------------------------------------------------------------------------------------------------- evaluate
+def _loss(cfg: RunCfg, g: nn.Module):
+    from gancompress.families import get_family
+
+    return get_family(cfg.model.family).make_loss(g, None)
+
+
+def _evaluator(cfg: RunCfg):
+    from gancompress.evaluate import Evaluator
+
+    return Evaluator(load_dataset(cfg.data, "train"), load_dataset(cfg.data, "test"),
+                     num_samples=cfg.eval.num_samples, device=cfg.device)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    results: dict[str, Any] = {}
+    evaluators: dict[str, Any] = {}
+    for run_path in args.runs:
+        base = run_config(run_path) if (Path(run_path) / "config.json").is_file() else RunCfg()
+        cfg = resolve_config(args, replace(base, eval=replace(base.eval)))
+        g = load_module(run_path, "generator", cfg.device)
+        teacher_dir = args.teacher
+        if teacher_dir is None and (Path(run_path) / "compress.json").is_file():
+            teacher_dir = read_json(Path(run_path) / "compress.json").get("teacher")
+        teacher = load_module(teacher_dir, "generator", cfg.device) if teacher_dir else None
+        key = json.dumps([to_dict(cfg.data), cfg.eval.num_samples])
+        if key not in evaluators:
+            evaluators[key] = _evaluator(cfg)
+        scores = evaluators[key].evaluate(g, _loss(cfg, g), teacher=teacher, seed=cfg.seed)
+        results[str(run_path)] = scores
+        if not args.output:
+            (Path(run_path) / "eval.json").write_text(json.dumps(scores, indent=2) + "\n")
+    if args.output:
+        Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
+    cols = ["run", "fid", "kid", "class_coverage", "fidelity_psnr", "sparsity", "nonzero", "num_samples"]
+    rows = [{"run": r, **s} for r, s in results.items()]
+    _emit(args, results, format_table(rows, cols))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------- report
+def cmd_report(args: argparse.Namespace) -> int:
+    from gancompress.report import regenerate
+
+    md, html = regenerate(args.run)
+    _emit(args, {"markdown": str(md), "html": str(html)}, f"report: {md}\n        {html}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------------ demo
+def cmd_demo(args: argparse.Namespace) -> int:
+    from gancompress.demo import run_demo
+
+    results, md, html = run_demo(args)
+    table = format_table(
+        [{"model": m["name"], **m["metrics"]} for m in results["models"]],
+        ["model", "fid", "kid", "class_coverage", "fidelity_psnr", "sparsity"],
+    )
+    _emit(args, results, f"{table}\n\n" + "\n".join(results.get("summary", [])) + f"\n\nreport: {md}\n        {html}")
+    return 0

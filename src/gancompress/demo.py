@@ -1,0 +1,164 @@
+"""``gancompress demo`` / ``make demo``: the main job end to end on embedded / packaged data.
+
+teacher (dense DCGAN) → 50 % element sparsity three ways — one-shot with no recovery, one-shot + plain adversarial
+fine-tuning (Table 1 row d), ``self_supervised`` (row b) — plus the control PAPER.md §7 asks for (the dense teacher
+trained for the same extra budget) → one evaluator for all → ``report.md`` / ``report.html``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from gancompress.cli import resolve_config
+from gancompress.config import RunCfg, to_dict
+from gancompress.data import fashion_mnist_available, load_dataset
+from gancompress.evaluate import Evaluator
+from gancompress.families import GanLoss, get_family
+from gancompress.imagegrid import save_image_grid
+from gancompress.io import RunDir, env_info, write_json
+from gancompress.metrics import HIGHER_IS_BETTER
+from gancompress.pipeline import compress, prune_oneshot, save, train_teacher
+from gancompress.report import write_report
+
+log = logging.getLogger(__name__)
+
+# Budgets sized for `make demo` ≤ 10 min on 2 CPU cores, install included (see benchmarks/demo_quality.py).
+PROFILES: dict[str, dict[str, Any]] = {
+    "default": {"teacher_steps": 3000, "budget_fraction": 0.1, "num_samples": 2000, "limit": None},
+    "quick": {"teacher_steps": 600, "budget_fraction": 0.1, "num_samples": 1000, "limit": 12000},
+}
+CURVE_KEYS = ("g/loss", "d/loss", "g/gen", "g/gc", "g/dc", "d/real", "d/fake")
+
+
+def _curves(history: list[dict[str, float]]) -> dict[str, list[list[float]]]:
+    return {k: [[row["step"], row[k]] for row in history if k in row] for k in CURVE_KEYS
+            if any(k in row for row in history)}
+
+
+def _grid(g: nn.Module, loss: GanLoss, path: Path, device: str) -> str:
+    g.eval()
+    with torch.no_grad():
+        images = g(*loss.sample_input(64, torch.Generator().manual_seed(4321), device))
+    save_image_grid(images.cpu(), path, nrow=8, scale=2)
+    return f"samples/{path.name}"
+
+
+def demo_config(args: argparse.Namespace) -> tuple[RunCfg, dict[str, Any]]:
+    """Resolve data (Fashion-MNIST when installed, else sklearn digits) and the profile's budgets."""
+    profile = dict(PROFILES[getattr(args, "profile", "default")])
+    if getattr(args, "teacher_steps", None):
+        profile["teacher_steps"] = args.teacher_steps
+    base = RunCfg()
+    if not getattr(args, "data", None):
+        if fashion_mnist_available(getattr(args, "data_dir", None)):
+            base = replace(base, data=replace(base.data, name="fashion_mnist", limit=profile["limit"]))
+        else:
+            log.warning("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist); using sklearn digits")
+            base = replace(base, data=replace(base.data, name="digits"))
+    base = replace(base, train=replace(base.train, steps=profile["teacher_steps"], log_every=20, sample_every=0,
+                                        ckpt_every=0, budget_fraction=profile["budget_fraction"]),
+                   eval=replace(base.eval, num_samples=profile["num_samples"]))
+    cfg = resolve_config(args, base)
+    profile["teacher_steps"] = int(cfg.train.steps)
+    return cfg, profile
+
+
+def run_demo(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
+    """Run the whole demo into ``args.out`` (default ``runs/demo``); returns (results, report.md, report.html)."""
+    cfg, profile = demo_config(args)
+    run = RunDir(args.out or "runs/demo", overwrite=getattr(args, "overwrite", False))
+    run.write_json("config.json", {**to_dict(cfg), "profile": profile})
+    run.write_json("env.json", env_info(cfg.seed, cfg.device))
+    t_start = time.perf_counter()
+    train_data, test_data = load_dataset(cfg.data, "train"), load_dataset(cfg.data, "test")
+    log.info("data: %s (%d train / %d test images)", cfg.data.name, len(train_data), len(test_data))
+
+    teacher_run = RunDir(run.path / "teacher")
+    write_json(teacher_run.path / "config.json", to_dict(cfg))
+    g_orig, d_orig, t_res = train_teacher(cfg, train_data, run=teacher_run)
+    teacher_run.close()
+    loss = get_family(cfg.model.family).make_loss(g_orig, d_orig)
+
+    log.info("building the evaluator (domain classifier + real statistics)")
+    evaluator = Evaluator(train_data, test_data, num_samples=cfg.eval.num_samples, device=cfg.device)
+    sparsity = cfg.prune.sparsity
+    prune_cfg = replace(cfg.prune, granularity="element")
+    train_cfg = replace(cfg.train, steps=None)
+    entries: list[dict[str, Any]] = [{
+        "name": "teacher", "method": "dense", "g": g_orig, "history": t_res.history, "seconds": t_res.seconds,
+        "description": f"dense DCGAN trained {t_res.steps} steps (Table 1 row a)",
+    }]
+    pruned = prune_oneshot(g_orig, replace(prune_cfg, sparsity=sparsity))
+    save(pruned, run.path / "oneshot_prune", family=cfg.model.family)
+    entries.append({"name": "oneshot_prune", "method": "oneshot_prune", "g": pruned.generator, "history": [],
+                    "seconds": 0.0, "description": "one-shot magnitude pruning, no recovery"})
+    jobs = [
+        ("oneshot_finetune", "oneshot_finetune", sparsity,
+         "one-shot + plain adversarial fine-tuning with D_O (Table 1 row d)"),
+        ("self_supervised", "self_supervised", sparsity, "AGP + Eq. 9 through the fine-tuned D_O (Table 1 row b)"),
+        ("teacher_continued", "oneshot_finetune", 0.0,
+         "control: the dense teacher trained for the same extra budget, plain GAN loss (PAPER.md §7)"),
+    ]
+    for name, method, s, desc in jobs:
+        sub = RunDir(run.path / name)
+        res = compress(g_orig, d_orig, train_data, family=cfg.model.family, method=replace(cfg.method, name=method),
+                       prune=replace(prune_cfg, sparsity=s), train=train_cfg, teacher_steps=t_res.steps,
+                       run=sub, seed=cfg.seed, device=cfg.device)
+        save(res, sub.path, family=cfg.model.family)
+        sub.close()
+        entries.append({"name": name, "method": method, "g": res.generator, "history": res.train.history,
+                        "seconds": res.train.seconds, "description": desc})
+
+    models = []
+    for e in entries:
+        log.info("evaluating %s", e["name"])
+        scores = evaluator.evaluate(e["g"], loss, teacher=None if e["name"] == "teacher" else g_orig, seed=cfg.seed)
+        models.append({
+            "name": e["name"], "method": e["method"], "description": e["description"],
+            "sparsity": scores["sparsity"], "metrics": scores, "seconds": round(e["seconds"], 1),
+            "samples": _grid(e["g"], loss, run.samples / f"{e['name']}.png", cfg.device),
+            "curves": _curves(e["history"]),
+        })
+    results = {
+        "title": f"gancompress demo — DCGAN on {cfg.data.name}, {sparsity:.0%} element sparsity",
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "reference": "teacher",
+        "columns": ["fid", "kid", "class_coverage", "class_kl", "fidelity_psnr", "sparsity", "nonzero", "params"],
+        "higher_is_better": dict(HIGHER_IS_BETTER),
+        "summary": _summary(models, profile, time.perf_counter() - t_start),
+        "models": models,
+        "config": {**to_dict(cfg), "profile": profile},
+        "env": env_info(cfg.seed, cfg.device),
+        "notes": [f"Scores use the {evaluator.info['extractor']} feature extractor (accuracy "
+                  f"{evaluator.info['extractor_accuracy']:.3f}, hash {evaluator.info['extractor_hash']}) on "
+                  f"{evaluator.info['num_samples']} generated vs {evaluator.info['num_real']} held-out real images.",
+                  "One seed: differences of a few percent are within seed noise (see PAPER.md §7)."],
+    }
+    md, html = write_report(results, run.path)
+    run.close()
+    return results, md, html
+
+
+def _summary(models: list[dict[str, Any]], profile: dict[str, Any], seconds: float) -> list[str]:
+    fid = {m["name"]: m["metrics"].get("fid") for m in models}
+    lines = [f"Teacher: {profile['teacher_steps']} steps; compression budget "
+             f"{profile['budget_fraction']:.0%} of that; wall time {seconds / 60:.1f} min."]
+    t, ss, op = fid.get("teacher"), fid.get("self_supervised"), fid.get("oneshot_prune")
+    if t and ss:
+        lines.append(f"FID(self_supervised) / FID(teacher) = {ss / t:.3f} (target ≤ 1.2).")
+    if ss and op:
+        verdict = "beats" if ss < op else "does NOT beat"
+        lines.append(f"self_supervised {verdict} one-shot pruning without recovery (FID {ss:.2f} vs {op:.2f}).")
+    if fid.get("teacher_continued") and ss:
+        lines.append(f"FID(self_supervised) / FID(teacher_continued) = {ss / fid['teacher_continued']:.3f} "
+                     "(the same-budget dense control).")
+    return lines

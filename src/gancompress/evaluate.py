@@ -1,0 +1,148 @@
+"""Score generators against held-out real data with one fixed, recorded feature extractor.
+
+Every score is written next to what produced it: extractor name, accuracy and weight hash, number of generated
+samples, the real set's fingerprint and size, and the sampling seed (DESIGN.md "Metrics").
+
+Example:
+    >>> ev = Evaluator(train_data, test_data, num_samples=2000)             # doctest: +SKIP
+    >>> ev.evaluate(g_comp, loss, teacher=g_orig)["fid"]                    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from gancompress.data import ImageDataset
+from gancompress.errors import UserError
+from gancompress.families import GanLoss, get_family
+from gancompress.metrics import HIGHER_IS_BETTER
+from gancompress.metrics.features import cached_real, get_domain_extractor, real_key
+from gancompress.metrics.fid import feature_stats, frechet_distance
+from gancompress.metrics.fidelity import class_coverage, class_histogram, class_kl, fidelity
+from gancompress.metrics.kid import kid_from_features
+from gancompress.pruning import count_nonzero, count_parameters
+
+log = logging.getLogger(__name__)
+
+DEFAULT_METRICS = ("fid", "kid", "class_coverage", "fidelity")
+KNOWN_METRICS = ("fid", "kid", "class_coverage", "fidelity")
+
+
+@torch.no_grad()
+def generate(g: nn.Module, loss: GanLoss, n: int, *, seed: int = 0, batch_size: int = 250,
+             device: str | torch.device = "cpu") -> torch.Tensor:
+    """``n`` samples of ``g`` in eval mode from reproducible inputs (same seed ⇒ same inputs for every generator)."""
+    was_training = g.training
+    g.eval()
+    gen = torch.Generator().manual_seed(seed)
+    inputs = loss.sample_input(n, gen, device)
+    out = [g(*(x[i : i + batch_size] for x in inputs)).float().cpu() for i in range(0, n, batch_size)]
+    g.train(was_training)
+    return torch.cat(out)
+
+
+class Evaluator:
+    """Holds the feature extractor and real statistics of one dataset; scores any number of generators.
+
+    Args:
+        train: labelled training images (the domain classifier is trained on them; cached by fingerprint).
+        test: held-out real images every generator is compared against.
+        num_samples: generated samples per score (written next to every score).
+    """
+
+    def __init__(self, train: ImageDataset, test: ImageDataset, *, extractor: str = "domain", num_samples: int = 2000,
+                 device: str = "cpu", cache_dir: str | Path | None = None, batch_size: int = 250) -> None:
+        if extractor != "domain":
+            raise UserError(f"unknown feature extractor {extractor!r}; valid values: domain")
+        if train.labels is None or train.num_classes < 2:
+            raise UserError(f"the domain feature extractor needs labelled data; {train.name} has no labels")
+        self.test, self.num_samples, self.device, self.batch_size = test, int(num_samples), device, batch_size
+        self.cache_dir = cache_dir
+        self.extractor = get_domain_extractor(
+            train.images, train.labels, train.num_classes, fingerprint=train.fingerprint,
+            test_images=test.images, test_labels=test.labels, cache_dir=cache_dir, device=device,
+        )
+        self._key = real_key(test.fingerprint, len(test), self.extractor)
+        self._real = cached_real(self.extractor, test.images, self._key, ("features", "mu", "sigma", "class_hist"),
+                                 cache_dir=cache_dir)
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """Provenance of every score this evaluator produces."""
+        return {
+            "extractor": self.extractor.name,
+            "extractor_accuracy": round(float(self.extractor.accuracy), 4),
+            "extractor_hash": self.extractor.weight_hash,
+            "real_set": f"{self.test.name}/{self.test.split}",
+            "real_fingerprint": self.test.fingerprint,
+            "num_real": len(self.test),
+            "num_samples": self.num_samples,
+        }
+
+    def score_images(self, fake: torch.Tensor, metrics: Sequence[str] = ("fid", "kid", "class_coverage"),
+                     seed: int = 0) -> dict[str, float]:
+        """Distribution metrics of already generated images against the held-out real set."""
+        out: dict[str, float] = {}
+        feats = self.extractor.extract(fake.to(self.device), batch_size=self.batch_size).cpu()
+        if "fid" in metrics:
+            mu, sigma = feature_stats(feats)
+            out["fid"] = frechet_distance(self._real["mu"], self._real["sigma"], mu, sigma)
+        if "kid" in metrics:
+            size = min(1000, len(feats), len(self._real["features"]))
+            out["kid"], out["kid_std"] = kid_from_features(self._real["features"], feats, subsets=50,
+                                                           subset_size=size, seed=seed)
+        if "class_coverage" in metrics:
+            logits = self.extractor.extract_logits(fake.to(self.device), batch_size=self.batch_size).cpu()
+            pred = logits.argmax(1)
+            k = int(self.extractor.num_classes)
+            out["class_coverage"] = class_coverage(pred, k)
+            out["class_kl"] = class_kl(class_histogram(pred, k), self._real["class_hist"])
+        return out
+
+    def evaluate(self, g: nn.Module, loss: GanLoss, *, teacher: nn.Module | None = None,
+                 metrics: Sequence[str] = DEFAULT_METRICS, seed: int = 0) -> dict[str, Any]:
+        """All requested metrics of generator ``g`` (+ fidelity to ``teacher`` on the same inputs) and its size."""
+        unknown = [m for m in metrics if m not in KNOWN_METRICS]
+        if unknown:
+            raise UserError(f"unknown metric {unknown[0]!r}; valid values: {', '.join(KNOWN_METRICS)}")
+        fake = generate(g, loss, self.num_samples, seed=seed, batch_size=self.batch_size, device=self.device)
+        if not torch.isfinite(fake).all():
+            raise UserError("the generator produced non-finite images")
+        out: dict[str, Any] = self.score_images(fake, metrics, seed=seed)
+        if "fidelity" in metrics and teacher is not None:
+            ref = generate(teacher, loss, self.num_samples, seed=seed, batch_size=self.batch_size, device=self.device)
+            out.update({f"fidelity_{k}": v for k, v in fidelity(fake, ref).items()})
+        out.update(size_stats(g))
+        out["seed"] = seed
+        out.update(self.info)
+        return out
+
+
+def size_stats(g: nn.Module) -> dict[str, Any]:
+    """Parameters, non-zero parameters and prunable-weight sparsity of ``g``."""
+    params, nonzero = count_parameters(g), count_nonzero(g)
+    masks = [m for name, m in g.named_buffers() if name.endswith("weight_mask")]
+    total = sum(m.numel() for m in masks)
+    sparsity = 1.0 - sum(int(m.count_nonzero()) for m in masks) / total if total else 0.0
+    return {"params": params, "nonzero": nonzero, "sparsity": round(sparsity, 6)}
+
+
+def evaluate(generator: nn.Module, data: ImageDataset, *, family: str = "dcgan", loss: GanLoss | None = None,
+             metrics: Sequence[str] = DEFAULT_METRICS, teacher: nn.Module | None = None,
+             train_data: ImageDataset | None = None, num_samples: int = 2000, seed: int = 0,
+             device: str = "cpu") -> dict[str, Any]:
+    """One-call evaluation (the public ``gc.evaluate``). ``data`` is the held-out real set; the domain extractor is
+    trained on ``train_data`` (default: ``data`` itself)."""
+    if loss is None:
+        loss = get_family(family).make_loss(generator, None)
+    ev = Evaluator(train_data or data, data, num_samples=num_samples, device=device)
+    return ev.evaluate(generator, loss, teacher=teacher, metrics=metrics, seed=seed)
+
+
+__all__ = ["HIGHER_IS_BETTER", "Evaluator", "evaluate", "generate", "size_stats"]
