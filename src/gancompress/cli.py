@@ -22,16 +22,29 @@ log = logging.getLogger("gancompress")
 
 # convenience flags → config keys (everything else via --set key=value)
 FLAG_KEYS = {
-    "data": "data.name", "data_dir": "data.data_dir", "family": "model.family", "steps": "train.steps",
-    "batch_size": "train.batch_size", "sparsity": "prune.sparsity", "granularity": "prune.granularity",
-    "schedule": "prune.schedule", "method": "method.name", "num_samples": "eval.num_samples",
+    "data": "data.name",
+    "data_dir": "data.data_dir",
+    "family": "model.family",
+    "steps": "train.steps",
+    "batch_size": "train.batch_size",
+    "sparsity": "prune.sparsity",
+    "granularity": "prune.granularity",
+    "schedule": "prune.schedule",
+    "method": "method.name",
+    "num_samples": "eval.num_samples",
 }
 
 
 def _common(p: argparse.ArgumentParser, *, out: bool = True) -> None:
     p.add_argument("--config", help="TOML or JSON config file (keys as in gancompress.config.RunCfg)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key, e.g. --set prune.sparsity=0.75 (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set prune.sparsity=0.75 (repeatable)",
+    )
     if out:
         p.add_argument("--out", help="output run directory")
         p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -49,8 +62,11 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gancompress", description=__doc__.splitlines()[0] + "\n\n"
-                                     "Compress a trained GAN (self-supervised GAN compression, Yu & Pool).")
+    parser = argparse.ArgumentParser(
+        prog="gancompress",
+        description=__doc__.splitlines()[0] + "\n\n"
+        "Compress a trained GAN (self-supervised GAN compression, Yu & Pool).",
+    )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -71,8 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     _data_flags(p)
     p.add_argument("--teacher", help="teacher run directory (generator.* + discriminator.* + config.json)")
-    p.add_argument("--generator", help="generator weights (.safetensors, or a .pt/.pth state_dict) with its arch "
-                   "JSON next to it (same name, .json) unless --generator-arch is given")
+    p.add_argument(
+        "--generator",
+        help="generator weights (.safetensors, or a .pt/.pth state_dict) with its arch "
+        "JSON next to it (same name, .json) unless --generator-arch is given",
+    )
     p.add_argument("--discriminator", help="discriminator weights, as --generator")
     p.add_argument("--generator-arch", help="arch JSON for --generator")
     p.add_argument("--discriminator-arch", help="arch JSON for --discriminator")
@@ -117,9 +136,20 @@ def resolve_config(args: argparse.Namespace, base: RunCfg | None = None) -> RunC
     if getattr(args, "device", None):
         cfg = replace(cfg, device=args.device)
     if getattr(args, "dry_run", False):
-        cfg = override(cfg, ["data.name=fake", "data.data_dir=None", "train.steps=2", "train.log_every=1",
-                             "train.batch_size=16", "eval.num_samples=64", "model.ngf=8", "model.ndf=8",
-                             "model.nz=16"])
+        cfg = override(
+            cfg,
+            [
+                "data.name=fake",
+                "data.data_dir=None",
+                "train.steps=2",
+                "train.log_every=1",
+                "train.batch_size=16",
+                "eval.num_samples=64",
+                "model.ngf=8",
+                "model.ndf=8",
+                "model.nz=16",
+            ],
+        )
     _check_device(cfg.device)
     return cfg
 
@@ -138,8 +168,11 @@ def _emit(args: argparse.Namespace, payload: Any, text: str) -> None:
 
 
 def _setup_logging(quiet: bool) -> None:
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

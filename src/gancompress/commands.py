@@ -43,8 +43,10 @@ def _start(run: RunDir, cfg: RunCfg, resume_from: Path | None) -> RunCfg:
 
 
 def _layer_table(report: list[dict[str, Any]]) -> str:
-    rows = [[r["name"], r["kind"], "×".join(map(str, r["shape"])), r["numel"], r["nonzero"], f"{r['sparsity']:.2%}"]
-            for r in report]
+    rows = [
+        [r["name"], r["kind"], "×".join(map(str, r["shape"])), r["numel"], r["nonzero"], f"{r['sparsity']:.2%}"]
+        for r in report
+    ]
     return format_table(rows, ["layer", "type", "shape", "weights", "non-zero", "sparsity"])
 
 
@@ -56,10 +58,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     run, resume_from = _open_run(args, "runs/teacher")
     cfg = _start(run, cfg, resume_from)
     data = load_dataset(cfg.data, "train")
-    g, d, result = train_teacher(cfg, data, run=run, resume_from=resume_from)
+    _, _, result = train_teacher(cfg, data, run=run, resume_from=resume_from)
     run.close()
-    summary = {"run": str(run.path), "steps": result.steps, "seconds": round(result.seconds, 1),
-               "last": result.history[-1] if result.history else {}}
+    summary = {
+        "run": str(run.path),
+        "steps": result.steps,
+        "seconds": round(result.seconds, 1),
+        "last": result.history[-1] if result.history else {},
+    }
     _emit(args, summary, f"teacher trained for {result.steps} steps in {result.seconds:.1f} s → {run.path}")
     return 0
 
@@ -72,8 +78,9 @@ def _load_teacher(args: argparse.Namespace) -> tuple[nn.Module, nn.Module | None
     if getattr(args, "teacher", None):
         g, d = load_gan(args.teacher, "cpu")
         tcfg = run_config(args.teacher) if (Path(args.teacher) / "config.json").is_file() else RunCfg()
-        base = RunCfg(data=tcfg.data, model=tcfg.model, seed=tcfg.seed,
-                      train=TrainCfg(batch_size=tcfg.train.batch_size))
+        base = RunCfg(
+            data=tcfg.data, model=tcfg.model, seed=tcfg.seed, train=TrainCfg(batch_size=tcfg.train.batch_size)
+        )
         steps = gan_info(args.teacher).get("steps")
         return g, d, base, steps, str(Path(args.teacher).resolve())
     if getattr(args, "generator", None):
@@ -100,8 +107,10 @@ def _load_weights_file(weights: str, arch: str | None) -> nn.Module:
 
     spec_path = _arch_path(weights, arch)
     if not spec_path.is_file():
-        raise UserError(f"no architecture JSON for {weights}: expected {spec_path} (or pass --generator-arch/"
-                        "--discriminator-arch) with {\"arch\": name, \"kwargs\": {...}}")
+        raise UserError(
+            f"no architecture JSON for {weights}: expected {spec_path} (or pass --generator-arch/"
+            '--discriminator-arch) with {"arch": name, "kwargs": {...}}'
+        )
     spec = read_json(spec_path)
     if not isinstance(spec, dict) or "arch" not in spec:
         raise UserError(f"{spec_path}: an arch JSON needs an 'arch' entry (a registered model name)")
@@ -136,8 +145,20 @@ def cmd_compress(args: argparse.Namespace) -> int:
     run, resume_from = _open_run(args, "runs/compressed")
     cfg = _start(run, cfg, resume_from)
     data = load_dataset(cfg.data, "train")
-    res = compress(g, d, data, family=cfg.model.family, method=cfg.method, prune=cfg.prune, train=cfg.train,
-                   teacher_steps=teacher_steps, run=run, seed=cfg.seed, device=cfg.device, resume_from=resume_from)
+    res = compress(
+        g,
+        d,
+        data,
+        family=cfg.model.family,
+        method=cfg.method,
+        prune=cfg.prune,
+        train=cfg.train,
+        teacher_steps=teacher_steps,
+        run=run,
+        seed=cfg.seed,
+        device=cfg.device,
+        resume_from=resume_from,
+    )
     save(res, run.path, family=cfg.model.family)
     run.write_json("compress.json", {**read_json(run.path / "compress.json"), "teacher": teacher_dir})
     run.close()
@@ -147,8 +168,9 @@ def cmd_compress(args: argparse.Namespace) -> int:
         scores = _evaluator(cfg).evaluate(res.generator, _loss(cfg, res.generator), teacher=g)
         run.write_json("eval.json", scores)
         payload["eval"] = scores
-        text += "\n\n" + format_table([scores], [k for k in ("fid", "kid", "class_coverage", "fidelity_psnr")
-                                                 if k in scores])
+        text += "\n\n" + format_table(
+            [scores], [k for k in ("fid", "kid", "class_coverage", "fidelity_psnr") if k in scores]
+        )
     _emit(args, payload, text + f"\n\n→ {run.path}")
     return 0
 
@@ -163,8 +185,12 @@ def _loss(cfg: RunCfg, g: nn.Module):
 def _evaluator(cfg: RunCfg):
     from gancompress.evaluate import Evaluator
 
-    return Evaluator(load_dataset(cfg.data, "train"), load_dataset(cfg.data, "test"),
-                     num_samples=cfg.eval.num_samples, device=cfg.device)
+    return Evaluator(
+        load_dataset(cfg.data, "train"),
+        load_dataset(cfg.data, "test"),
+        num_samples=cfg.eval.num_samples,
+        device=cfg.device,
+    )
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

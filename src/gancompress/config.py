@@ -164,15 +164,15 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:
-    """Convert ``value`` (from JSON/TOML/CLI text) to the annotated type ``tp`` or raise a UserError naming ``where``."""
+    """Convert ``value`` (JSON/TOML/CLI text) to the annotated type ``tp``; UserError naming ``where`` otherwise."""
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if tp is Any:
         return value
     if origin in (typing.Union, types.UnionType):
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
-            if type(None) in args:
-                return None
+        is_none = value is None or (isinstance(value, str) and value.lower() in ("none", "null"))
+        if is_none and type(None) in args:
+            return None
         errors = []
         for arg in args:
             if arg is type(None):
@@ -211,13 +211,19 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if tp is int:
         if isinstance(value, bool):
             raise UserError(f"{where}: expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        try:
+            return int(str(value).strip())  # exact for big integers
+        except ValueError:
+            pass
         try:
             as_float = float(value)
-        except (TypeError, ValueError):
+            if as_float != int(as_float):
+                raise ValueError
+            return int(as_float)
+        except (TypeError, ValueError, OverflowError):
             raise UserError(f"{where}: expected an integer, got {value!r}") from None
-        if as_float != int(as_float):
-            raise UserError(f"{where}: expected an integer, got {value!r}")
-        return int(as_float)
     if tp is float:
         try:
             return float(value)
@@ -242,8 +248,9 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
     for key, value in data.items():
         path = f"{where}.{key}" if where else key
         if key not in names:
-            raise UserError(f"unknown config key {path!r}; valid keys{' under ' + where if where else ''}: "
-                            f"{', '.join(names)}")
+            raise UserError(
+                f"unknown config key {path!r}; valid keys{' under ' + where if where else ''}: {', '.join(names)}"
+            )
         kwargs[key] = _coerce(value, hints[key], path)
     return cls(**kwargs)
 

@@ -40,8 +40,11 @@ CURVE_KEYS = ("g/loss", "d/loss", "g/gen", "g/gc", "g/dc", "d/real", "d/fake")
 
 
 def _curves(history: list[dict[str, float]]) -> dict[str, list[list[float]]]:
-    return {k: [[row["step"], row[k]] for row in history if k in row] for k in CURVE_KEYS
-            if any(k in row for row in history)}
+    return {
+        k: [[row["step"], row[k]] for row in history if k in row]
+        for k in CURVE_KEYS
+        if any(k in row for row in history)
+    }
 
 
 def _grid(g: nn.Module, loss: GanLoss, path: Path, device: str) -> str:
@@ -64,9 +67,18 @@ def demo_config(args: argparse.Namespace) -> tuple[RunCfg, dict[str, Any]]:
         else:
             log.warning("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist); using sklearn digits")
             base = replace(base, data=replace(base.data, name="digits"))
-    base = replace(base, train=replace(base.train, steps=profile["teacher_steps"], log_every=20, sample_every=0,
-                                        ckpt_every=0, budget_fraction=profile["budget_fraction"]),
-                   eval=replace(base.eval, num_samples=profile["num_samples"]))
+    base = replace(
+        base,
+        train=replace(
+            base.train,
+            steps=profile["teacher_steps"],
+            log_every=20,
+            sample_every=0,
+            ckpt_every=0,
+            budget_fraction=profile["budget_fraction"],
+        ),
+        eval=replace(base.eval, num_samples=profile["num_samples"]),
+    )
     cfg = resolve_config(args, base)
     profile["teacher_steps"] = int(cfg.train.steps)
     return cfg, profile
@@ -93,41 +105,87 @@ def run_demo(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
     sparsity = cfg.prune.sparsity
     prune_cfg = replace(cfg.prune, granularity="element")
     train_cfg = replace(cfg.train, steps=None)
-    entries: list[dict[str, Any]] = [{
-        "name": "teacher", "method": "dense", "g": g_orig, "history": t_res.history, "seconds": t_res.seconds,
-        "description": f"dense DCGAN trained {t_res.steps} steps (Table 1 row a)",
-    }]
+    entries: list[dict[str, Any]] = [
+        {
+            "name": "teacher",
+            "method": "dense",
+            "g": g_orig,
+            "history": t_res.history,
+            "seconds": t_res.seconds,
+            "description": f"dense DCGAN trained {t_res.steps} steps (Table 1 row a)",
+        }
+    ]
     pruned = prune_oneshot(g_orig, replace(prune_cfg, sparsity=sparsity))
     save(pruned, run.path / "oneshot_prune", family=cfg.model.family)
-    entries.append({"name": "oneshot_prune", "method": "oneshot_prune", "g": pruned.generator, "history": [],
-                    "seconds": 0.0, "description": "one-shot magnitude pruning, no recovery"})
+    entries.append(
+        {
+            "name": "oneshot_prune",
+            "method": "oneshot_prune",
+            "g": pruned.generator,
+            "history": [],
+            "seconds": 0.0,
+            "description": "one-shot magnitude pruning, no recovery",
+        }
+    )
     jobs = [
-        ("oneshot_finetune", "oneshot_finetune", sparsity,
-         "one-shot + plain adversarial fine-tuning with D_O (Table 1 row d)"),
+        (
+            "oneshot_finetune",
+            "oneshot_finetune",
+            sparsity,
+            "one-shot + plain adversarial fine-tuning with D_O (Table 1 row d)",
+        ),
         ("self_supervised", "self_supervised", sparsity, "AGP + Eq. 9 through the fine-tuned D_O (Table 1 row b)"),
-        ("teacher_continued", "oneshot_finetune", 0.0,
-         "control: the dense teacher trained for the same extra budget, plain GAN loss (PAPER.md §7)"),
+        (
+            "teacher_continued",
+            "oneshot_finetune",
+            0.0,
+            "control: the dense teacher trained for the same extra budget, plain GAN loss (PAPER.md §7)",
+        ),
     ]
     for name, method, s, desc in jobs:
         sub = RunDir(run.path / name)
-        res = compress(g_orig, d_orig, train_data, family=cfg.model.family, method=replace(cfg.method, name=method),
-                       prune=replace(prune_cfg, sparsity=s), train=train_cfg, teacher_steps=t_res.steps,
-                       run=sub, seed=cfg.seed, device=cfg.device)
+        res = compress(
+            g_orig,
+            d_orig,
+            train_data,
+            family=cfg.model.family,
+            method=replace(cfg.method, name=method),
+            prune=replace(prune_cfg, sparsity=s),
+            train=train_cfg,
+            teacher_steps=t_res.steps,
+            run=sub,
+            seed=cfg.seed,
+            device=cfg.device,
+        )
         save(res, sub.path, family=cfg.model.family)
         sub.close()
-        entries.append({"name": name, "method": method, "g": res.generator, "history": res.train.history,
-                        "seconds": res.train.seconds, "description": desc})
+        entries.append(
+            {
+                "name": name,
+                "method": method,
+                "g": res.generator,
+                "history": res.train.history,
+                "seconds": res.train.seconds,
+                "description": desc,
+            }
+        )
 
     models = []
     for e in entries:
         log.info("evaluating %s", e["name"])
         scores = evaluator.evaluate(e["g"], loss, teacher=None if e["name"] == "teacher" else g_orig, seed=cfg.seed)
-        models.append({
-            "name": e["name"], "method": e["method"], "description": e["description"],
-            "sparsity": scores["sparsity"], "metrics": scores, "seconds": round(e["seconds"], 1),
-            "samples": _grid(e["g"], loss, run.samples / f"{e['name']}.png", cfg.device),
-            "curves": _curves(e["history"]),
-        })
+        models.append(
+            {
+                "name": e["name"],
+                "method": e["method"],
+                "description": e["description"],
+                "sparsity": scores["sparsity"],
+                "metrics": scores,
+                "seconds": round(e["seconds"], 1),
+                "samples": _grid(e["g"], loss, run.samples / f"{e['name']}.png", cfg.device),
+                "curves": _curves(e["history"]),
+            }
+        )
     results = {
         "title": f"gancompress demo — DCGAN on {cfg.data.name}, {sparsity:.0%} element sparsity",
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -138,10 +196,12 @@ def run_demo(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
         "models": models,
         "config": {**to_dict(cfg), "profile": profile},
         "env": env_info(cfg.seed, cfg.device),
-        "notes": [f"Scores use the {evaluator.info['extractor']} feature extractor (accuracy "
-                  f"{evaluator.info['extractor_accuracy']:.3f}, hash {evaluator.info['extractor_hash']}) on "
-                  f"{evaluator.info['num_samples']} generated vs {evaluator.info['num_real']} held-out real images.",
-                  "One seed: differences of a few percent are within seed noise (see PAPER.md §7)."],
+        "notes": [
+            f"Scores use the {evaluator.info['extractor']} feature extractor (accuracy "
+            f"{evaluator.info['extractor_accuracy']:.3f}, hash {evaluator.info['extractor_hash']}) on "
+            f"{evaluator.info['num_samples']} generated vs {evaluator.info['num_real']} held-out real images.",
+            "One seed: differences of a few percent are within seed noise (see PAPER.md §7).",
+        ],
     }
     md, html = write_report(results, run.path)
     run.close()
@@ -150,8 +210,10 @@ def run_demo(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
 
 def _summary(models: list[dict[str, Any]], profile: dict[str, Any], seconds: float) -> list[str]:
     fid = {m["name"]: m["metrics"].get("fid") for m in models}
-    lines = [f"Teacher: {profile['teacher_steps']} steps; compression budget "
-             f"{profile['budget_fraction']:.0%} of that; wall time {seconds / 60:.1f} min."]
+    lines = [
+        f"Teacher: {profile['teacher_steps']} steps; compression budget "
+        f"{profile['budget_fraction']:.0%} of that; wall time {seconds / 60:.1f} min."
+    ]
     t, ss, op = fid.get("teacher"), fid.get("self_supervised"), fid.get("oneshot_prune")
     if t and ss:
         lines.append(f"FID(self_supervised) / FID(teacher) = {ss / t:.3f} (target ≤ 1.2).")
@@ -159,6 +221,8 @@ def _summary(models: list[dict[str, Any]], profile: dict[str, Any], seconds: flo
         verdict = "beats" if ss < op else "does NOT beat"
         lines.append(f"self_supervised {verdict} one-shot pruning without recovery (FID {ss:.2f} vs {op:.2f}).")
     if fid.get("teacher_continued") and ss:
-        lines.append(f"FID(self_supervised) / FID(teacher_continued) = {ss / fid['teacher_continued']:.3f} "
-                     "(the same-budget dense control).")
+        lines.append(
+            f"FID(self_supervised) / FID(teacher_continued) = {ss / fid['teacher_continued']:.3f} "
+            "(the same-budget dense control)."
+        )
     return lines

@@ -35,8 +35,9 @@ KNOWN_METRICS = ("fid", "kid", "class_coverage", "fidelity")
 
 
 @torch.no_grad()
-def generate(g: nn.Module, loss: GanLoss, n: int, *, seed: int = 0, batch_size: int = 250,
-             device: str | torch.device = "cpu") -> torch.Tensor:
+def generate(
+    g: nn.Module, loss: GanLoss, n: int, *, seed: int = 0, batch_size: int = 250, device: str | torch.device = "cpu"
+) -> torch.Tensor:
     """``n`` samples of ``g`` in eval mode from reproducible inputs (same seed ⇒ same inputs for every generator)."""
     was_training = g.training
     g.eval()
@@ -56,8 +57,17 @@ class Evaluator:
         num_samples: generated samples per score (written next to every score).
     """
 
-    def __init__(self, train: ImageDataset, test: ImageDataset, *, extractor: str = "domain", num_samples: int = 2000,
-                 device: str = "cpu", cache_dir: str | Path | None = None, batch_size: int = 250) -> None:
+    def __init__(
+        self,
+        train: ImageDataset,
+        test: ImageDataset,
+        *,
+        extractor: str = "domain",
+        num_samples: int = 2000,
+        device: str = "cpu",
+        cache_dir: str | Path | None = None,
+        batch_size: int = 250,
+    ) -> None:
         if extractor != "domain":
             raise UserError(f"unknown feature extractor {extractor!r}; valid values: domain")
         if train.labels is None or train.num_classes < 2:
@@ -65,12 +75,19 @@ class Evaluator:
         self.test, self.num_samples, self.device, self.batch_size = test, int(num_samples), device, batch_size
         self.cache_dir = cache_dir
         self.extractor = get_domain_extractor(
-            train.images, train.labels, train.num_classes, fingerprint=train.fingerprint,
-            test_images=test.images, test_labels=test.labels, cache_dir=cache_dir, device=device,
+            train.images,
+            train.labels,
+            train.num_classes,
+            fingerprint=train.fingerprint,
+            test_images=test.images,
+            test_labels=test.labels,
+            cache_dir=cache_dir,
+            device=device,
         )
         self._key = real_key(test.fingerprint, len(test), self.extractor)
-        self._real = cached_real(self.extractor, test.images, self._key, ("features", "mu", "sigma", "class_hist"),
-                                 cache_dir=cache_dir)
+        self._real = cached_real(
+            self.extractor, test.images, self._key, ("features", "mu", "sigma", "class_hist"), cache_dir=cache_dir
+        )
 
     @property
     def info(self) -> dict[str, Any]:
@@ -85,8 +102,9 @@ class Evaluator:
             "num_samples": self.num_samples,
         }
 
-    def score_images(self, fake: torch.Tensor, metrics: Sequence[str] = ("fid", "kid", "class_coverage"),
-                     seed: int = 0) -> dict[str, float]:
+    def score_images(
+        self, fake: torch.Tensor, metrics: Sequence[str] = ("fid", "kid", "class_coverage"), seed: int = 0
+    ) -> dict[str, float]:
         """Distribution metrics of already generated images against the held-out real set."""
         out: dict[str, float] = {}
         feats = self.extractor.extract(fake.to(self.device), batch_size=self.batch_size).cpu()
@@ -95,8 +113,9 @@ class Evaluator:
             out["fid"] = frechet_distance(self._real["mu"], self._real["sigma"], mu, sigma)
         if "kid" in metrics:
             size = min(1000, len(feats), len(self._real["features"]))
-            out["kid"], out["kid_std"] = kid_from_features(self._real["features"], feats, subsets=50,
-                                                           subset_size=size, seed=seed)
+            out["kid"], out["kid_std"] = kid_from_features(
+                self._real["features"], feats, subsets=50, subset_size=size, seed=seed
+            )
         if "class_coverage" in metrics:
             logits = self.extractor.extract_logits(fake.to(self.device), batch_size=self.batch_size).cpu()
             pred = logits.argmax(1)
@@ -105,8 +124,15 @@ class Evaluator:
             out["class_kl"] = class_kl(class_histogram(pred, k), self._real["class_hist"])
         return out
 
-    def evaluate(self, g: nn.Module, loss: GanLoss, *, teacher: nn.Module | None = None,
-                 metrics: Sequence[str] = DEFAULT_METRICS, seed: int = 0) -> dict[str, Any]:
+    def evaluate(
+        self,
+        g: nn.Module,
+        loss: GanLoss,
+        *,
+        teacher: nn.Module | None = None,
+        metrics: Sequence[str] = DEFAULT_METRICS,
+        seed: int = 0,
+    ) -> dict[str, Any]:
         """All requested metrics of generator ``g`` (+ fidelity to ``teacher`` on the same inputs) and its size."""
         unknown = [m for m in metrics if m not in KNOWN_METRICS]
         if unknown:
@@ -133,10 +159,19 @@ def size_stats(g: nn.Module) -> dict[str, Any]:
     return {"params": params, "nonzero": nonzero, "sparsity": round(sparsity, 6)}
 
 
-def evaluate(generator: nn.Module, data: ImageDataset, *, family: str = "dcgan", loss: GanLoss | None = None,
-             metrics: Sequence[str] = DEFAULT_METRICS, teacher: nn.Module | None = None,
-             train_data: ImageDataset | None = None, num_samples: int = 2000, seed: int = 0,
-             device: str = "cpu") -> dict[str, Any]:
+def evaluate(
+    generator: nn.Module,
+    data: ImageDataset,
+    *,
+    family: str = "dcgan",
+    loss: GanLoss | None = None,
+    metrics: Sequence[str] = DEFAULT_METRICS,
+    teacher: nn.Module | None = None,
+    train_data: ImageDataset | None = None,
+    num_samples: int = 2000,
+    seed: int = 0,
+    device: str = "cpu",
+) -> dict[str, Any]:
     """One-call evaluation (the public ``gc.evaluate``). ``data`` is the held-out real set; the domain extractor is
     trained on ``train_data`` (default: ``data`` itself)."""
     if loss is None:

@@ -105,14 +105,13 @@ def import_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "weights only load failed" in str(exc).lower() or "unsupported global" in str(exc).lower():
+        if "unsupported global" in str(exc).lower() or _needs_code(path):
             raise UnsafeCheckpointError(
                 f"refused {path}: it needs full unpickling (a pickled model or code), which could run arbitrary code; "
                 f"{RESAVE_HINT}"
             ) from None
-        raise CorruptCheckpointError(f"corrupt checkpoint {path}: {first}") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise CorruptCheckpointError(f"corrupt checkpoint {path}: not a readable PyTorch state_dict file") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError, IndexError) as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CorruptCheckpointError(f"corrupt checkpoint {path}: {msg}") from None
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
@@ -120,6 +119,26 @@ def import_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise UserError(f"{path} is not a state_dict (a dict of tensor names to tensors); {RESAVE_HINT}")
     return {str(k).removeprefix("module."): v for k, v in obj.items()}
+
+
+def _needs_code(path: Path) -> bool:
+    """Whether a (possibly zipped) pickle stream imports globals / calls objects — read with pickletools, never run.
+
+    A stream that does not even parse as pickle is corrupt, not unsafe.
+    """
+    import pickletools
+
+    data = path.read_bytes()
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            names = [n for n in zf.namelist() if n.endswith(".pkl")]
+            data = zf.read(names[0]) if names else b""
+    code_ops = {"GLOBAL", "STACK_GLOBAL", "INST", "OBJ", "NEWOBJ", "NEWOBJ_EX"}
+    try:
+        ops = {op.name for op, _, _ in pickletools.genops(data)}
+    except Exception:
+        return False
+    return bool(ops & code_ops)
 
 
 def load_state_dict_checked(module: nn.Module, state: Mapping[str, torch.Tensor], source: str | Path) -> None:
@@ -130,15 +149,21 @@ def load_state_dict_checked(module: nn.Module, state: Mapping[str, torch.Tensor]
     own = module.state_dict()
     for name, tensor in own.items():
         if name not in state:
-            raise UserError(f"weights in {source} do not match the architecture: missing tensor {name!r} "
-                            f"(expected shape {tuple(tensor.shape)})")
+            raise UserError(
+                f"weights in {source} do not match the architecture: missing tensor {name!r} "
+                f"(expected shape {tuple(tensor.shape)})"
+            )
         if tuple(state[name].shape) != tuple(tensor.shape):
-            raise UserError(f"weights in {source} do not match the architecture: tensor {name!r} has shape "
-                            f"{tuple(state[name].shape)} in the file but {tuple(tensor.shape)} in the model")
+            raise UserError(
+                f"weights in {source} do not match the architecture: tensor {name!r} has shape "
+                f"{tuple(state[name].shape)} in the file but {tuple(tensor.shape)} in the model"
+            )
     extra = [k for k in state if k not in own]
     if extra:
-        raise UserError(f"weights in {source} do not match the architecture: unexpected tensor {extra[0]!r} "
-                        f"(shape {tuple(state[extra[0]].shape)})")
+        raise UserError(
+            f"weights in {source} do not match the architecture: unexpected tensor {extra[0]!r} "
+            f"(shape {tuple(state[extra[0]].shape)})"
+        )
     module.load_state_dict(dict(state), strict=True)
 
 
@@ -148,8 +173,10 @@ def save_module(module: nn.Module, directory: str | Path, name: str, extra: dict
     directory = Path(directory)
     spec = getattr(module, "arch_spec", None)
     if spec is None:
-        raise UserError(f"cannot save {type(module).__name__}: it has no arch_spec (build it with create_model or "
-                        "gancompress.models.register_user_model)")
+        raise UserError(
+            f"cannot save {type(module).__name__}: it has no arch_spec (build it with create_model or "
+            "gancompress.models.register_user_model)"
+        )
     state = module.state_dict()
     masked = [k.removesuffix(".weight_mask") for k in state if k.endswith(".weight_mask")]
     save_tensors(state, directory / f"{name}.safetensors", metadata={"format": FORMAT})
@@ -187,8 +214,9 @@ def optimizer_to_tensors(opt: torch.optim.Optimizer, prefix: str) -> tuple[dict[
     return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
 
 
-def optimizer_from_tensors(opt: torch.optim.Optimizer, tensors: Mapping[str, torch.Tensor], meta: dict[str, Any],
-                           prefix: str) -> None:
+def optimizer_from_tensors(
+    opt: torch.optim.Optimizer, tensors: Mapping[str, torch.Tensor], meta: dict[str, Any], prefix: str
+) -> None:
     state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
         if key.startswith(prefix + "."):
@@ -212,8 +240,10 @@ class RunDir:
         if create:
             exists = self.path.exists() and any(self.path.iterdir())
             if exists and not (resume or overwrite):
-                raise UserError(f"output directory {self.path} already exists; pass --resume to continue that run or "
-                                "--overwrite to replace it (refusing to mix runs)")
+                raise UserError(
+                    f"output directory {self.path} already exists; pass --resume to continue that run or "
+                    "--overwrite to replace it (refusing to mix runs)"
+                )
             if exists and overwrite and not resume:
                 shutil.rmtree(self.path)
             self.path.mkdir(parents=True, exist_ok=True)
@@ -263,8 +293,9 @@ def latest_checkpoint(run_path: str | Path) -> Path | None:
     return steps[-1][1] if steps else None
 
 
-def save_checkpoint(run_path: str | Path, step: int, tensors: Mapping[str, torch.Tensor], meta: dict[str, Any],
-                    keep: int = 2) -> Path:
+def save_checkpoint(
+    run_path: str | Path, step: int, tensors: Mapping[str, torch.Tensor], meta: dict[str, Any], keep: int = 2
+) -> Path:
     """Write ``checkpoints/step_<step>/`` atomically (tmp dir then rename); keep the newest ``keep``."""
     ckdir = Path(run_path) / "checkpoints"
     final = ckdir / f"step_{step}"
@@ -294,8 +325,12 @@ def env_info(seed: int, device: str) -> dict[str, Any]:
     sha = None
     try:
         root = Path(__file__).resolve().parents[2]
-        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5).stdout.strip() or None
+        sha = (
+            subprocess.run(
+                ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.SubprocessError):
         pass
     import numpy

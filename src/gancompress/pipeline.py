@@ -94,8 +94,16 @@ def train_teacher(
     method.setup(g, None, d, loss)
     loader = InfiniteLoader(data, cfg.train.batch_size, seed=cfg.seed, device=cfg.device)
     hooks = {"sample": sample_hook(g, loss, run, name="teacher")} if run is not None else {}
-    result = train_loop(method, loader, steps=steps, cfg=replace(cfg.train, steps=steps), run=run, hooks=hooks,
-                   resume_from=resume_from, desc="teacher")
+    result = train_loop(
+        method,
+        loader,
+        steps=steps,
+        cfg=replace(cfg.train, steps=steps),
+        run=run,
+        hooks=hooks,
+        resume_from=resume_from,
+        desc="teacher",
+    )
     g.eval()
     if run is not None:
         extra = {"family": cfg.model.family, "steps": steps, "role": "generator"}
@@ -175,13 +183,35 @@ def compress(
     all_hooks = dict(hooks or {})
     if run is not None and "sample" not in all_hooks:
         all_hooks["sample"] = sample_hook(g_comp, loss, run, name=strategy.name)
-    result = train_loop(strategy, loader, steps=steps, cfg=replace(train_cfg, steps=steps), prune=prune, masks=masks,
-                   run=run, hooks=all_hooks, resume_from=resume_from, desc=strategy.name)
+    result = train_loop(
+        strategy,
+        loader,
+        steps=steps,
+        cfg=replace(train_cfg, steps=steps),
+        prune=prune,
+        masks=masks,
+        run=run,
+        hooks=all_hooks,
+        resume_from=resume_from,
+        desc=strategy.name,
+    )
     g_comp.eval()
-    config = {"method": to_dict(method_cfg), "prune": to_dict(prune), "train": to_dict(replace(train_cfg, steps=steps)),
-              "seed": seed, "teacher_steps": teacher_steps}
-    return CompressResult(generator=g_comp, discriminator=d, masks=masks, method=strategy.name, config=config,
-                          train=result, sparsity=masks.sparsity_report() if masks is not None else [])
+    config = {
+        "method": to_dict(method_cfg),
+        "prune": to_dict(prune),
+        "train": to_dict(replace(train_cfg, steps=steps)),
+        "seed": seed,
+        "teacher_steps": teacher_steps,
+    }
+    return CompressResult(
+        generator=g_comp,
+        discriminator=d,
+        masks=masks,
+        method=strategy.name,
+        config=config,
+        train=result,
+        sparsity=masks.sparsity_report() if masks is not None else [],
+    )
 
 
 def prune_oneshot(g_orig: nn.Module, prune: PruneCfg) -> CompressResult:
@@ -189,9 +219,14 @@ def prune_oneshot(g_orig: nn.Module, prune: PruneCfg) -> CompressResult:
     g = copy.deepcopy(g_orig).eval()
     masks = MaskSet.attach(g, exclude=prune.exclude, granularity=prune.granularity)
     masks.update(prune.sparsity, importance=prune.importance)
-    return CompressResult(generator=g, discriminator=None, masks=masks, method="oneshot_prune",
-                          config={"prune": to_dict(replace(prune, schedule="one_shot"))},
-                          sparsity=masks.sparsity_report())
+    return CompressResult(
+        generator=g,
+        discriminator=None,
+        masks=masks,
+        method="oneshot_prune",
+        config={"prune": to_dict(replace(prune, schedule="one_shot"))},
+        sparsity=masks.sparsity_report(),
+    )
 
 
 def _reinit(module: nn.Module, fam: Family | None) -> None:
@@ -220,7 +255,9 @@ def gan_info(path: str | Path) -> dict[str, Any]:
 
 def save(result: CompressResult, path: str | Path, *, family: str | None = None, overwrite: bool = False) -> Path:
     """Write a compressed generator (safetensors + arch JSON + masks) and its summary into ``path``."""
-    run = RunDir(path, overwrite=overwrite, resume=True) if Path(path).exists() else RunDir(path)
+    # Saving into the run directory that compress() trained in is the normal case (resume=True keeps its logs);
+    # overwrite=True starts from an empty directory.
+    run = RunDir(path, overwrite=True) if overwrite else RunDir(path, resume=True)
     extra = {"family": family, "method": result.method, **result.summary(), "role": "generator"}
     save_module(result.generator, run.path, "generator", extra)
     if result.discriminator is not None:

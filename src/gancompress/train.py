@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,12 +116,12 @@ def train(
                 d_out["loss"].backward()
                 optimizers["d"].step()
 
-            if d_trainable:  # D's weights get no grads from the G step: saves its weight-gradient compute
-                d.requires_grad_(False)
-            g_out = method.generator_step(batch)
-            _check_finite(step, g_out, "g")
-            optimizers["g"].zero_grad(set_to_none=True)
-            g_out["loss"].backward()
+            # D's weights get no grads from the G step: saves its weight-gradient compute
+            with _frozen(d if d_trainable else None):
+                g_out = method.generator_step(batch)
+                _check_finite(step, g_out, "g")
+                optimizers["g"].zero_grad(set_to_none=True)
+                g_out["loss"].backward()
             if masks is not None:
                 masks.mask_grads()
             if cfg.grad_clip:
@@ -128,8 +129,6 @@ def train(
             optimizers["g"].step()
             if masks is not None:
                 masks.apply()  # Adam's momentum would otherwise revive pruned weights
-            if d_trainable:
-                d.requires_grad_(True)
 
             _accumulate(window, "g", g_out)
             if d_out is not None:
@@ -158,6 +157,19 @@ def train(
     return TrainResult(steps=step + 1 if steps > start else start, history=history, seconds=time.perf_counter() - t0)
 
 
+@contextmanager
+def _frozen(module: torch.nn.Module | None) -> Iterator[None]:
+    """Temporarily stop grads for ``module``'s trainable parameters; restores exactly the previous flags."""
+    params = [p for p in module.parameters() if p.requires_grad] if module is not None else []
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
 def _accumulate(window: dict[str, list[float]], prefix: str, out: dict[str, Any]) -> None:
     for key, value in out.items():
         name = f"{prefix}/loss" if key == "loss" else key
@@ -177,7 +189,11 @@ def _save(run: RunDir, step: int, method: Method, optimizers: dict[str, torch.op
         opt_meta[name] = m
     rng_t, rng_m = rng_state()
     tensors.update(rng_t)
-    meta = {"optimizers": opt_meta, "rng": rng_m, "loader": loader.state_dict() if hasattr(loader, "state_dict") else None}
+    meta = {
+        "optimizers": opt_meta,
+        "rng": rng_m,
+        "loader": loader.state_dict() if hasattr(loader, "state_dict") else None,
+    }
     return save_checkpoint(run.path, step, tensors, meta)
 
 

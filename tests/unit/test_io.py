@@ -102,7 +102,7 @@ def test_load_module_corrupt_json(tmp_path: Path) -> None:
     with pytest.raises(CorruptCheckpointError, match=r"^corrupt checkpoint .*generator\.json"):
         load_module(tmp_path, "generator")
     (tmp_path / "generator.json").write_text('{"kwargs": {}}')
-    with pytest.raises(CorruptCheckpointError, match="^corrupt checkpoint .*no 'arch'"):
+    with pytest.raises(CorruptCheckpointError, match=r"^corrupt checkpoint .*no 'arch'"):
         load_module(tmp_path, "generator")
 
 
@@ -247,14 +247,14 @@ def test_truncated_safetensors_is_corrupt(tmp_path: Path, cut: int | str) -> Non
     bad.write_bytes(data[:n])
     with pytest.raises(CorruptCheckpointError, match=r"^corrupt checkpoint .*bad\.safetensors: "):
         import_state_dict(bad)
-    with pytest.raises(CorruptCheckpointError, match="^corrupt checkpoint "):
+    with pytest.raises(CorruptCheckpointError, match=r"^corrupt checkpoint "):
         load_tensors(bad)
 
 
 def test_random_bytes_safetensors_is_corrupt(tmp_path: Path) -> None:
     bad = tmp_path / "noise.safetensors"
     bad.write_bytes(random_bytes(300))
-    with pytest.raises(CorruptCheckpointError, match="^corrupt checkpoint "):
+    with pytest.raises(CorruptCheckpointError, match=r"^corrupt checkpoint "):
         import_state_dict(bad)
 
 
@@ -274,18 +274,16 @@ def test_truncated_legacy_pt_is_corrupt(tmp_path: Path) -> None:
     torch.save(nn.Linear(16, 16).state_dict(), good, _use_new_zipfile_serialization=False)
     bad = tmp_path / "bad.pt"
     bad.write_bytes(good.read_bytes()[:40])
-    with pytest.raises(CorruptCheckpointError, match="^corrupt checkpoint "):
+    with pytest.raises(CorruptCheckpointError, match=r"^corrupt checkpoint "):
         import_state_dict(bad)
 
 
 # DESIGN.md "Bad input": a corrupt file is "corrupt checkpoint <path>: …", never "refused … needs full unpickling".
-# Library bug (io.py import_state_dict): torch's restricted unpickler reports *every* failure as "Weights only load
-# failed …" (random bytes give "Unsupported operand N"), and that substring is what import_state_dict uses to decide
-# "unsafe", so noise is reported as an unsafe pickle; a text file raises a bare KeyError from torch, uncaught.
-@pytest.mark.xfail(strict=True, raises=(UnsafeCheckpointError, KeyError),
-                   reason="io.import_state_dict classifies non-pickle noise as unsafe / lets KeyError escape")
-@pytest.mark.parametrize("content", [random_bytes(300, seed=0), random_bytes(1000, seed=1), b"hello world\n" * 10],
-                         ids=["noise300", "noise1000", "text"])
+@pytest.mark.parametrize(
+    "content",
+    [random_bytes(300, seed=0), random_bytes(1000, seed=1), b"hello world\n" * 10],
+    ids=["noise300", "noise1000", "text"],
+)
 def test_random_bytes_pt_is_corrupt(tmp_path: Path, content: bytes) -> None:
     bad = tmp_path / "noise.pt"
     bad.write_bytes(content)
@@ -324,7 +322,9 @@ def test_mismatch_through_load_module(tmp_path: Path) -> None:
     meta = json.loads((tmp_path / "generator.json").read_text())
     meta["kwargs"]["ngf"] = 8  # spec and weights disagree
     (tmp_path / "generator.json").write_text(json.dumps(meta))
-    with pytest.raises(UserError, match=r"'net\.0\.weight' has shape \(16, 32, 4, 4\) in the file but \(16, 16, 4, 4\)"):
+    with pytest.raises(
+        UserError, match=r"'net\.0\.weight' has shape \(16, 32, 4, 4\) in the file but \(16, 16, 4, 4\)"
+    ):
         load_module(tmp_path, "generator")
 
 
@@ -351,7 +351,7 @@ def test_rundir_refuses_existing_non_empty(tmp_path: Path) -> None:
     out = tmp_path / "run"
     out.mkdir()
     (out / "metrics.jsonl").write_text("old\n")
-    with pytest.raises(UserError, match="--resume.*--overwrite"):
+    with pytest.raises(UserError, match=r"--resume.*--overwrite"):
         RunDir(out)
     assert (out / "metrics.jsonl").read_text() == "old\n"  # refusing touched nothing
 
@@ -417,7 +417,7 @@ def test_latest_checkpoint_none(tmp_path: Path) -> None:
 def test_corrupt_checkpoint_state(tmp_path: Path) -> None:
     path = save_checkpoint(tmp_path, 1, {"w": torch.zeros(4)}, {})
     (path / "state.safetensors").write_bytes(b"\x00" * 5)
-    with pytest.raises(CorruptCheckpointError, match="^corrupt checkpoint "):
+    with pytest.raises(CorruptCheckpointError, match=r"^corrupt checkpoint "):
         load_checkpoint(path)
 
 
@@ -476,7 +476,7 @@ def test_optimizer_prefixes_do_not_collide() -> None:
     _, opt_a = _adam_after_steps(seed=0)
     _, opt_b = _adam_after_steps(seed=1)
     ta, ma = optimizer_to_tensors(opt_a, "opt_g")
-    tb, mb = optimizer_to_tensors(opt_b, "opt_d")
+    tb, _ = optimizer_to_tensors(opt_b, "opt_d")
     both = {**ta, **tb}
     model, _ = _adam_after_steps(seed=2)
     fresh = torch.optim.Adam([p for p in model.parameters() if p.requires_grad])

@@ -220,8 +220,8 @@ def test_registries() -> None:
 
 @pytest.fixture(scope="module")
 def gratings() -> dict[str, Tensor]:
-    x, y = grating_set(60, seed=0)
-    tx, ty = grating_set(30, seed=1)
+    x, y = grating_set(30, seed=0)
+    tx, ty = grating_set(20, seed=1)
     return {"x": x, "y": y, "tx": tx, "ty": ty}
 
 
@@ -239,9 +239,9 @@ def trained(gratings, tmp_path_factory) -> dict:
 def test_domain_classifier_learns(trained, gratings) -> None:
     ext = trained["ext"]
     assert ext.accuracy > 0.9, ext.accuracy
-    assert trained["seconds"] < 30
+    assert trained["seconds"] < 60  # ~3 s on an idle 2-core CPU
     feats = ext.extract(gratings["tx"], batch_size=77)
-    assert feats.shape == (300, 128) and feats.dtype == torch.float64
+    assert feats.shape == (200, 128) and feats.dtype == torch.float64
     assert ext.classify(gratings["tx"][:5]).shape == (5, 10)
     assert ext.name == "domain" and ext.feat_dim == 128 and ext.num_classes == 10
     assert len(ext.weight_hash) == 16

@@ -69,9 +69,14 @@ def ss_run(data: gc.ImageDataset) -> dict:
     g_orig.train()  # whatever mode the user left it in must survive
     before = {"g": snapshot(g_orig), "d": snapshot(d_orig)}
     res = gc.compress(
-        g_orig, d_orig, data, family="dcgan", method="self_supervised",
+        g_orig,
+        d_orig,
+        data,
+        family="dcgan",
+        method="self_supervised",
         prune=gc.PruneCfg(granularity="element", sparsity=SPARSITY, update_every=1),
-        train=gc.TrainCfg(steps=8, batch_size=16, log_every=1), seed=0,
+        train=gc.TrainCfg(steps=8, batch_size=16, log_every=1),
+        seed=0,
     )
     return {"g_orig": g_orig, "d_orig": d_orig, "before": before, "res": res}
 
@@ -187,8 +192,9 @@ def _t(*values: float) -> torch.Tensor:
     ],
 )
 def test_consistency_hand_computed(orig, comp, reduction, distance, expected) -> None:
-    got = consistency({"gen": _t(*orig)}, {"gen": _t(*comp)}, {"gen": 1.0}, reduction=reduction, distance=distance,
-                      eps=0.0)
+    got = consistency(
+        {"gen": _t(*orig)}, {"gen": _t(*comp)}, {"gen": 1.0}, reduction=reduction, distance=distance, eps=0.0
+    )
     assert got.item() == pytest.approx(expected, abs=1e-12)
 
 
@@ -222,7 +228,11 @@ def test_consistency_gradient_flows_to_comp_only() -> None:
 def test_oneshot_finetune_forces_one_shot(data: gc.ImageDataset) -> None:
     g, d = make_gan()
     res = gc.compress(
-        g, d, data, method="oneshot_finetune", prune=gc.PruneCfg(sparsity=SPARSITY, schedule="agp"),
+        g,
+        d,
+        data,
+        method="oneshot_finetune",
+        prune=gc.PruneCfg(sparsity=SPARSITY, schedule="agp"),
         train=gc.TrainCfg(steps=3, batch_size=16, log_every=1),
     )
     assert res.config["prune"]["schedule"] == "one_shot"
@@ -299,8 +309,13 @@ def test_nan_stops_with_step_and_term_and_keeps_last_good_checkpoint(
     run = RunDir(tmp_path / "run")
     with pytest.raises(NonFiniteLossError) as info:
         gc.compress(
-            g, d, data, loss=NanLoss(MODEL_CFG.nz, nan_step=5, where=where), method=method,
-            prune=gc.PruneCfg(sparsity=0.5), train=gc.TrainCfg(steps=10, batch_size=16, log_every=1, ckpt_every=2),
+            g,
+            d,
+            data,
+            loss=NanLoss(MODEL_CFG.nz, nan_step=5, where=where),
+            method=method,
+            prune=gc.PruneCfg(sparsity=0.5),
+            train=gc.TrainCfg(steps=10, batch_size=16, log_every=1, ckpt_every=2),
             run=run,
         )
     err = info.value
@@ -333,8 +348,9 @@ def test_resume_matches_uninterrupted_run(data: gc.ImageDataset, tmp_path: Path)
     full = gc.compress(g, d, data, run=RunDir(tmp_path / "full"), **kwargs)
     assert sorted(p.name for p in (tmp_path / "full" / "checkpoints").iterdir()) == ["step_10", "step_5"]
 
-    resumed = gc.compress(g, d, data, run=RunDir(tmp_path / "resumed"),
-                          resume_from=tmp_path / "full" / "checkpoints" / "step_5", **kwargs)
+    resumed = gc.compress(
+        g, d, data, run=RunDir(tmp_path / "resumed"), resume_from=tmp_path / "full" / "checkpoints" / "step_5", **kwargs
+    )
     assert resumed.train.steps == 10
     assert [row["step"] for row in resumed.train.history] == list(range(6, 11))
     assert resumed.masks.overall_sparsity() == full.masks.overall_sparsity() == 0.5

@@ -5,6 +5,8 @@ Named terms: G ``{"gen"}``; D ``{"real", "fake"}``. In Eq. 8 the discriminator's
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -19,8 +21,8 @@ from gancompress.models.dcgan import init_dcgan_weights
 class DCGANLoss(GanLoss):
     """Non-saturating GAN loss; inputs are N(0, I) noise of size ``nz``."""
 
-    g_weights = {"gen": 1.0}
-    d_weights = {"real": 1.0, "fake": 1.0}
+    g_weights: ClassVar[dict[str, float]] = {"gen": 1.0}
+    d_weights: ClassVar[dict[str, float]] = {"real": 1.0, "fake": 1.0}
 
     def __init__(self, nz: int) -> None:
         self.nz = nz
@@ -57,8 +59,13 @@ class DCGANFamily(Family):
     def build(self, model: ModelCfg, data: DataCfg) -> tuple[nn.Module, nn.Module]:
         g = create_model(
             "dcgan_generator",
-            **{"nz": model.nz, "ngf": model.ngf, "channels": data.channels, "image_size": data.image_size,
-               **model.g_kwargs},
+            **{
+                "nz": model.nz,
+                "ngf": model.ngf,
+                "channels": data.channels,
+                "image_size": data.image_size,
+                **model.g_kwargs,
+            },
         )
         d = create_model(
             "dcgan_discriminator",

@@ -123,7 +123,7 @@ class KID(Metric):
         batch_size: int = 500,
     ) -> None:
         super().__init__()
-        self._extractor = extractor  # a plain attribute: the metric does not own (or move) the extractor
+        self._extractor = extractor  # an nn.Module extractor becomes a submodule (moves with .to(), like FID)
         self.subsets, self.subset_size, self.seed = subsets, subset_size, seed
         self.reset_real_features = reset_real_features
         self.batch_size = batch_size
