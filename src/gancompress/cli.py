@@ -7,6 +7,7 @@ Exit codes: 0 ok, 1 failure (e.g. a non-finite loss), 2 usage / bad input. Logs 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
@@ -35,7 +36,11 @@ FLAG_KEYS = {
 }
 
 
-def _common(p: argparse.ArgumentParser, *, out: bool = True) -> None:
+# Modules adding subcommands; each has ``register(subparsers)`` and sets ``func="module:function"`` on its parsers.
+EXTENSIONS: list[str] = []
+
+
+def common_flags(p: argparse.ArgumentParser, *, out: bool = True) -> None:
     p.add_argument("--config", help="TOML or JSON config file (keys as in gancompress.config.RunCfg)")
     p.add_argument(
         "--set",
@@ -56,7 +61,7 @@ def _common(p: argparse.ArgumentParser, *, out: bool = True) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
 
 
-def _data_flags(p: argparse.ArgumentParser) -> None:
+def data_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="dataset: digits, fashion_mnist, image_folder, fake")
     p.add_argument("--data-dir", help="directory of IDX files / images for the dataset")
 
@@ -64,28 +69,30 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gancompress",
-        description=__doc__.splitlines()[0] + "\n\n"
-        "Compress a trained GAN (self-supervised GAN compression, Yu & Pool).",
+        description="Compress a trained GAN into a smaller, faster generator (self-supervised GAN compression).",
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("train", help="train a dense teacher GAN (Table 1 row a)")
-    _common(p)
-    _data_flags(p)
+    p.set_defaults(func="gancompress.commands:cmd_train")
+    common_flags(p)
+    data_flags(p)
     p.add_argument("--family", help="GAN family (dcgan)")
     p.add_argument("--steps", type=int, help="training steps")
     p.add_argument("--batch-size", type=int)
 
     p = sub.add_parser("prune", help="one-shot magnitude pruning without training; prints per-layer sparsity")
-    _common(p)
+    p.set_defaults(func="gancompress.commands:cmd_prune")
+    common_flags(p)
     p.add_argument("--teacher", help="teacher run directory (from `gancompress train`)")
     p.add_argument("--sparsity", type=float)
     p.add_argument("--granularity", help="element, filter, …")
 
     p = sub.add_parser("compress", help="compress a trained GAN (default: self_supervised, 50 %% element, AGP)")
-    _common(p)
-    _data_flags(p)
+    p.set_defaults(func="gancompress.commands:cmd_compress")
+    common_flags(p)
+    data_flags(p)
     p.add_argument("--teacher", help="teacher run directory (generator.* + discriminator.* + config.json)")
     p.add_argument(
         "--generator",
@@ -106,23 +113,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--evaluate", action="store_true", help="evaluate the result against the teacher afterwards")
 
     p = sub.add_parser("evaluate", help="score generators (FID, KID, class coverage, teacher fidelity)")
-    _common(p, out=False)
+    p.set_defaults(func="gancompress.commands:cmd_evaluate")
+    common_flags(p, out=False)
     p.add_argument("runs", nargs="+", help="run directories holding generator.safetensors + generator.json")
     p.add_argument("--teacher", help="teacher run directory for fidelity (default: the run's recorded teacher)")
     p.add_argument("--num-samples", type=int)
-    _data_flags(p)
+    data_flags(p)
     p.add_argument("--output", help="write all results to this JSON file (default: <run>/eval.json per run)")
 
     p = sub.add_parser("report", help="regenerate report.md / report.html from a run's results.json")
+    p.set_defaults(func="gancompress.commands:cmd_report")
     p.add_argument("run")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("demo", help="teacher → prune 50 %% three ways → evaluate → report (what `make demo` runs)")
-    _common(p)
-    _data_flags(p)
+    p.set_defaults(func="gancompress.commands:cmd_demo")
+    common_flags(p)
+    data_flags(p)
     p.add_argument("--teacher-steps", type=int, help="teacher training steps (default: profile)")
     p.add_argument("--profile", choices=["default", "quick"], default="default")
+    for extension in EXTENSIONS:  # subcommands defined next to their feature: register(subparsers)
+        importlib.import_module(extension).register(sub)
     return parser
 
 
@@ -151,7 +163,23 @@ def resolve_config(args: argparse.Namespace, base: RunCfg | None = None) -> RunC
             ],
         )
     _check_device(cfg.device)
+    validate(cfg)
     return cfg
+
+
+def validate(cfg: RunCfg) -> None:
+    """Fail on unknown names before anything is written (each lookup lists the valid values)."""
+    from gancompress.data import DATASETS
+    from gancompress.families import FAMILIES
+    from gancompress.methods import METHODS
+    from gancompress.pruning import IMPORTANCES, SCHEDULES, make_granularity
+
+    DATASETS.get(cfg.data.name)
+    FAMILIES.get(cfg.model.family)
+    METHODS.get(cfg.method.name)
+    make_granularity(cfg.prune.granularity)
+    SCHEDULES.get(cfg.prune.schedule)
+    IMPORTANCES.get(cfg.prune.importance)
 
 
 def _check_device(device: str) -> None:
@@ -188,10 +216,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     _setup_logging(getattr(args, "quiet", False))
-    from gancompress import commands
-
+    module_name, func_name = args.func.split(":")
     try:
-        return int(getattr(commands, f"cmd_{args.command}")(args) or 0)
+        func = getattr(importlib.import_module(module_name), func_name)
+        return int(func(args) or 0)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -55,9 +55,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from gancompress.pipeline import train_teacher
 
     cfg = resolve_config(args)
+    if args.resume and args.out and (Path(args.out) / "config.json").is_file():
+        cfg = run_config(args.out)  # a resumed run keeps its own config
+    data = load_dataset(cfg.data, "train")  # bad data fails before the run directory is created
     run, resume_from = _open_run(args, "runs/teacher")
     cfg = _start(run, cfg, resume_from)
-    data = load_dataset(cfg.data, "train")
     _, _, result = train_teacher(cfg, data, run=run, resume_from=resume_from)
     run.close()
     summary = {
@@ -142,9 +144,11 @@ def cmd_compress(args: argparse.Namespace) -> int:
     g, d, base, teacher_steps, teacher_dir = _load_teacher(args)
     cfg = resolve_config(args, base)
     teacher_steps = args.teacher_steps or teacher_steps
+    if args.resume and args.out and (Path(args.out) / "config.json").is_file():
+        cfg = run_config(args.out)
+    data = load_dataset(cfg.data, "train")  # bad data fails before the run directory is created
     run, resume_from = _open_run(args, "runs/compressed")
     cfg = _start(run, cfg, resume_from)
-    data = load_dataset(cfg.data, "train")
     res = compress(
         g,
         d,

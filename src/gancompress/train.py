@@ -18,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from gancompress.config import PruneCfg, TrainCfg
+from gancompress.diagnostics import CollapseMonitor, d_health, grad_norm
 from gancompress.errors import NonFiniteLossError
 from gancompress.io import RunDir, load_checkpoint, optimizer_from_tensors, optimizer_to_tensors, save_checkpoint
 from gancompress.methods.base import Method
@@ -36,6 +37,7 @@ class TrainResult:
     steps: int
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
+    alarms: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _make_optimizers(method: Method, cfg: TrainCfg) -> dict[str, torch.optim.Optimizer]:
@@ -101,6 +103,7 @@ def train(
     history: list[dict[str, float]] = []
     window: dict[str, list[float]] = {}
     t0 = time.perf_counter()
+    monitor = CollapseMonitor()
     bar = tqdm(total=steps, initial=start, desc=desc, disable=None, dynamic_ncols=True, leave=False)
     step = start
     try:
@@ -108,12 +111,17 @@ def train(
             if masks is not None and prune is not None and should_update(prune, step, steps):
                 masks.update(sparsity_at(prune, step, steps), importance=prune.importance)
             batch = loader.next_batch()
+            done = step + 1
+            is_log = done % cfg.log_every == 0 or done == steps
+            diag: dict[str, float] = {}
 
             d_out = method.discriminator_step(batch)
             if d_out is not None and d_trainable:
                 _check_finite(step, d_out, "d")
                 optimizers["d"].zero_grad(set_to_none=True)
                 d_out["loss"].backward()
+                if is_log:
+                    diag["diag/grad_d"] = grad_norm(method.trainable()["d"])
                 optimizers["d"].step()
 
             # D's weights get no grads from the G step: saves its weight-gradient compute
@@ -124,6 +132,8 @@ def train(
                 g_out["loss"].backward()
             if masks is not None:
                 masks.mask_grads()
+            if is_log:
+                diag["diag/grad_g"] = grad_norm(method.trainable()["g"])
             if cfg.grad_clip:
                 torch.nn.utils.clip_grad_norm_(method.trainable()["g"], cfg.grad_clip)
             optimizers["g"].step()
@@ -133,28 +143,52 @@ def train(
             _accumulate(window, "g", g_out)
             if d_out is not None:
                 _accumulate(window, "d", d_out)
-            done = step + 1
             bar.update(1)
-            if done % cfg.log_every == 0 or done == steps:
+            if is_log:
                 row = {k: sum(v) / len(v) for k, v in window.items()}
                 if masks is not None:
                     row["sparsity"] = masks.overall_sparsity()
+                if d is not None:
+                    row.update(_d_health(method, batch))
+                row.update(diag)
+                monitor.update(done, row)
                 window.clear()
                 history.append({"step": done, **row})
                 if run is not None:
                     run.log_metrics(done, row)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k in ("g/loss", "d/loss")})
+            if bar.disable and (done % max(1, steps // 10) == 0 or done == steps):  # no TTY: progress in the log
+                log.info("%s: step %d/%d (%.0f s)", desc, done, steps, time.perf_counter() - t0)
             if "sample" in hooks and cfg.sample_every and (done % cfg.sample_every == 0 or done == steps):
                 hooks["sample"](done)
             if "eval" in hooks and cfg.eval_every and done % cfg.eval_every == 0:
-                scores = hooks["eval"](done)
+                scores = hooks["eval"](done) or {}
+                if "class_coverage" in scores:
+                    monitor.update(done, {"diag/class_coverage": scores["class_coverage"]})
                 if scores and run is not None:
                     run.log_metrics(done, {f"eval/{k}": v for k, v in scores.items()})
             if run is not None and cfg.ckpt_every and (done % cfg.ckpt_every == 0 or done == steps):
                 _save(run, done, method, optimizers, loader)
     finally:
         bar.close()
-    return TrainResult(steps=step + 1 if steps > start else start, history=history, seconds=time.perf_counter() - t0)
+    if run is not None and monitor.events:
+        run.write_json("alarms.json", monitor.events)
+    return TrainResult(
+        steps=step + 1 if steps > start else start,
+        history=history,
+        seconds=time.perf_counter() - t0,
+        alarms=list(monitor.events),
+    )
+
+
+@torch.no_grad()
+def _d_health(method: Method, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    """D's scores on this step's real batch and on fresh g_comp fakes (diagnostics.py; App. A.1)."""
+    loss = method.loss
+    fake = method.g_comp(*loss.generator_input(batch))
+    real_scores = loss.discriminator_scores(method.d, loss.real_data(batch), batch)
+    fake_scores = loss.discriminator_scores(method.d, fake, batch)
+    return d_health(real_scores, fake_scores, kind=loss.score_kind)
 
 
 @contextmanager

@@ -63,6 +63,16 @@ class GanLoss(ABC):
         """(G terms, fake-dependent D terms) for ``g_out``. Families override this to share one D forward."""
         return self.generator_terms(g_out, batch, d), self.discriminator_terms(g_out, batch, d, fake_only=True)
 
+    #: what D outputs: "logit" (sigmoid = P(real)) or "critic" (WGAN, unbounded); used by the diagnostics only.
+    score_kind: str = "logit"
+
+    def discriminator_scores(self, d: nn.Module, images: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """D's raw real/fake score per sample, shape (B,) (first output if D returns a tuple, e.g. StarGAN)."""
+        out = d(images)
+        if isinstance(out, (tuple, list)):
+            out = out[0]
+        return out.reshape(images.shape[0], -1).mean(1)
+
     def real_data(self, batch: Batch) -> torch.Tensor:
         """The real images of a batch (what generated samples are compared against in evaluation)."""
         return batch["real"]

@@ -1,0 +1,169 @@
+"""The CLI through subprocess: --dry-run paths end to end, and bad inputs giving exit 2 with a one-line message."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    cache = tmp_path_factory.mktemp("cache")
+    return {**os.environ, "GANCOMPRESS_CACHE": str(cache), "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+
+
+def run(args: list[str], env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gancompress", *args], capture_output=True, text=True, env=env,
+                          cwd=cwd or ROOT, timeout=300)
+
+
+def assert_bad_input(proc: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    err_lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(err_lines) == 1, proc.stderr
+    for frag in fragments:
+        assert frag in err_lines[0], err_lines[0]
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "teacher"
+    proc = run(["train", "--dry-run", "--out", str(out), "-q"], env)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def test_help_and_version(env: dict[str, str]) -> None:
+    proc = run(["--help"], env)
+    assert proc.returncode == 0
+    for cmd in ("train", "prune", "compress", "evaluate", "report", "demo"):
+        assert cmd in proc.stdout
+    assert run(["--version"], env).stdout.strip()
+
+
+def test_train_dry_run_writes_run_dir(teacher: Path) -> None:
+    for name in ("config.json", "env.json", "metrics.jsonl", "generator.safetensors", "generator.json",
+                 "discriminator.safetensors", "discriminator.json"):
+        assert (teacher / name).is_file(), name
+    assert any((teacher / "checkpoints").glob("step_*"))
+    assert json.loads((teacher / "generator.json").read_text())["arch"] == "dcgan_generator"
+    env_info = json.loads((teacher / "env.json").read_text())
+    assert {"torch", "seed", "git_sha", "threads"} <= set(env_info)
+
+
+def test_compress_dry_run_and_evaluate(teacher: Path, tmp_path: Path, env: dict[str, str]) -> None:
+    out = tmp_path / "comp"
+    proc = run(["compress", "--teacher", str(teacher), "--dry-run", "--out", str(out), "--json", "-q"], env)
+    assert proc.returncode == 0, proc.stderr
+    payload = json.loads(proc.stdout)
+    assert payload["method"] == "self_supervised"
+    assert payload["sparsity"] == pytest.approx(0.5, abs=1e-6)
+    from safetensors.torch import load_file
+
+    state = load_file(str(out / "generator.safetensors"))
+    masks = [v for k, v in state.items() if k.endswith("weight_mask")]
+    assert masks and sum(int(m.sum()) for m in masks) == pytest.approx(0.5 * sum(m.numel() for m in masks), abs=2)
+    proc = run(["evaluate", str(out), "--num-samples", "64", "--json", "-q", "--data", "fake"], env)
+    assert proc.returncode == 0, proc.stderr
+    scores = json.loads(proc.stdout)[str(out)]
+    assert scores["fid"] >= 0 and scores["num_samples"] == 64
+    assert "fidelity_psnr" in scores  # the teacher recorded in compress.json is found
+    assert (out / "eval.json").is_file()
+
+
+def test_prune_prints_per_layer_sparsity(teacher: Path, tmp_path: Path, env: dict[str, str]) -> None:
+    proc = run(["prune", "--teacher", str(teacher), "--sparsity", "0.75", "--granularity", "filter",
+                "--set", "prune.exclude=net.9", "--out", str(tmp_path / "p"), "-q"], env)
+    assert proc.returncode == 0, proc.stderr
+    assert "| layer |" in proc.stdout and "75.00%" in proc.stdout and "net.9" not in proc.stdout.split("overall")[0]
+
+
+def test_demo_dry_run_writes_report(tmp_path: Path, env: dict[str, str]) -> None:
+    out = tmp_path / "demo"
+    proc = run(["demo", "--dry-run", "--out", str(out)], env)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "report.md").is_file() and (out / "report.html").is_file() and (out / "results.json").is_file()
+    assert str(out / "report.md") in proc.stdout
+    names = [m["name"] for m in json.loads((out / "results.json").read_text())["models"]]
+    assert names == ["teacher", "oneshot_prune", "oneshot_finetune", "self_supervised", "teacher_continued"]
+    proc = run(["report", str(out), "-q"], env)
+    assert proc.returncode == 0, proc.stderr
+
+
+# ---------------------------------------------------------------------------------------------- bad inputs
+def test_sparsity_out_of_range(teacher: Path, tmp_path: Path, env: dict[str, str]) -> None:
+    proc = run(["compress", "--teacher", str(teacher), "--dry-run", "--sparsity", "1.5", "--out", str(tmp_path / "x")],
+               env)
+    assert_bad_input(proc, "sparsity must be in [0, 1)")
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "expected"),
+    [("--method", "self_supervise", "self_supervised"), ("--granularity", "elementt", "element"),
+     ("--family", "stylegan9", "dcgan")],
+)
+def test_unknown_names_list_valid_values(teacher: Path, tmp_path: Path, env: dict[str, str], flag: str, value: str,
+                                         expected: str) -> None:
+    proc = run(["compress", "--teacher", str(teacher), "--dry-run", flag, value, "--out", str(tmp_path / "x")], env)
+    assert_bad_input(proc, "valid values", expected)
+
+
+def test_out_dir_exists_refused(teacher: Path, env: dict[str, str]) -> None:
+    proc = run(["train", "--dry-run", "--out", str(teacher)], env)
+    assert_bad_input(proc, "already exists", "--resume", "--overwrite")
+
+
+def test_pickled_model_refused_without_running(tmp_path: Path, env: dict[str, str]) -> None:
+    marker = tmp_path / "pwned"
+    payload = tmp_path / "g.pt"
+    code = (f"import os, pickle\nclass P:\n    def __reduce__(self):\n        return (os.system, ('touch {marker}',))\n"
+            f"pickle.dump({{'net.0.weight': P()}}, open({str(payload)!r}, 'wb'), protocol=2)\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    (tmp_path / "g.json").write_text(json.dumps({"arch": "dcgan_generator", "kwargs": {"nz": 16, "ngf": 8}}))
+    proc = run(["compress", "--generator", str(payload), "--out", str(tmp_path / "x"), "--dry-run"], env)
+    assert_bad_input(proc, "refused", "state_dict")
+    assert not marker.exists()
+    assert not (tmp_path / "x").exists()
+
+
+def test_corrupt_checkpoint(teacher: Path, tmp_path: Path, env: dict[str, str]) -> None:
+    broken = tmp_path / "teacher"
+    broken.mkdir()
+    for name in ("generator.json", "discriminator.json", "discriminator.safetensors", "config.json"):
+        (broken / name).write_bytes((teacher / name).read_bytes())
+    (broken / "generator.safetensors").write_bytes((teacher / "generator.safetensors").read_bytes()[:100])
+    proc = run(["compress", "--teacher", str(broken), "--dry-run", "--out", str(tmp_path / "x")], env)
+    assert_bad_input(proc, "corrupt checkpoint", "generator.safetensors")
+
+
+def test_weights_not_matching_architecture(teacher: Path, tmp_path: Path, env: dict[str, str]) -> None:
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(teacher / "generator.safetensors"))
+    state["net.0.weight"] = torch.zeros(3, 3)
+    save_file(state, str(tmp_path / "g.safetensors"))
+    (tmp_path / "g.json").write_text((teacher / "generator.json").read_text())
+    proc = run(["compress", "--generator", str(tmp_path / "g.safetensors"), "--out", str(tmp_path / "x")], env)
+    assert_bad_input(proc, "net.0.weight", "(3, 3)")
+
+
+def test_empty_image_folder(tmp_path: Path, env: dict[str, str]) -> None:
+    (tmp_path / "imgs").mkdir()
+    proc = run(["train", "--data", "image_folder", "--data-dir", str(tmp_path / "imgs"), "--steps", "1",
+                "--out", str(tmp_path / "x")], env)
+    assert_bad_input(proc, str(tmp_path / "imgs"))
+
+
+def test_unknown_config_key(env: dict[str, str], tmp_path: Path) -> None:
+    proc = run(["train", "--dry-run", "--set", "train.stepz=3", "--out", str(tmp_path / "x")], env)
+    assert_bad_input(proc, "train.stepz", "steps")
