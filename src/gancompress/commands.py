@@ -201,7 +201,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     results: dict[str, Any] = {}
     evaluators: dict[str, Any] = {}
     for run_path in args.runs:
-        base = run_config(run_path) if (Path(run_path) / "config.json").is_file() else RunCfg()
+        if (Path(run_path) / "config.json").is_file():
+            base = run_config(run_path)
+        elif args.data or args.dry_run or args.config:
+            base = RunCfg()
+        else:
+            raise UserError(f"{run_path} has no config.json, so its dataset is unknown; pass --data (and --data-dir)")
         cfg = resolve_config(args, replace(base, eval=replace(base.eval)))
         g = load_module(run_path, "generator", cfg.device)
         teacher_dir = args.teacher
@@ -211,16 +216,28 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         key = json.dumps([to_dict(cfg.data), cfg.eval.num_samples])
         if key not in evaluators:
             evaluators[key] = _evaluator(cfg)
-        scores = evaluators[key].evaluate(g, _loss(cfg, g), teacher=teacher, seed=cfg.seed)
+        if args.seeds > 1:
+            seeds = list(range(cfg.seed, cfg.seed + args.seeds))
+            scores = evaluators[key].evaluate_seeds(g, _loss(cfg, g), seeds=seeds, teacher=teacher)
+        else:
+            scores = evaluators[key].evaluate(g, _loss(cfg, g), teacher=teacher, seed=cfg.seed)
         results[str(run_path)] = scores
         if not args.output:
             (Path(run_path) / "eval.json").write_text(json.dumps(scores, indent=2) + "\n")
     if args.output:
         Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
     cols = ["run", "fid", "kid", "class_coverage", "fidelity_psnr", "sparsity", "nonzero", "num_samples"]
-    rows = [{"run": r, **s} for r, s in results.items()]
+    rows = [{"run": r, **{k: _pm(s, k) for k in s}} for r, s in results.items()]
     _emit(args, results, format_table(rows, cols))
     return 0
+
+
+def _pm(scores: dict[str, Any], key: str) -> Any:
+    """``mean ± ci95`` text for multi-seed scores, the plain value otherwise."""
+    ci = scores.get(f"{key}_ci95")
+    if isinstance(ci, float) and isinstance(scores[key], float):
+        return f"{scores[key]:.4g} ± {ci:.2g}"
+    return scores[key]
 
 
 # ---------------------------------------------------------------------------------------------------- report

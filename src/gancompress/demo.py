@@ -8,6 +8,7 @@ trained for the same extra budget) → one evaluator for all → ``report.md`` /
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import time
 from dataclasses import replace
@@ -36,7 +37,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     "default": {"teacher_steps": 3000, "budget_fraction": 0.1, "num_samples": 2000, "limit": None},
     "quick": {"teacher_steps": 600, "budget_fraction": 0.1, "num_samples": 1000, "limit": 12000},
 }
-CURVE_KEYS = ("g/loss", "d/loss", "g/gen", "g/gc", "g/dc", "d/real", "d/fake")
+CURVE_KEYS = ("g/loss", "d/loss", "g/gen", "g/gc", "g/dc", "d/real", "d/fake", "diag/d_entropy", "diag/d_acc")
 
 
 def _curves(history: list[dict[str, float]]) -> dict[str, list[list[float]]]:
@@ -117,6 +118,7 @@ def run_demo(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
     ]
     pruned = prune_oneshot(g_orig, replace(prune_cfg, sparsity=sparsity))
     save(pruned, run.path / "oneshot_prune", family=cfg.model.family)
+    _link(run.path / "oneshot_prune", cfg, teacher_run.path)
     entries.append(
         {
             "name": "oneshot_prune",
@@ -158,6 +160,7 @@ def run_demo(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
             device=cfg.device,
         )
         save(res, sub.path, family=cfg.model.family)
+        _link(sub.path, cfg, teacher_run.path)
         sub.close()
         entries.append(
             {
@@ -190,7 +193,7 @@ def run_demo(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
         "title": f"gancompress demo — DCGAN on {cfg.data.name}, {sparsity:.0%} element sparsity",
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "reference": "teacher",
-        "columns": ["fid", "kid", "class_coverage", "class_kl", "fidelity_psnr", "sparsity", "nonzero", "params"],
+        "columns": ["fid", "kid", "class_coverage", "class_kl", "fidelity_psnr", "nonzero", "params"],
         "higher_is_better": dict(HIGHER_IS_BETTER),
         "summary": _summary(models, profile, time.perf_counter() - t_start),
         "models": models,
@@ -206,6 +209,14 @@ def run_demo(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
     md, html = write_report(results, run.path)
     run.close()
     return results, md, html
+
+
+def _link(path: Path, cfg: RunCfg, teacher: Path) -> None:
+    """Make a demo sub-run self-describing: its data config and its teacher (so `gancompress evaluate` works on it)."""
+    write_json(path / "config.json", to_dict(cfg))
+    summary = path / "compress.json"
+    data = json.loads(summary.read_text()) if summary.is_file() else {}
+    write_json(summary, {**data, "teacher": str(teacher.resolve())})
 
 
 def _summary(models: list[dict[str, Any]], profile: dict[str, Any], seconds: float) -> list[str]:

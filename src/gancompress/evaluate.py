@@ -149,6 +149,54 @@ class Evaluator:
         out.update(self.info)
         return out
 
+    def evaluate_seeds(
+        self,
+        g: nn.Module,
+        loss: GanLoss,
+        *,
+        seeds: Sequence[int],
+        teacher: nn.Module | None = None,
+        metrics: Sequence[str] = DEFAULT_METRICS,
+    ) -> dict[str, Any]:
+        """:meth:`evaluate` once per sampling seed; every numeric score becomes mean ± std and a 95 % interval.
+
+        Returns ``{key: mean, key_std, key_ci95 (half-width, Student t), key_values: [...]}`` plus ``seeds``.
+        """
+        runs = [self.evaluate(g, loss, teacher=teacher, metrics=metrics, seed=s) for s in seeds]
+        out: dict[str, Any] = {k: v for k, v in runs[0].items() if not isinstance(v, (int, float)) or k in SIZE_KEYS}
+        for key in runs[0]:
+            if key in SIZE_KEYS or key == "seed" or not isinstance(runs[0][key], (int, float)):
+                continue
+            stats = summarize([float(r[key]) for r in runs])
+            out[key] = stats["mean"]
+            out[f"{key}_std"], out[f"{key}_ci95"] = stats["std"], stats["ci95"]
+            out[f"{key}_values"] = stats["values"]
+        out["seeds"] = list(seeds)
+        return out
+
+
+SIZE_KEYS = ("params", "nonzero", "sparsity", "num_samples", "num_real", "extractor_accuracy")
+
+
+def summarize(values: Sequence[float]) -> dict[str, Any]:
+    """Mean, sample std (ddof=1) and the 95 % confidence half-width ``t_{0.975, n-1} · std / √n`` of ``values``.
+
+    Example:
+        >>> round(summarize([1.0, 2.0, 3.0])["ci95"], 4)
+        2.4841
+    """
+    import math
+
+    from scipy import stats
+
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return {"mean": mean, "std": 0.0, "ci95": float("nan"), "n": n, "values": list(values)}
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
+    return {"mean": mean, "std": std, "ci95": half, "n": n, "values": list(values)}
+
 
 def size_stats(g: nn.Module) -> dict[str, Any]:
     """Parameters, non-zero parameters and prunable-weight sparsity of ``g``."""
@@ -180,4 +228,4 @@ def evaluate(
     return ev.evaluate(generator, loss, teacher=teacher, metrics=metrics, seed=seed)
 
 
-__all__ = ["HIGHER_IS_BETTER", "Evaluator", "evaluate", "generate", "size_stats"]
+__all__ = ["HIGHER_IS_BETTER", "Evaluator", "evaluate", "generate", "size_stats", "summarize"]

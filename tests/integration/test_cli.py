@@ -21,8 +21,14 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def run(args: list[str], env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gancompress", *args], capture_output=True, text=True, env=env,
-                          cwd=cwd or ROOT, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "gancompress", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd or ROOT,
+        timeout=300,
+    )
 
 
 def assert_bad_input(proc: subprocess.CompletedProcess[str], *fragments: str) -> None:
@@ -51,8 +57,15 @@ def test_help_and_version(env: dict[str, str]) -> None:
 
 
 def test_train_dry_run_writes_run_dir(teacher: Path) -> None:
-    for name in ("config.json", "env.json", "metrics.jsonl", "generator.safetensors", "generator.json",
-                 "discriminator.safetensors", "discriminator.json"):
+    for name in (
+        "config.json",
+        "env.json",
+        "metrics.jsonl",
+        "generator.safetensors",
+        "generator.json",
+        "discriminator.safetensors",
+        "discriminator.json",
+    ):
         assert (teacher / name).is_file(), name
     assert any((teacher / "checkpoints").glob("step_*"))
     assert json.loads((teacher / "generator.json").read_text())["arch"] == "dcgan_generator"
@@ -81,8 +94,23 @@ def test_compress_dry_run_and_evaluate(teacher: Path, tmp_path: Path, env: dict[
 
 
 def test_prune_prints_per_layer_sparsity(teacher: Path, tmp_path: Path, env: dict[str, str]) -> None:
-    proc = run(["prune", "--teacher", str(teacher), "--sparsity", "0.75", "--granularity", "filter",
-                "--set", "prune.exclude=net.9", "--out", str(tmp_path / "p"), "-q"], env)
+    proc = run(
+        [
+            "prune",
+            "--teacher",
+            str(teacher),
+            "--sparsity",
+            "0.75",
+            "--granularity",
+            "filter",
+            "--set",
+            "prune.exclude=net.9",
+            "--out",
+            str(tmp_path / "p"),
+            "-q",
+        ],
+        env,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "| layer |" in proc.stdout and "75.00%" in proc.stdout and "net.9" not in proc.stdout.split("overall")[0]
 
@@ -101,19 +129,24 @@ def test_demo_dry_run_writes_report(tmp_path: Path, env: dict[str, str]) -> None
 
 # ---------------------------------------------------------------------------------------------- bad inputs
 def test_sparsity_out_of_range(teacher: Path, tmp_path: Path, env: dict[str, str]) -> None:
-    proc = run(["compress", "--teacher", str(teacher), "--dry-run", "--sparsity", "1.5", "--out", str(tmp_path / "x")],
-               env)
+    proc = run(
+        ["compress", "--teacher", str(teacher), "--dry-run", "--sparsity", "1.5", "--out", str(tmp_path / "x")], env
+    )
     assert_bad_input(proc, "sparsity must be in [0, 1)")
     assert not (tmp_path / "x").exists()
 
 
 @pytest.mark.parametrize(
     ("flag", "value", "expected"),
-    [("--method", "self_supervise", "self_supervised"), ("--granularity", "elementt", "element"),
-     ("--family", "stylegan9", "dcgan")],
+    [
+        ("--method", "self_supervise", "self_supervised"),
+        ("--granularity", "elementt", "element"),
+        ("--family", "stylegan9", "dcgan"),
+    ],
 )
-def test_unknown_names_list_valid_values(teacher: Path, tmp_path: Path, env: dict[str, str], flag: str, value: str,
-                                         expected: str) -> None:
+def test_unknown_names_list_valid_values(
+    teacher: Path, tmp_path: Path, env: dict[str, str], flag: str, value: str, expected: str
+) -> None:
     proc = run(["compress", "--teacher", str(teacher), "--dry-run", flag, value, "--out", str(tmp_path / "x")], env)
     assert_bad_input(proc, "valid values", expected)
 
@@ -126,8 +159,10 @@ def test_out_dir_exists_refused(teacher: Path, env: dict[str, str]) -> None:
 def test_pickled_model_refused_without_running(tmp_path: Path, env: dict[str, str]) -> None:
     marker = tmp_path / "pwned"
     payload = tmp_path / "g.pt"
-    code = (f"import os, pickle\nclass P:\n    def __reduce__(self):\n        return (os.system, ('touch {marker}',))\n"
-            f"pickle.dump({{'net.0.weight': P()}}, open({str(payload)!r}, 'wb'), protocol=2)\n")
+    code = (
+        f"import os, pickle\nclass P:\n    def __reduce__(self):\n        return (os.system, ('touch {marker}',))\n"
+        f"pickle.dump({{'net.0.weight': P()}}, open({str(payload)!r}, 'wb'), protocol=2)\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
     (tmp_path / "g.json").write_text(json.dumps({"arch": "dcgan_generator", "kwargs": {"nz": 16, "ngf": 8}}))
     proc = run(["compress", "--generator", str(payload), "--out", str(tmp_path / "x"), "--dry-run"], env)
@@ -159,11 +194,35 @@ def test_weights_not_matching_architecture(teacher: Path, tmp_path: Path, env: d
 
 def test_empty_image_folder(tmp_path: Path, env: dict[str, str]) -> None:
     (tmp_path / "imgs").mkdir()
-    proc = run(["train", "--data", "image_folder", "--data-dir", str(tmp_path / "imgs"), "--steps", "1",
-                "--out", str(tmp_path / "x")], env)
+    proc = run(
+        [
+            "train",
+            "--data",
+            "image_folder",
+            "--data-dir",
+            str(tmp_path / "imgs"),
+            "--steps",
+            "1",
+            "--out",
+            str(tmp_path / "x"),
+        ],
+        env,
+    )
     assert_bad_input(proc, str(tmp_path / "imgs"))
 
 
 def test_unknown_config_key(env: dict[str, str], tmp_path: Path) -> None:
     proc = run(["train", "--dry-run", "--set", "train.stepz=3", "--out", str(tmp_path / "x")], env)
     assert_bad_input(proc, "train.stepz", "steps")
+
+
+def test_evaluate_without_config_needs_data(teacher: Path, tmp_path: Path, env: dict[str, str]) -> None:
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in ("generator.json", "generator.safetensors"):
+        (bare / name).write_bytes((teacher / name).read_bytes())
+    assert_bad_input(run(["evaluate", str(bare)], env), "no config.json", "--data")
+    proc = run(["evaluate", str(bare), "--data", "fake", "--num-samples", "32", "--seeds", "2", "--json", "-q"], env)
+    assert proc.returncode == 0, proc.stderr
+    scores = json.loads(proc.stdout)[str(bare)]
+    assert scores["seeds"] == [0, 1] and len(scores["fid_values"]) == 2 and scores["fid_ci95"] > 0

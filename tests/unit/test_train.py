@@ -371,3 +371,24 @@ def test_resume_matches_uninterrupted_run(data: gc.ImageDataset, tmp_path: Path)
     assert ma["loader"] == mb["loader"] and ma["step"] == mb["step"] == 10
     # the history after the resume point is identical to the uninterrupted run's
     assert resumed.train.history == full.train.history[5:]
+
+
+def test_frozen_discriminator_parameters_stay_frozen() -> None:
+    """A parameter the user froze in D must stay frozen (the loop only toggles what it froze itself)."""
+    cfg = gc.RunCfg(data=gc.DataCfg(name="fake"), model=gc.ModelCfg(nz=16, ngf=8, ndf=8))
+    data = gc.load_dataset(cfg.data, "train")
+    g, d = gc.get_family("dcgan").build(cfg.model, cfg.data)
+    d.net[0].weight.requires_grad_(False)
+    res = gc.compress(g, d, data, method="self_supervised", train=gc.TrainCfg(steps=3, batch_size=16))
+    assert res.discriminator.net[0].weight.requires_grad is False
+    assert all(p.requires_grad for n, p in res.discriminator.named_parameters() if n != "net.0.weight")
+
+
+def test_save_overwrite_clears_directory(tmp_path) -> None:
+    cfg = gc.RunCfg(data=gc.DataCfg(name="fake"), model=gc.ModelCfg(nz=16, ngf=8, ndf=8))
+    g, _ = gc.get_family("dcgan").build(cfg.model, cfg.data)
+    res = gc.prune_oneshot(g, gc.PruneCfg(sparsity=0.5))
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "stale.txt").write_text("old run")
+    gc.save(res, tmp_path / "out", overwrite=True)
+    assert not (tmp_path / "out" / "stale.txt").exists() and (tmp_path / "out" / "generator.safetensors").is_file()
