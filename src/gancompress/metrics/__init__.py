@@ -17,6 +17,7 @@ from typing import Any
 from torch import Tensor
 
 from gancompress.errors import UserError
+from gancompress.metrics.diversity import diversity_ratio, intra_class_diversity, mean_pairwise_distance
 from gancompress.metrics.features import (
     ARCH_VERSION,
     EXTRACTORS,
@@ -30,7 +31,25 @@ from gancompress.metrics.features import (
 )
 from gancompress.metrics.fid import FID, feature_stats, fid_from_features, frechet_distance, real_stats
 from gancompress.metrics.fidelity import class_coverage, class_histogram, class_kl, fidelity, psnr
+from gancompress.metrics.inception import (
+    InceptionExtractor,
+    get_inception_extractor,
+    inception_available,
+    inception_path,
+)
 from gancompress.metrics.kid import KID, kid_from_features, mmd2_unbiased
+from gancompress.metrics.prd import (
+    PRDC,
+    coverage,
+    density,
+    density_coverage,
+    knn_radii,
+    prdc,
+    precision,
+    precision_recall,
+    recall,
+)
+from gancompress.metrics.psnr_ssim import ssim, ssim_per_image
 from gancompress.registry import Registry
 
 logger = logging.getLogger(__name__)
@@ -42,6 +61,12 @@ METRICS.add("psnr", psnr)
 METRICS.add("fidelity", fidelity)
 METRICS.add("class_coverage", class_coverage)
 METRICS.add("class_kl", class_kl)
+METRICS.add("precision", precision)
+METRICS.add("recall", recall)
+METRICS.add("density", density)
+METRICS.add("coverage", coverage)
+METRICS.add("ssim", ssim)
+METRICS.add("diversity", intra_class_diversity)
 
 #: Direction of every scalar this package reports (for reports and "better than teacher" checks).
 HIGHER_IS_BETTER: dict[str, bool] = {
@@ -53,6 +78,13 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "class_kl": False,
     "l1": False,
     "mse": False,
+    "precision": True,
+    "recall": True,
+    "density": True,  # ≈ 1 for matching distributions; above 1 means samples crowd the densest real regions
+    "coverage": True,
+    "ssim": True,
+    "diversity": True,
+    "diversity_ratio": True,  # ≈ 1 healthy, ≪ 1 collapse; above 1 is not better (noise is diverse)
 }
 
 #: The names :func:`compute_image_metrics` understands (fidelity/psnr need paired outputs: use ``fidelity``).
@@ -139,23 +171,41 @@ __all__ = [
     "IMAGE_METRICS",
     "KID",
     "METRICS",
+    "PRDC",
     "DomainExtractor",
     "FeatureExtractor",
+    "InceptionExtractor",
     "cached_real",
     "class_coverage",
     "class_histogram",
     "class_kl",
     "compute_image_metrics",
+    "coverage",
     "default_cache_dir",
+    "density",
+    "density_coverage",
+    "diversity_ratio",
     "feature_stats",
     "fid_from_features",
     "fidelity",
     "frechet_distance",
     "get_domain_extractor",
+    "get_inception_extractor",
+    "inception_available",
+    "inception_path",
+    "intra_class_diversity",
     "kid_from_features",
+    "knn_radii",
+    "mean_pairwise_distance",
     "mmd2_unbiased",
+    "prdc",
+    "precision",
+    "precision_recall",
     "psnr",
     "real_key",
     "real_stats",
+    "recall",
+    "ssim",
+    "ssim_per_image",
     "train_domain_classifier",
 ]
