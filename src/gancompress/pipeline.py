@@ -81,9 +81,18 @@ def sample_hook(g: nn.Module, loss: GanLoss, run: RunDir, *, n: int = 64, seed: 
 
 
 def train_teacher(
-    cfg: RunCfg, data: ImageDataset, *, run: RunDir | None = None, resume_from: Path | None = None
+    cfg: RunCfg,
+    data: ImageDataset,
+    *,
+    run: RunDir | None = None,
+    resume_from: Path | None = None,
+    evaluator: Any | None = None,
 ) -> tuple[nn.Module, nn.Module, TrainResult]:
-    """Train a dense teacher (Table 1 row a) of ``cfg.model.family`` on ``data`` for ``cfg.train.steps`` steps."""
+    """Train a dense teacher (Table 1 row a) of ``cfg.model.family`` on ``data`` for ``cfg.train.steps`` steps.
+
+    With an ``evaluator`` (:class:`gancompress.evaluate.Evaluator`) and ``train.eval_every > 0`` the class coverage
+    of samples is logged periodically and watched by the collapse monitor.
+    """
     family = get_family(cfg.model.family)
     steps = cfg.train.steps or 2000
     torch.manual_seed(cfg.seed)
@@ -94,6 +103,8 @@ def train_teacher(
     method.setup(g, None, d, loss)
     loader = InfiniteLoader(data, cfg.train.batch_size, seed=cfg.seed, device=cfg.device)
     hooks = {"sample": sample_hook(g, loss, run, name="teacher")} if run is not None else {}
+    if evaluator is not None and evaluator.domain is not None:
+        hooks["eval"] = evaluator.class_coverage_hook(g, loss)
     result = train_loop(
         method,
         loader,
@@ -138,6 +149,7 @@ def compress(
     device: str = "cpu",
     resume_from: Path | None = None,
     hooks: dict[str, Callable[[int], Any]] | None = None,
+    evaluator: Any | None = None,
 ) -> CompressResult:
     """Compress ``g_orig`` with a Table 1 method; ``g_orig`` and ``d_orig`` are never modified (copies are trained).
 
@@ -149,6 +161,8 @@ def compress(
         method: a registered method name or a full :class:`MethodCfg` (λ, reduction, distance, anchor).
         prune: granularity / sparsity / schedule (default element 50 % AGP).
         train: optimisation settings; ``steps=None`` ⇒ ``budget_fraction`` × ``teacher_steps``.
+        evaluator: optional :class:`gancompress.evaluate.Evaluator`; with ``train.eval_every > 0`` the class coverage
+            of g_comp's samples is logged periodically (mode-collapse alarm).
     """
     prune = prune or PruneCfg()
     train_cfg = train or TrainCfg()
@@ -183,6 +197,8 @@ def compress(
     all_hooks = dict(hooks or {})
     if run is not None and "sample" not in all_hooks:
         all_hooks["sample"] = sample_hook(g_comp, loss, run, name=strategy.name)
+    if evaluator is not None and evaluator.domain is not None and "eval" not in all_hooks:
+        all_hooks["eval"] = evaluator.class_coverage_hook(g_comp, loss)
     result = train_loop(
         strategy,
         loader,

@@ -1,0 +1,59 @@
+"""D-health diagnostics: values on hand-made scores, and the collapse monitor's alarms."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from gancompress.diagnostics import CollapseMonitor, d_health, grad_norm
+
+
+def test_d_health_logit_values() -> None:
+    h = d_health(torch.tensor([0.0, 0.0]), torch.tensor([0.0, 0.0]))
+    assert h["diag/d_real"] == pytest.approx(0.5) and h["diag/d_fake"] == pytest.approx(0.5)
+    assert h["diag/d_entropy"] == pytest.approx(1.0)  # maximally unsure: 1 bit
+    sure = d_health(torch.tensor([20.0, 20.0]), torch.tensor([-20.0, -20.0]))
+    assert sure["diag/d_acc"] == 1.0 and sure["diag/d_entropy"] < 1e-5
+    p = torch.sigmoid(torch.tensor(1.0)).item()
+    h = d_health(torch.tensor([1.0]), torch.tensor([1.0]))
+    assert h["diag/d_entropy"] == pytest.approx(-(p * math.log2(p) + (1 - p) * math.log2(1 - p)))
+    assert h["diag/d_acc"] == pytest.approx(0.5)  # real right, fake wrong
+
+
+def test_d_health_critic_has_no_entropy() -> None:
+    h = d_health(torch.tensor([5.0, 3.0]), torch.tensor([-1.0, 1.0]), kind="critic")
+    assert "diag/d_entropy" not in h and h["diag/d_acc"] == 1.0 and h["diag/d_real"] == 4.0
+    with pytest.raises(ValueError, match="logit, critic"):
+        d_health(torch.zeros(1), torch.zeros(1), kind="hinge")
+
+
+def test_grad_norm() -> None:
+    a, b = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(1))
+    a.grad = torch.tensor([3.0, 0.0])
+    b.grad = torch.tensor([4.0])
+    assert grad_norm([a, b, torch.nn.Parameter(torch.zeros(1))]) == pytest.approx(5.0)
+
+
+def test_entropy_alarm_needs_sustained_collapse() -> None:
+    mon = CollapseMonitor()
+    for step in range(10):
+        mon.update(step, {"diag/d_entropy": 0.8})
+    mon.update(10, {"diag/d_entropy": 0.01})  # a single noisy dip: no alarm
+    for step in range(11, 14):
+        mon.update(step, {"diag/d_entropy": 0.8})
+    assert mon.events == []
+    for step in range(14, 22):
+        mon.update(step, {"diag/d_entropy": 0.02})
+    assert mon.flags == ["d_entropy_collapse"]
+    assert len(mon.events) == 1 and mon.events[0]["step"] == 16  # 3 of the last 5 readings low → median low
+
+
+def test_coverage_alarm() -> None:
+    mon = CollapseMonitor()
+    mon.update(100, {"diag/class_coverage": 1.0})
+    mon.update(200, {"diag/class_coverage": 0.9})
+    assert mon.events == []
+    mon.update(300, {"diag/class_coverage": 0.3})
+    assert mon.flags == ["class_coverage_drop"] and mon.events[0]["step"] == 300
