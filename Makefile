@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 FMNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: demo test install lint format bench fashion-mnist fid-weights clean
+.PHONY: demo test install lint format bench bench-demo fashion-mnist fid-weights clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,8 +46,14 @@ format: install
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
 
+# Benchmarks print JSON with ratios measured side by side in one run (never timed assertions in tests).
 bench: install
 	$(BIN)/python benchmarks/step_overhead.py
+	$(BIN)/python benchmarks/extractor_throughput.py
+	@if [ -f benchmarks/latency.py ]; then $(BIN)/python benchmarks/latency.py; fi
+
+# The demo's quality ratios (several minutes): FID(self_supervised)/FID(teacher) etc.
+bench-demo: install
 	$(BIN)/python benchmarks/demo_quality.py
 
 clean:
