@@ -24,10 +24,10 @@ from gancompress.families import GanLoss, get_family
 from gancompress.metrics import HIGHER_IS_BETTER
 from gancompress.metrics.diversity import diversity_ratio
 from gancompress.metrics.features import cached_real, get_domain_extractor, real_key
-from gancompress.metrics.fid import feature_stats, frechet_distance
+from gancompress.metrics.fid import FID
 from gancompress.metrics.fidelity import class_coverage, class_histogram, class_kl, fidelity
 from gancompress.metrics.inception import get_inception_extractor
-from gancompress.metrics.kid import kid_from_features
+from gancompress.metrics.kid import KID
 from gancompress.metrics.prd import prdc
 from gancompress.metrics.psnr_ssim import ssim
 from gancompress.pruning import count_nonzero, count_parameters
@@ -37,6 +37,19 @@ log = logging.getLogger(__name__)
 DEFAULT_METRICS = ("fid", "kid", "prdc", "class_coverage", "diversity", "fidelity")
 KNOWN_METRICS = ("fid", "kid", "prdc", "class_coverage", "diversity", "fidelity")
 EXTRACTOR_NAMES = ("domain", "inception")
+
+
+class _Precomputed:
+    """An identity "extractor": lets the metric classes accumulate features computed once elsewhere."""
+
+    name = "precomputed"
+    weight_hash = "identity"
+
+    def __init__(self, dim: int) -> None:
+        self.feat_dim = dim
+
+    def extract(self, features: torch.Tensor, batch_size: int = 0) -> torch.Tensor:
+        return features.double()
 
 
 @torch.no_grad()
@@ -137,14 +150,19 @@ class Evaluator:
         out: dict[str, float] = {}
         if any(m in metrics for m in ("fid", "kid", "prdc")):
             feats = self.extractor.extract(fake.to(self.device), batch_size=self.batch_size).cpu()
+        # FID / KID go through the torchmetrics-style metric classes (update / compute; float64 accumulation) fed
+        # with the features extracted once above, so a slow extractor (Inception) runs once per image.
         if "fid" in metrics:
-            mu, sigma = feature_stats(feats)
-            out["fid"] = frechet_distance(self._real["mu"], self._real["sigma"], mu, sigma)
+            fid = FID(_Precomputed(feats.shape[1]))
+            fid.set_real_stats(self._real["mu"], self._real["sigma"], len(self._real["features"]))
+            fid.update(feats, real=False)
+            out["fid"] = fid.compute()
         if "kid" in metrics:
             size = min(1000, len(feats), len(self._real["features"]))
-            out["kid"], out["kid_std"] = kid_from_features(
-                self._real["features"], feats, subsets=50, subset_size=size, seed=seed
-            )
+            kid = KID(_Precomputed(feats.shape[1]), subsets=50, subset_size=size, seed=seed)
+            kid.set_real_features(self._real["features"])
+            kid.update(feats, real=False)
+            out["kid"], out["kid_std"] = kid.compute()
         if "prdc" in metrics:  # Kynkäänniemi et al. 2019 (k=3), Naeem et al. 2020 (k=5)
             out.update(prdc(self._real["features"], feats, max_samples=5000, seed=seed))
         if self.domain is not None and ("class_coverage" in metrics or "diversity" in metrics):

@@ -7,6 +7,12 @@ need no global state: one MaskSet per model, rebuilt from the buffers with :meth
 The loop (train.py) uses it as: ``update(sparsity)`` when the schedule says so → ``backward`` → ``mask_grads()`` →
 ``optimizer.step()`` → ``apply()`` (Adam's momentum would otherwise revive pruned weights).
 
+Filter granularity also masks the per-channel parameters coupled to a pruned output channel, so the channel is truly
+dead (exactly 0) and the masked model equals the physically smaller one (``physical.remove_pruned_channels``): the
+layer's ``bias`` (``bias_mask`` buffer on the layer) and the normalisation layer that directly consumes the channel
+(``channel_mask`` buffer on the BatchNorm / InstanceNorm, applied to its affine weight and bias and its running mean).
+Without it a BatchNorm in eval mode turns a zeroed channel into the constant ``β − μ·γ/σ``.
+
 Example:
     >>> from torch import nn
     >>> g_comp = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
@@ -29,13 +35,19 @@ import torch
 from torch import Tensor, nn
 
 from gancompress.errors import UserError
-from gancompress.pruning.granularity import PRUNABLE_TYPES, Granularity, make_granularity
+from gancompress.pruning.granularity import PRUNABLE_TYPES, Granularity, _canonical, make_granularity
 from gancompress.pruning.importance import Importance, get_importance
 
 log = logging.getLogger(__name__)
 
 MASK_NAME = "weight_mask"
 _MASK_SUFFIX = "." + MASK_NAME
+# DECISION: coupled masks get names that do NOT end in "weight_mask", so everything keyed on ``*.weight_mask`` (the
+# pruned layers, sparsity reports, "masked_layers" in checkpoints, packed export) keeps counting prunable weights only.
+BIAS_MASK_NAME = "bias_mask"  # (out,) on a filter-pruned layer with a bias
+CHANNEL_MASK_NAME = "channel_mask"  # (num_features,) on a BatchNorm / InstanceNorm consuming a filter-pruned layer
+MASK_BUFFER_NAMES = (MASK_NAME, BIAS_MASK_NAME, CHANNEL_MASK_NAME)
+NORM_TYPES: tuple[type[nn.Module], ...] = (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)
 
 
 def _matches(name: str, pattern: str) -> bool:
@@ -54,6 +66,31 @@ def _new_mask(module: nn.Module) -> Tensor:
     return torch.ones(weight.shape, dtype=weight.dtype, device=weight.device)
 
 
+def _has_channel_state(norm: nn.Module) -> bool:
+    """Whether a dead input channel can leave ``norm`` non-zero (affine parameters or running statistics)."""
+    return bool(getattr(norm, "affine", False)) or getattr(norm, "running_mean", None) is not None
+
+
+def _norm_tensors(norm: nn.Module) -> list[Tensor]:
+    """The per-channel tensors a ``channel_mask`` zeroes: affine weight/bias and the running mean.
+
+    With γ = β = 0 the norm's output of a dead channel is exactly 0 in train and eval mode; zeroing the running mean
+    as well makes it 0 for ``affine=False`` norms in eval mode ((0 − 0)/σ).
+    """
+    return [t for t in (norm.weight, norm.bias, getattr(norm, "running_mean", None)) if isinstance(t, Tensor)]
+
+
+def _register_coupled(module: nn.Module, name: str, size: int, like: Tensor) -> None:
+    if name not in module._buffers:
+        module.register_buffer(name, torch.ones(size, dtype=like.dtype, device=like.device))
+
+
+def _mask_(tensor: Tensor, mask: Tensor) -> None:
+    # DECISION: masked_fill, not ``mul_``: a negative weight × 0 is −0.0; exact +0.0 keeps pruned entries bit-exact
+    # zeros (the packed export stores only the bitmask for them).
+    tensor.masked_fill_(mask == 0, 0.0)
+
+
 class MaskSet:
     """The masks of one model: ``{qualified module name: module}`` whose ``weight_mask`` buffers prune ``weight``.
 
@@ -64,15 +101,34 @@ class MaskSet:
         target_sparsity: The sparsity passed to the last :meth:`update` (``None`` before the first).
     """
 
-    def __init__(self, targets: dict[str, nn.Module], granularity: Granularity) -> None:
+    def __init__(
+        self,
+        targets: dict[str, nn.Module],
+        granularity: Granularity,
+        *,
+        model: nn.Module | None = None,
+        example_inputs: tuple[Any, ...] | None = None,
+    ) -> None:
         self._targets = dict(targets)
         self.granularity = granularity
         self.target_sparsity: float | None = None
+        self._model = model
+        self._example_inputs = example_inputs
+        # target name → names of the norm layers consuming its output channels (filter granularity; lazily built)
+        self._coupling: dict[str, list[str]] | None = None
+        self._norms: dict[str, nn.Module] = {}
+        if model is not None:
+            self._norms = {n: m for n, m in model.named_modules() if CHANNEL_MASK_NAME in m._buffers}
 
     # ---------------------------------------------------------------- construction
     @classmethod
     def attach(
-        cls, model: nn.Module, *, exclude: Iterable[str] = (), granularity: str | Granularity = "element"
+        cls,
+        model: nn.Module,
+        *,
+        exclude: Iterable[str] = (),
+        granularity: str | Granularity = "element",
+        example_inputs: tuple[Any, ...] | None = None,
     ) -> MaskSet:
         """Register an all-ones ``weight_mask`` buffer (if absent) on every prunable layer not excluded.
 
@@ -83,6 +139,9 @@ class MaskSet:
             exclude: Module names that stay dense: exact names, parents (``"head"`` covers ``"head.0"``), prefixes
                 ending in ``.``, or fnmatch patterns (``"*.skip"``).
             granularity: Name (see :func:`make_granularity`) or instance; checked against every target.
+            example_inputs: Optional inputs (a tuple of positional arguments) for tracing which norm layer consumes
+                each layer's output (filter granularity, torch-pruning's ``DependencyGraph``); without them the next
+                norm in module order is used (see :func:`gancompress.pruning.physical.coupled_norms`).
 
         Returns:
             The MaskSet over the targets.
@@ -119,11 +178,20 @@ class MaskSet:
                 mod.register_buffer(MASK_NAME, _new_mask(mod))
         skipped = [name for name, _ in candidates if name not in targets]
         log.info("pruning %d layers at %s granularity; dense: %s", len(targets), gran.name, skipped or "none")
-        return cls(targets, gran)
+        masks = cls(targets, gran, model=model, example_inputs=example_inputs)
+        if gran.name == "filter":
+            masks._couple()
+        return masks
 
     @classmethod
-    def from_model(cls, model: nn.Module, *, granularity: str | Granularity = "element") -> MaskSet:
-        """Rebuild the MaskSet from existing ``weight_mask`` buffers (e.g. after ``load_state_dict``).
+    def from_model(
+        cls,
+        model: nn.Module,
+        *,
+        granularity: str | Granularity = "element",
+        example_inputs: tuple[Any, ...] | None = None,
+    ) -> MaskSet:
+        """Rebuild the MaskSet from existing ``weight_mask`` (and coupled ``channel_mask``) buffers.
 
         Raises:
             UserError: The model carries no ``weight_mask`` buffers.
@@ -135,11 +203,11 @@ class MaskSet:
         }
         if not targets:
             raise UserError("model carries no weight_mask buffers; use MaskSet.attach to start pruning it")
-        return cls(targets, make_granularity(granularity))
+        return cls(targets, make_granularity(granularity), model=model, example_inputs=example_inputs)
 
     @staticmethod
     def ensure_mask_buffers(model: nn.Module, state_dict_keys: Iterable[str]) -> list[str]:
-        """Give ``model`` an all-ones ``weight_mask`` for every ``<module>.weight_mask`` key it lacks.
+        """Give ``model`` an all-ones mask buffer for every ``<module>.{weight,bias,channel}_mask`` key it lacks.
 
         Lets a freshly built model ``load_state_dict(sd, strict=True)`` a pruned checkpoint. Keys whose module does
         not exist are skipped (``load_state_dict`` then reports them).
@@ -149,22 +217,53 @@ class MaskSet:
             state_dict_keys: Keys of the state dict about to be loaded.
 
         Returns:
-            Names of the modules that received a buffer.
+            Names of the modules that received a ``weight_mask`` (the pruned layers; coupled ``bias_mask`` /
+            ``channel_mask`` buffers are created too but not listed).
         """
         added = []
         for key in state_dict_keys:
-            if not key.endswith(_MASK_SUFFIX):
+            mod_name, _, buf = key.rpartition(".")
+            if buf not in MASK_BUFFER_NAMES:
                 continue
-            mod_name = key[: -len(_MASK_SUFFIX)]
             try:
                 mod = model.get_submodule(mod_name)
             except AttributeError:
                 continue
-            if MASK_NAME in mod._buffers or not isinstance(getattr(mod, "weight", None), Tensor):
+            if buf in mod._buffers:
                 continue
-            mod.register_buffer(MASK_NAME, _new_mask(mod))
-            added.append(mod_name)
+            if buf == MASK_NAME and isinstance(getattr(mod, "weight", None), Tensor):
+                mod.register_buffer(MASK_NAME, _new_mask(mod))
+                added.append(mod_name)
+            elif buf == BIAS_MASK_NAME and isinstance(getattr(mod, "bias", None), Tensor):
+                _register_coupled(mod, BIAS_MASK_NAME, mod.bias.shape[0], mod.bias)
+            elif buf == CHANNEL_MASK_NAME and isinstance(mod, NORM_TYPES) and _has_channel_state(mod):
+                _register_coupled(mod, CHANNEL_MASK_NAME, mod.num_features, _norm_tensors(mod)[0])
         return added
+
+    # ---------------------------------------------------------------- coupled channels (filter granularity)
+    def _couple(self) -> dict[str, list[str]]:
+        """Find (once) and give buffers to the per-channel tensors coupled to each target's output channels."""
+        if self._coupling is not None:
+            return self._coupling
+        coupling: dict[str, list[str]] = {name: [] for name in self._targets}
+        if self._model is not None:
+            from gancompress.pruning.physical import coupled_norms  # lazy: physical imports this module
+
+            coupling = coupled_norms(self._model, self._targets, self._example_inputs)
+        for name, mod in self._targets.items():
+            if isinstance(mod.bias, Tensor):
+                _register_coupled(mod, BIAS_MASK_NAME, mod.bias.shape[0], mod.bias)
+            for norm_name in coupling.get(name, []):
+                norm = self._model.get_submodule(norm_name)
+                if _has_channel_state(norm):
+                    _register_coupled(norm, CHANNEL_MASK_NAME, norm.num_features, _norm_tensors(norm)[0])
+                    self._norms[norm_name] = norm
+        self._coupling = coupling
+        return coupling
+
+    def coupled(self) -> dict[str, list[str]]:
+        """``{target name: [norm layer names whose channel_mask follows its filters]}`` (filter granularity)."""
+        return {k: list(v) for k, v in self._couple().items()}
 
     # ---------------------------------------------------------------- pruning
     @torch.no_grad()
@@ -175,6 +274,7 @@ class MaskSet:
         importance: str | Importance = "magnitude",
         granularity: str | Granularity | None = None,
         generator: torch.Generator | None = None,
+        example_inputs: tuple[Any, ...] | None = None,
     ) -> float:
         """Recompute every mask from the current weights at ``sparsity`` (uniform per layer) and apply it.
 
@@ -185,6 +285,8 @@ class MaskSet:
             importance: Criterion name (``magnitude``, ``l2``, ``random``) or callable.
             granularity: Overrides (and replaces) ``self.granularity`` when given.
             generator: RNG for the ``random`` criterion.
+            example_inputs: Inputs for tracing the coupled norm layers (filter granularity); replaces the ones given
+                to :meth:`attach`.
 
         Returns:
             The achieved overall sparsity.
@@ -197,10 +299,28 @@ class MaskSet:
             for name, mod in self._targets.items():
                 gran.check(mod, name)
             self.granularity = gran
+        if example_inputs is not None:
+            self._example_inputs, self._coupling = example_inputs, None
+        filt = self.granularity.name == "filter"
+        coupling = self._couple() if filt else {}
         for name, mod in self._targets.items():
             scores = score_fn(mod.weight.detach(), generator=generator)
             mask = self.granularity.mask(scores, float(sparsity), mod, name)
             getattr(mod, MASK_NAME).copy_(mask)
+            if not filt:
+                continue
+            # Filter: the pruned output channels' bias and consuming norm channels die with them.
+            keep = output_channel_keep(mod, mask)
+            coupled = [mod._buffers.get(BIAS_MASK_NAME)]
+            coupled += [self._norms[n]._buffers[CHANNEL_MASK_NAME] for n in coupling.get(name, []) if n in self._norms]
+            for buf in coupled:
+                if buf is not None:
+                    buf.copy_(keep)
+        if not filt:  # other granularities leave biases and norms alone (masks kept, all ones)
+            for mod in [*self._targets.values(), *self._norms.values()]:
+                for buf_name in (BIAS_MASK_NAME, CHANNEL_MASK_NAME):
+                    if buf_name in mod._buffers:
+                        mod._buffers[buf_name].fill_(1.0)
         self.target_sparsity = float(sparsity)
         self.apply()
         achieved = self.overall_sparsity()
@@ -209,16 +329,30 @@ class MaskSet:
 
     @torch.no_grad()
     def apply(self) -> None:
-        """``weight *= mask`` for every target; call after every optimizer step."""
-        for mod in self._targets.values():
-            mod.weight.mul_(getattr(mod, MASK_NAME))
+        """Zero the pruned weights (and coupled biases / norm channels); call after every optimizer step."""
+        for tensors, mask in self._masked():
+            for t in tensors:
+                _mask_(t, mask)
 
     @torch.no_grad()
     def mask_grads(self) -> None:
-        """``grad *= mask`` for every target weight that has a gradient; call after ``backward``."""
+        """``grad *= mask`` for every masked parameter that has a gradient; call after ``backward``."""
+        for tensors, mask in self._masked():
+            for t in tensors:
+                if t.grad is not None:
+                    t.grad.mul_(mask)
+
+    def _masked(self) -> Iterator[tuple[list[Tensor], Tensor]]:
+        """``(tensors, mask)`` for every mask buffer: weights, coupled biases and norm channels."""
         for mod in self._targets.values():
-            if mod.weight.grad is not None:
-                mod.weight.grad.mul_(getattr(mod, MASK_NAME))
+            yield [mod.weight], getattr(mod, MASK_NAME)
+            bias_mask = mod._buffers.get(BIAS_MASK_NAME)
+            if bias_mask is not None and isinstance(mod.bias, Tensor):
+                yield [mod.bias], bias_mask
+        for norm in self._norms.values():
+            mask = norm._buffers.get(CHANNEL_MASK_NAME)
+            if mask is not None:
+                yield _norm_tensors(norm), mask
 
     # ---------------------------------------------------------------- reporting
     def sparsity_report(self) -> list[dict[str, Any]]:
@@ -269,6 +403,15 @@ class MaskSet:
 
     def __repr__(self) -> str:
         return f"MaskSet({len(self)} layers, granularity={self.granularity.name}, sparsity={self.target_sparsity})"
+
+
+def output_channel_keep(layer: nn.Module, mask: Tensor) -> Tensor:
+    """``(out,)`` 1.0 where any weight of the output channel is kept, 0.0 where the whole filter is pruned.
+
+    Output channels: Conv2d dim 0, ConvTranspose2d dim 1 within each group, Linear rows (see ``granularity.py``).
+    """
+    c = _canonical(mask, layer)  # (groups, out/g, in/g, kH, kW)
+    return (c.reshape(c.shape[0] * c.shape[1], -1) != 0).any(dim=1).to(mask.dtype)
 
 
 def count_parameters(model: nn.Module) -> int:
