@@ -181,6 +181,10 @@ def save_module(module: nn.Module, directory: str | Path, name: str, extra: dict
     masked = [k.removesuffix(".weight_mask") for k in state if k.endswith(".weight_mask")]
     save_tensors(state, directory / f"{name}.safetensors", metadata={"format": FORMAT})
     meta = {"format": FORMAT, **spec, "masked_layers": masked, **(extra or {})}
+    if getattr(module, "channel_spec", None):  # physically pruned (pruning/physical.py): record the smaller sizes
+        from gancompress.pruning.physical import channel_spec
+
+        meta["channel_spec"] = channel_spec(module)
     write_json(directory / f"{name}.json", meta)
     return directory / f"{name}.safetensors"
 
@@ -194,6 +198,12 @@ def load_module(directory: str | Path, name: str, device: str | torch.device = "
     if not isinstance(meta, dict) or "arch" not in meta:
         raise CorruptCheckpointError(f"corrupt checkpoint {directory / (name + '.json')}: no 'arch' entry")
     module = create_model(meta["arch"], **meta.get("kwargs", {}))
+    if meta.get("channel_spec"):  # physically pruned: shrink the fresh full-size layers before loading
+        from gancompress.pruning.physical import apply_channel_spec
+
+        if not isinstance(meta["channel_spec"], dict):
+            raise CorruptCheckpointError(f"corrupt checkpoint {directory / (name + '.json')}: bad 'channel_spec'")
+        apply_channel_spec(module, meta["channel_spec"])
     path = directory / f"{name}.safetensors"
     load_state_dict_checked(module, load_tensors(path), path)
     return module.to(device)

@@ -12,23 +12,47 @@ Example:
 
 from gancompress.pruning.granularity import GRANULARITIES, NM, Granularity, make_granularity, num_pruned
 from gancompress.pruning.importance import IMPORTANCES, get_importance
-from gancompress.pruning.masks import MASK_NAME, MaskSet, count_nonzero, count_parameters
+from gancompress.pruning.masks import (
+    BIAS_MASK_NAME,
+    CHANNEL_MASK_NAME,
+    MASK_BUFFER_NAMES,
+    MASK_NAME,
+    MaskSet,
+    count_nonzero,
+    count_parameters,
+    output_channel_keep,
+)
+from gancompress.pruning.packed import load_packed, pack_state_dict, packed_size_ratio, save_packed, unpack_state_dict
+from gancompress.pruning.physical import apply_channel_spec, channel_spec, coupled_norms, remove_pruned_channels
 from gancompress.pruning.schedule import SCHEDULES, ramp_steps, should_update, sparsity_at
 
 __all__ = [
+    "BIAS_MASK_NAME",
+    "CHANNEL_MASK_NAME",
     "GRANULARITIES",
     "IMPORTANCES",
+    "MASK_BUFFER_NAMES",
     "MASK_NAME",
     "NM",
     "SCHEDULES",
     "Granularity",
     "MaskSet",
+    "apply_channel_spec",
+    "channel_spec",
     "count_nonzero",
     "count_parameters",
+    "coupled_norms",
     "get_importance",
+    "load_packed",
     "make_granularity",
     "num_pruned",
+    "output_channel_keep",
+    "pack_state_dict",
+    "packed_size_ratio",
     "ramp_steps",
+    "remove_pruned_channels",
+    "save_packed",
     "should_update",
     "sparsity_at",
+    "unpack_state_dict",
 ]

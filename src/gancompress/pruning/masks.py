@@ -41,7 +41,6 @@ from gancompress.pruning.importance import Importance, get_importance
 log = logging.getLogger(__name__)
 
 MASK_NAME = "weight_mask"
-_MASK_SUFFIX = "." + MASK_NAME
 # DECISION: coupled masks get names that do NOT end in "weight_mask", so everything keyed on ``*.weight_mask`` (the
 # pruned layers, sparsity reports, "masked_layers" in checkpoints, packed export) keeps counting prunable weights only.
 BIAS_MASK_NAME = "bias_mask"  # (out,) on a filter-pruned layer with a bias

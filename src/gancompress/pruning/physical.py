@@ -1,0 +1,377 @@
+"""Physical channel removal: filter-pruned (masked) layers become genuinely smaller layers.
+
+The paper prunes by masking and reports no latency (PAPER §5); masked filters save nothing on a CPU. Real speed comes
+from filter pruning + physically removing the dead output channels (DESIGN.md "Speed and scale"): the output channels
+of Conv2d / ConvTranspose2d / Linear whose whole filter mask is zero, the coupled BatchNorm / InstanceNorm channels and
+the consumers' input channels. The dependency bookkeeping (which layers share a channel: norms, activations, the next
+convolution, concatenations, residual adds) is torch-pruning's ``DependencyGraph`` (Fang et al. 2023, DepGraph).
+
+This is the only module that changes shapes; it records the new sizes (:func:`channel_spec`) so a checkpoint can be
+rebuilt from its JSON alone (:func:`apply_channel_spec`, used by ``io.load_module``).
+
+Example:
+    >>> import torch
+    >>> from torch import nn
+    >>> from gancompress.pruning import MaskSet
+    >>> g = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 3, 3))
+    >>> _ = MaskSet.attach(g, granularity="filter", exclude=["3"]).update(0.5)
+    >>> small, report = remove_pruned_channels(g, (torch.randn(1, 3, 8, 8),))
+    >>> small[0].out_channels, small[1].num_features, small[3].in_channels
+    (4, 4, 4)
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from gancompress.errors import UserError
+from gancompress.pruning.masks import (
+    MASK_BUFFER_NAMES,
+    NORM_TYPES,
+    MaskSet,
+    count_parameters,
+    output_channel_keep,
+)
+
+log = logging.getLogger(__name__)
+
+_CONV = nn.modules.conv._ConvNd
+_CHANNEL_MIXING_NORMS = (nn.GroupNorm, nn.LayerNorm)
+
+
+def _torch_pruning() -> Any:
+    try:
+        import torch_pruning as tp
+    except ImportError:
+        raise UserError(
+            "physical channel removal needs torch-pruning; install it with: pip install 'gancompress[export]'"
+        ) from None
+    return tp
+
+
+def _as_tuple(example_inputs: Any) -> tuple[Any, ...]:
+    return tuple(example_inputs) if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
+
+
+def _out_size(layer: nn.Module) -> int:
+    return layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels
+
+
+def _dependency_graph(tp: Any, model: nn.Module, example_inputs: tuple[Any, ...]) -> Any:
+    """Trace ``model`` (torch-pruning switches it to eval; every module's train/eval flag is restored after)."""
+    modes = {m: m.training for m in model.modules()}
+    try:
+        with torch.enable_grad():  # tracing follows autograd's graph
+            return tp.DependencyGraph().build_dependency(model, example_inputs=example_inputs, verbose=False)
+    finally:
+        for m, training in modes.items():
+            m.training = training
+
+
+# ------------------------------------------------------------------------------------------- coupled norm layers
+def coupled_norms(
+    model: nn.Module, targets: Mapping[str, nn.Module], example_inputs: tuple[Any, ...] | None = None
+) -> dict[str, list[str]]:
+    """For each target layer, the BatchNorm / InstanceNorm layers that directly consume its output channels.
+
+    "Directly" = reached from the layer through single-input element-wise / reshape ops only (activations, dropout,
+    upsampling, InstanceNorm's internal reshape: they keep a dead channel at zero, given ``f(0) = 0``), with
+    ``num_features`` equal to the layer's output channels.
+
+    # DECISION: with ``example_inputs`` the data flow is traced (torch-pruning ``DependencyGraph``), which is exact for
+    # any forward(); without them (or without torch-pruning) the norm is the next norm module in ``named_modules``
+    # order with matching ``num_features``, looking no further than the next prunable layer. Module order is
+    # definition order, which matches data flow in Sequential-style generators (DCGAN, pix2pix, CycleGAN).
+
+    Args:
+        model: The model holding the targets.
+        targets: ``{qualified name: layer}`` (Conv2d / ConvTranspose2d / Linear).
+        example_inputs: Positional inputs of ``model`` for tracing, or ``None``.
+
+    Returns:
+        ``{target name: [norm names]}`` (an empty list when nothing consumes it that way).
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.BatchNorm2d(8), nn.Conv2d(8, 3, 3))
+        >>> coupled_norms(net, {"0": net[0], "3": net[3]})
+        {'0': ['2'], '3': []}
+    """
+    names = {m: n for n, m in model.named_modules()}
+    if example_inputs is not None:
+        try:
+            tp = _torch_pruning()
+        except UserError:
+            log.warning("torch-pruning is not installed; coupling norm layers by module order instead of tracing")
+        else:
+            graph = _dependency_graph(tp, model, _as_tuple(example_inputs))
+            passthrough = {tp.ops.OPTYPE.ELEMENTWISE, tp.ops.OPTYPE.RESHAPE, tp.ops.OPTYPE.PRELU}
+            # Nodes carrying input data = everything downstream of a model layer; the rest is parameter arithmetic
+            # (InstanceNorm's γ.repeat(), …) that must not count as a second input.
+            feature = [nd for nd in graph.module2node.values() if nd.module in names]
+            features: set[Any] = set()
+            while feature:
+                nd = feature.pop()
+                if nd not in features:
+                    features.add(nd)
+                    feature.extend(nd.outputs)
+
+            found: dict[str, list[str]] = {}
+            for name, layer in targets.items():
+                node = graph.module2node.get(layer)
+                stack, seen, found[name] = list(node.outputs) if node else [], set(), []
+                while stack:
+                    nd = stack.pop()
+                    if nd in seen:
+                        continue
+                    seen.add(nd)
+                    if isinstance(nd.module, NORM_TYPES):
+                        if nd.module.num_features == _out_size(layer) and nd.module in names:
+                            found[name].append(names[nd.module])
+                    elif nd.type in passthrough and len(set(nd.inputs) & features) == 1:
+                        stack.extend(nd.outputs)
+            return found
+    order = list(model.named_modules())
+    index = {n: i for i, (n, _) in enumerate(order)}
+    found = {}
+    for name, layer in targets.items():
+        found[name] = []
+        for _, mod in order[index[name] + 1 :]:
+            if isinstance(mod, NORM_TYPES):
+                if mod.num_features == _out_size(layer):
+                    found[name].append(names[mod])
+                break
+            if isinstance(mod, (_CONV, nn.Linear)):
+                break
+    return found
+
+
+# ------------------------------------------------------------------------------------------------- removal
+def _norm_channel_dead(norm: nn.Module, i: int) -> bool:
+    """Whether ``norm`` maps an all-zero input channel ``i`` to exactly zero (γ = β = 0, or no affine and μ = 0)."""
+    if norm.weight is not None:
+        return bool(norm.weight[i] == 0) and bool(norm.bias[i] == 0)
+    running_mean = getattr(norm, "running_mean", None)
+    return running_mean is None or bool(running_mean[i] == 0)
+
+
+def _removable(tp: Any, graph: Any, group: Any, dead: dict[nn.Module, Tensor]) -> tuple[list[int], str | None]:
+    """Root channel indices that are dead in EVERY layer of the coupling group, or a reason to skip the group."""
+    ok = set(group.items[0].idxs)
+    for item in group.items:
+        node, mod = item.dep.target, item.dep.target.module
+        if node.type == tp.ops.OPTYPE.OUTPUT:
+            # DECISION: never change the model's output shape (an image has exactly C channels).
+            return [], "its channels reach the model output (exclude the output layer from pruning)"
+        if isinstance(mod, _CONV) and mod.groups > 1:
+            return [], f"grouped convolution {graph._module2name.get(mod, mod)!r} (groups={mod.groups}) is unsupported"
+        if isinstance(mod, _CHANNEL_MIXING_NORMS):
+            return [], f"{type(mod).__name__} mixes channels, removing one changes the others"
+        if not graph.is_out_channel_pruning_fn(item.dep.handler):
+            continue
+        pairs = list(zip(item.idxs, item.root_idxs, strict=True))
+        if isinstance(mod, (_CONV, nn.Linear)):
+            d = dead.get(mod)
+            ok &= {r for i, r in pairs if d is not None and bool(d[i])}
+        elif isinstance(mod, NORM_TYPES):
+            ok &= {r for i, r in pairs if _norm_channel_dead(mod, i)}
+    return sorted(ok), None
+
+
+def remove_pruned_channels(
+    model: nn.Module, example_inputs: tuple[Any, ...], *, atol: float | None = 1e-4
+) -> tuple[nn.Module, dict[str, Any]]:
+    """A NEW, smaller copy of ``model`` without the output channels whose whole filter mask is zero.
+
+    A channel is removed only when it is dead everywhere it is coupled: the filter mask of every layer producing it is
+    zero, and every norm consuming it maps it to zero (``MaskSet`` filter granularity masks the coupled bias and norm
+    parameters, so its dead channels qualify). The copy is dense: mask buffers are dropped (the surviving weights keep
+    any zeros). ``model`` is not modified.
+
+    Args:
+        model: A model carrying ``weight_mask`` buffers (normally filter granularity); the output layer should have
+            been excluded from pruning — channels reaching the model output are never removed.
+        example_inputs: Positional inputs of ``model`` (a tuple; a single tensor is accepted) for tracing.
+        atol: After removal the copy's eval-mode output on ``example_inputs`` must match the masked model's to this
+            tolerance (``None`` skips the check).
+
+    Returns:
+        ``(smaller_model, report)``; the model carries ``channel_spec`` (its layer sizes, saved by
+        ``io.save_module``); the report holds ``removed`` ({layer: channels removed}), ``channels`` ({layer: [before,
+        after]}), ``skipped`` ({layer: reason}), ``params_before``, ``params_after``, ``max_abs_diff``.
+
+    Raises:
+        UserError: No masks, torch-pruning missing, or outputs that differ beyond ``atol`` (e.g. an activation with
+            f(0) ≠ 0 between a pruned layer and its consumer).
+
+    Example:
+        >>> small, report = remove_pruned_channels(g_comp, (torch.randn(1, 64),))  # doctest: +SKIP
+        >>> report["params_after"] / report["params_before"]  # doctest: +SKIP
+        0.27
+    """
+    tp = _torch_pruning()
+    example_inputs = _as_tuple(example_inputs)
+    pruned = copy.deepcopy(model)
+    modes = {m: m.training for m in pruned.modules()}
+    masks = MaskSet.from_model(pruned)
+    masks.apply()
+    names = {m: n for n, m in pruned.named_modules()}
+    dead = {}  # layer → (out,) bool: filter mask all zero and no bias left (else the channel is a constant)
+    for _, mod in masks.items():
+        dead[mod] = output_channel_keep(mod, mod.weight_mask) == 0
+        if isinstance(mod.bias, Tensor):
+            dead[mod] &= mod.bias.detach() == 0
+    before = {names[m]: _out_size(m) for m in dead}
+    pruned.eval()
+    with torch.no_grad():
+        reference = pruned(*example_inputs)
+    for m in pruned.modules():
+        for buf in MASK_BUFFER_NAMES:
+            m._buffers.pop(buf, None)
+    graph = _dependency_graph(tp, pruned, example_inputs)
+    skipped: dict[str, str] = {}
+    for layer in list(dead):
+        idxs = dead[layer].nonzero().flatten().tolist()
+        if not idxs:
+            continue
+        fn = tp.prune_linear_out_channels if isinstance(layer, nn.Linear) else tp.prune_conv_out_channels
+        roots, reason = _removable(tp, graph, graph.get_pruning_group(layer, fn, idxs), dead)
+        if reason:
+            skipped[names[layer]] = reason
+            log.info("not removing channels of %s: %s", names[layer], reason)
+            continue
+        if len(roots) >= _out_size(layer):
+            roots = roots[1:]  # DECISION: keep one (zero) channel rather than a zero-width layer
+        if not roots:
+            continue
+        group = graph.get_pruning_group(layer, fn, roots)
+        group.prune()
+        for item in group.items:  # keep the dead-channel vectors aligned with the new channel numbering
+            mod = item.dep.target.module
+            if mod in dead and graph.is_out_channel_pruning_fn(item.dep.handler):
+                keep = torch.ones(len(dead[mod]), dtype=torch.bool)
+                keep[list(item.idxs)] = False
+                dead[mod] = dead[mod][keep]
+    for m, training in modes.items():
+        m.training = training
+    for p in pruned.parameters():
+        p.grad = None
+    pruned.channel_spec = channel_spec(pruned)
+    channels = {n: [before[n], _out_size(m)] for m, n in names.items() if n in before}
+    report: dict[str, Any] = {
+        "removed": {n: b - a for n, (b, a) in channels.items() if a != b},
+        "channels": channels,
+        "skipped": skipped,
+        "params_before": count_parameters(model),
+        "params_after": count_parameters(pruned),
+        "max_abs_diff": None,
+    }
+    if atol is not None:
+        was_training = {m: m.training for m in pruned.modules()}
+        pruned.eval()
+        with torch.no_grad():
+            out = pruned(*example_inputs)
+        for m, training in was_training.items():
+            m.training = training
+        if not isinstance(out, Tensor) or out.shape != reference.shape:
+            raise UserError(f"channel removal changed the output shape: {tuple(reference.shape)} → {tuple(out.shape)}")
+        diff = float((out - reference).abs().max()) if out.numel() else 0.0
+        report["max_abs_diff"] = diff
+        if not diff <= atol:
+            raise UserError(
+                f"the physically pruned model differs from the masked one by {diff:.3g} (> atol={atol}); a pruned "
+                "channel is not dead (e.g. an activation with f(0) != 0 before its consumer)"
+            )
+    log.info("removed channels: %s; params %d → %d", report["removed"], report["params_before"], report["params_after"])
+    return pruned, report
+
+
+# --------------------------------------------------------------------------------------------- channel spec
+def channel_spec(module: nn.Module) -> dict[str, dict[str, Any]]:
+    """Channel sizes of every convolution, Linear and BatchNorm / InstanceNorm layer of ``module``.
+
+    Returns:
+        ``{name: {"type": "Conv2d", "in": 3, "out": 8}}``, Linear likewise, norms ``{"type", "num_features"}``.
+
+    Example:
+        >>> channel_spec(nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8)))
+        {'0': {'type': 'Conv2d', 'in': 3, 'out': 8}, '1': {'type': 'BatchNorm2d', 'num_features': 8}}
+    """
+    spec: dict[str, dict[str, Any]] = {}
+    for name, m in module.named_modules():
+        if isinstance(m, _CONV):
+            spec[name] = {"type": type(m).__name__, "in": m.in_channels, "out": m.out_channels}
+        elif isinstance(m, nn.Linear):
+            spec[name] = {"type": type(m).__name__, "in": m.in_features, "out": m.out_features}
+        elif isinstance(m, NORM_TYPES):
+            spec[name] = {"type": type(m).__name__, "num_features": m.num_features}
+    return spec
+
+
+def _new_param(old: Tensor, shape: tuple[int, ...]) -> nn.Parameter:
+    return nn.Parameter(old.new_zeros(shape), requires_grad=old.requires_grad)
+
+
+def apply_channel_spec(module: nn.Module, spec: Mapping[str, Mapping[str, Any]]) -> nn.Module:
+    """Resize the layers of a freshly built full-size ``module`` to the sizes in ``spec`` (from :func:`channel_spec`).
+
+    # DECISION: layers are resized in place (new zero parameters of the recorded shape, size attributes updated), not
+    # rebuilt: kernel, stride, padding, groups, bias, affine, eps, momentum… and any subclass stay exactly as built.
+    The values are then overwritten by ``load_state_dict``.
+
+    Args:
+        module: Freshly built model (``create_model(arch, **kwargs)``).
+        spec: ``{layer name: sizes}``.
+
+    Returns:
+        ``module`` (resized in place), with ``module.channel_spec`` set.
+
+    Raises:
+        UserError: ``spec`` names a layer the architecture lacks, of another type, or with impossible sizes.
+
+    Example:
+        >>> net = apply_channel_spec(nn.Sequential(nn.Conv2d(3, 8, 3)), {"0": {"type": "Conv2d", "in": 3, "out": 5}})
+        >>> tuple(net[0].weight.shape)
+        (5, 3, 3, 3)
+    """
+    for name, entry in spec.items():
+        try:
+            m = module.get_submodule(name)
+        except AttributeError:
+            raise UserError(f"channel_spec names layer {name!r}, which the architecture does not have") from None
+        if not isinstance(entry, Mapping) or entry.get("type") != type(m).__name__:
+            raise UserError(f"channel_spec entry {name!r} = {entry!r} does not fit layer type {type(m).__name__}")
+        try:
+            if isinstance(m, NORM_TYPES):
+                n = int(entry["num_features"])
+                if n != m.num_features:
+                    m.num_features = n
+                    if m.weight is not None:
+                        m.weight, m.bias = _new_param(m.weight, (n,)), _new_param(m.bias, (n,))
+                    if getattr(m, "running_mean", None) is not None:
+                        m.running_mean, m.running_var = m.running_mean.new_zeros(n), m.running_var.new_ones(n)
+                continue
+            cin, cout = int(entry["in"]), int(entry["out"])
+        except (KeyError, TypeError, ValueError):
+            raise UserError(f"channel_spec entry {name!r} = {entry!r} is malformed") from None
+        if isinstance(m, nn.Linear):
+            m.in_features, m.out_features, shape = cin, cout, (cout, cin)
+        elif isinstance(m, _CONV):
+            g = m.groups
+            if cin % g or cout % g:
+                raise UserError(f"channel_spec {name!r}: {cin}→{cout} channels do not divide into groups={g}")
+            shape = (cin, cout // g, *m.kernel_size) if m.transposed else (cout, cin // g, *m.kernel_size)
+            m.in_channels, m.out_channels = cin, cout
+        else:
+            raise UserError(f"channel_spec entry {name!r}: cannot resize {type(m).__name__}")
+        if tuple(m.weight.shape) != shape:
+            m.weight = _new_param(m.weight, shape)
+        if m.bias is not None and m.bias.shape[0] != cout:
+            m.bias = _new_param(m.bias, (cout,))
+    module.channel_spec = {k: dict(v) for k, v in spec.items()}
+    return module
