@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from gancompress.cli import _emit, resolve_config, run_config
@@ -129,7 +130,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
     cfg = resolve_config(args, base)
     run, _ = _open_run(args, "runs/pruned")
     _start(run, cfg, None)
-    res = prune_oneshot(g, cfg.prune)
+    example = _loss(cfg, g).sample_input(2, torch.Generator().manual_seed(0), "cpu")
+    res = prune_oneshot(g, cfg.prune, example_inputs=example)
     save(res, run.path, family=cfg.model.family)
     payload = {"run": str(run.path), "teacher": teacher_dir, **res.summary(), "per_layer": res.sparsity}
     text = _layer_table(res.sparsity) + f"\n\noverall sparsity {res.masks.overall_sparsity():.2%} → {run.path}"

@@ -174,6 +174,7 @@ def compress(
             raise UserError("pass either family= (a built-in GAN family) or loss= (your GanLoss object)")
         loss = fam.make_loss(g_orig, d_orig)
     steps = _budget(strategy, train_cfg, teacher_steps)
+    prune = keep_output_dense(g_orig, prune)
     if strategy.schedule is not None:
         prune = replace(prune, schedule=strategy.schedule)
     torch.manual_seed(seed)
@@ -191,7 +192,8 @@ def compress(
             _reinit(d, fam)
     masks = None
     if strategy.prunes:
-        masks = MaskSet.attach(g_comp, exclude=prune.exclude, granularity=prune.granularity)
+        example = loss.sample_input(2, torch.Generator().manual_seed(0), device)  # traces filter→norm coupling
+        masks = MaskSet.attach(g_comp, exclude=prune.exclude, granularity=prune.granularity, example_inputs=example)
     strategy.setup(g_comp, teacher, d, loss)
     loader = InfiniteLoader(data, train_cfg.batch_size, seed=seed, device=device)
     all_hooks = dict(hooks or {})
@@ -230,10 +232,31 @@ def compress(
     )
 
 
-def prune_oneshot(g_orig: nn.Module, prune: PruneCfg) -> CompressResult:
-    """One-shot magnitude pruning with no recovery training (the demo's lower bound)."""
+def keep_output_dense(g: nn.Module, prune: PruneCfg) -> PruneCfg:
+    """For structured granularities, exclude the generator's last prunable layer unless the user named exclusions.
+
+    DECISION: filter pruning of the layer that produces the image would delete image channels (an RGB generator
+    must output 3), so ``filter`` keeps it dense by default; any explicit ``prune.exclude`` is used as given.
+    """
+    from gancompress.pruning.granularity import PRUNABLE_TYPES
+
+    if prune.granularity != "filter" or prune.exclude:
+        return prune
+    names = [n for n, m in g.named_modules() if isinstance(m, PRUNABLE_TYPES)]
+    if not names:
+        return prune
+    log.info("filter pruning keeps the output layer %r dense (set prune.exclude to choose otherwise)", names[-1])
+    return replace(prune, exclude=(names[-1],))
+
+
+def prune_oneshot(g_orig: nn.Module, prune: PruneCfg, example_inputs: tuple | None = None) -> CompressResult:
+    """One-shot magnitude pruning with no recovery training (the demo's lower bound).
+
+    ``example_inputs`` (generator inputs) let filter pruning trace which norm layer follows each pruned layer.
+    """
+    prune = keep_output_dense(g_orig, prune)
     g = copy.deepcopy(g_orig).eval()
-    masks = MaskSet.attach(g, exclude=prune.exclude, granularity=prune.granularity)
+    masks = MaskSet.attach(g, exclude=prune.exclude, granularity=prune.granularity, example_inputs=example_inputs)
     masks.update(prune.sparsity, importance=prune.importance)
     return CompressResult(
         generator=g,
