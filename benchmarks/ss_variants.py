@@ -6,8 +6,9 @@ spread is the training-seed spread. Rows: FID mean ± 95 % interval, and the rat
 
 Variants (``--variants`` comma list, default all): ``paper`` (batch reduction, abs, λ=0.5, lr 2e-4), ``sample``
 (per-sample reduction), ``squared``, ``lr1e-4``, ``lr5e-5``, ``anchor1`` (+1·‖G_C(x) − G_O(x)‖₁), ``sample_lr5e-5``,
-``oneshot`` (self_supervised with a one-shot schedule), ``oneshot_finetune`` (Table 1 row d), ``continued`` (the dense
-teacher trained on for the same budget, plain GAN loss).
+``oneshot`` (self_supervised with a one-shot schedule), ``lrd5e-5`` / ``frozen_d`` (D's learning rate 5e-5 / 0),
+``anchor1_lrd5e-5``, ``budget20`` (20 % of the teacher's steps), ``oneshot_finetune`` (Table 1 row d, also
+``_budget20``), ``continued`` (the dense teacher trained on for the same budget, plain GAN loss).
 
 Usage: ``python benchmarks/ss_variants.py --teacher runs/demo/teacher [--seeds 3] [--variants paper,sample]``
 """
@@ -36,6 +37,11 @@ VARIANTS: dict[str, tuple[dict, dict, dict]] = {
     "anchor1": ({"anchor": 1.0}, {}, {}),
     "sample_lr5e-5": ({"reduction": "sample"}, {}, {"lr_g": 5e-5, "lr_d": 5e-5}),
     "oneshot": ({}, {"schedule": "one_shot"}, {}),
+    "lrd5e-5": ({}, {}, {"lr_d": 5e-5}),
+    "frozen_d": ({}, {}, {"lr_d": 0.0}),
+    "anchor1_lrd5e-5": ({"anchor": 1.0}, {}, {"lr_d": 5e-5}),
+    "budget20": ({}, {}, {"budget_fraction": 0.2}),
+    "oneshot_finetune_budget20": ({"name": "oneshot_finetune"}, {}, {"budget_fraction": 0.2}),
     "oneshot_finetune": ({"name": "oneshot_finetune"}, {}, {}),
     "continued": ({"name": "oneshot_finetune"}, {"sparsity": 0.0}, {}),
 }
