@@ -167,6 +167,7 @@ def run_demo(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
                 "samples": _grid(e["g"], loss, run.samples / f"{e['name']}.png", cfg.device),
                 "curves": e["curves"],
                 "flags": e["flags"],
+                "control": e["name"] == "teacher_continued",
             }
         )
     results = {

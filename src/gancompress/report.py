@@ -12,7 +12,8 @@ or re-rendering never needs the models. Schema (only ``models[].name`` is requir
                  "metrics": {key: float | null, "<key>_ci95" | "<key>_std": float},  # shown as "x ± ci"
                  "samples": "samples/teacher.png",          # relative to the report dir
                  "curves": {"g/loss": [[step, value], ...]},  # one line chart per model; null/NaN points skipped
-                 "flags": ["collapse", ...], "paper_fid": float | null}],
+                 "flags": ["collapse", ...], "paper_fid": float | null,
+                "control": bool}],                 # a control row (e.g. the dense teacher trained on): never "best"
      "config": {...}, "env": {...}, "notes": [str, ...]}
 
 Example:
@@ -219,7 +220,11 @@ def _table(results: Mapping) -> tuple[list[str], list[list[str]], list[list[bool
     for j, k in enumerate([*cols, "fid"] if ratio else cols):
         if k not in hib:
             continue
-        cand = [(raw[i][j], i) for i in range(len(rows)) if i != ref_i and raw[i][j] is not None]
+        cand = [
+            (raw[i][j], i)
+            for i in range(len(rows))
+            if i != ref_i and not models[i].get("control") and raw[i][j] is not None
+        ]
         if len(cand) >= 2:  # "best" of a single compressed model says nothing
             top = max(v for v, _ in cand) if hib[k] else min(v for v, _ in cand)
             for v, i in cand:

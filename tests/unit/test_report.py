@@ -235,3 +235,22 @@ def test_load_results_errors(tmp_path: Path) -> None:
     (tmp_path / "results.json").write_text('{"models": [{"nome": "x"}]}', encoding="utf-8")
     with pytest.raises(UserError, match="name"):
         load_results(tmp_path)
+
+
+def test_control_rows_are_never_best() -> None:
+    from gancompress.report import render_markdown
+
+    results = {
+        "title": "t",
+        "reference": "teacher",
+        "columns": ["fid"],
+        "models": [
+            {"name": "teacher", "metrics": {"fid": 10.0}},
+            {"name": "a", "metrics": {"fid": 12.0}},
+            {"name": "b", "metrics": {"fid": 13.0}},
+            {"name": "control", "metrics": {"fid": 9.0}, "control": True},
+        ],
+    }
+    md = render_markdown(results)
+    row = {line.split("|")[1].strip(): line for line in md.splitlines() if line.startswith("| ")}
+    assert "**12.00**" in row["a"] and "**" not in row["control"]
