@@ -38,7 +38,7 @@ FLAG_KEYS = {
 
 
 # Modules adding subcommands; each has ``register(subparsers)`` and sets ``func="module:function"`` on its parsers.
-EXTENSIONS: list[str] = []
+EXTENSIONS: list[str] = ["gancompress.cli_deploy"]
 
 
 def common_flags(p: argparse.ArgumentParser, *, out: bool = True) -> None:

@@ -15,15 +15,12 @@ Example:
 
 from __future__ import annotations
 
-import copy
 import logging
-import math
 import os
 import statistics
 import tempfile
 import time
 import warnings
-import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -39,7 +36,6 @@ from gancompress.pruning import MASK_NAME, count_nonzero, count_parameters
 log = logging.getLogger(__name__)
 
 BACKENDS = ("eager", "compile", "onnx")
-_COMPILED: weakref.WeakKeyDictionary[nn.Module, nn.Module] = weakref.WeakKeyDictionary()
 
 
 class ParityError(RuntimeError):
@@ -161,14 +157,6 @@ def is_filter_structured(model: nn.Module) -> bool:
     return found
 
 
-def without_masks(model: nn.Module) -> nn.Module:
-    """A copy with the ``weight_mask`` buffers removed: the dense architecture (same compute as the unpruned model)."""
-    dense = copy.deepcopy(model)
-    for mod in dense.modules():
-        mod._buffers.pop(MASK_NAME, None)
-    return dense
-
-
 # ------------------------------------------------------------------------------------------------------ ONNX
 def _to_numpy(inputs: Sequence[Tensor]) -> list[np.ndarray]:
     return [t.detach().cpu().contiguous().numpy() for t in inputs]
@@ -206,6 +194,8 @@ def _ort_session(path: Path, threads: int) -> Any:
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # DECISION: no busy-waiting pool threads after a run: in interleaved rounds they would steal the next model's CPU.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
@@ -235,7 +225,10 @@ def export_onnx(
         >>> export_onnx(g, (torch.randn(2, 16),), "g.onnx")["max_abs_diff"] < 1e-4  # doctest: +SKIP
         True
     """
-    import onnx
+    try:
+        import onnx
+    except ImportError:
+        raise UserError("onnx is not installed; pip install 'gancompress[export]'") from None
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -257,29 +250,46 @@ def export_onnx(
 
 
 # ------------------------------------------------------------------------------------------------------ latency
-def _compiled(model: nn.Module) -> nn.Module:
-    if model not in _COMPILED:
-        _COMPILED[model] = torch.compile(model, dynamic=False)  # one static graph per batch size
-    return _COMPILED[model]
-
-
 def _runner(model: nn.Module, backend: str, threads: int, onnx_path: Path, example: tuple[Tensor, ...]) -> Callable:
     """A callable ``fn(inputs)`` running ``model`` under ``backend`` (``onnx`` takes numpy inputs)."""
     if backend == "eager":
         return lambda inputs: model(*inputs)
     if backend == "compile":
-        compiled = _compiled(model)
+        compiled = torch.compile(model, dynamic=False)  # built once per model; one static graph per batch size
         return lambda inputs: compiled(*inputs)
     names = _onnx_export(model, example, onnx_path, opset=17)
     session = _ort_session(onnx_path, threads)
     return lambda inputs: session.run(None, dict(zip(names, inputs, strict=True)))
 
 
-def _time_calls(fn: Callable, inputs: Any, iters: int) -> float:
-    start = time.perf_counter()
-    for _ in range(iters):
+def thread_contention(threads: int, calls: int = 20) -> float:
+    """How much slower a small convolution runs on ``threads`` threads than on one (restores the thread count).
+
+    Near or below 1 on an idle machine; far above 1 (e.g. 100×) when other jobs hold the cores: every OpenMP
+    parallel region then waits for all its threads to be scheduled, and latencies measure the scheduler, not the model.
+    """
+    prev, times = torch.get_num_threads(), []
+    x, w = torch.randn(1, 32, 32, 32), torch.randn(32, 32, 3, 3)
+    conv = lambda _: torch.conv2d(x, w, padding=1)  # noqa: E731
+    try:
+        with torch.inference_mode():
+            for n in (1, threads, 1, threads):  # alternate, like the harness
+                torch.set_num_threads(n)
+                times.append(statistics.median(_measure(conv, None, 1, 0)[0] for _ in range(calls)))
+    finally:
+        torch.set_num_threads(prev)
+    return (times[1] + times[3]) / (times[0] + times[2])
+
+
+def _measure(fn: Callable, inputs: Any, iters: int | None, min_time_ms: float) -> tuple[float, int]:
+    """(ms per call, calls): ``iters`` calls, or as many as fit in ``min_time_ms`` (adapts to a machine's load)."""
+    n, start = 0, time.perf_counter()
+    while True:
         fn(inputs)
-    return (time.perf_counter() - start) * 1e3 / iters
+        n += 1
+        elapsed = (time.perf_counter() - start) * 1e3
+        if (n >= iters) if iters else (elapsed >= min_time_ms):
+            return elapsed / n, n
 
 
 def benchmark_latency(
@@ -298,8 +308,9 @@ def benchmark_latency(
     """Median latency per (model, backend, batch) from interleaved rounds (A, B, C, A, B, C, …).
 
     Each round times every (backend, batch, model) cell once, the model order rotating from round to round, so slow
-    drifts of a shared machine hit all models alike. A cell's measurement is the mean of ``iters`` calls; the row
-    reports the median and 10th / 90th percentiles over rounds. Models run in eval mode under ``inference_mode``.
+    drifts of a shared machine hit all models alike. A cell's measurement is the mean time per call over ``iters``
+    calls (or ``min_time_ms``); the row reports the median and 10th / 90th percentiles over rounds and the median
+    number of calls per measurement (``iters``). Models run in eval mode under ``inference_mode``.
 
     Args:
         models: ``{name: module}``; modes are restored afterwards.
@@ -311,8 +322,9 @@ def benchmark_latency(
         threads: ``torch.set_num_threads`` and ORT ``intra_op_num_threads`` (restored afterwards).
         warmup: Untimed calls per cell before the rounds (the first ``compile`` call compiles).
         rounds: Timed rounds.
-        iters: Calls per measurement; ``None`` picks enough for ``min_time_ms`` from the warm-up.
-        min_time_ms: Target duration of one measurement when ``iters`` is ``None``.
+        iters: Calls per measurement; ``None``: as many as fit in ``min_time_ms`` (robust to a warm-up that happened
+            to run while the machine was busy).
+        min_time_ms: Duration of one measurement when ``iters`` is ``None``.
         compile_budget_s: Total compile time after which ``compile`` is skipped for the remaining models.
 
     Returns:
@@ -333,6 +345,13 @@ def benchmark_latency(
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     if load + threads > (os.cpu_count() or 1) + 0.5:
         log.warning("load average %.1f on %d cores: timings with %d threads are noisy", load, os.cpu_count(), threads)
+    slowdown = thread_contention(threads) if threads > 1 else 1.0
+    if slowdown > 2.0:
+        log.warning(
+            "a convolution runs %.0f× slower on %d threads than on 1: the cores are busy, so PyTorch latencies with "
+            "%d threads measure thread scheduling, not the model; use threads=1 or an idle machine",
+            slowdown, threads, threads,
+        )  # fmt: skip
     inputs_fn = make_inputs if isinstance(make_inputs, Mapping) else dict.fromkeys(models, make_inputs)
     prev_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -342,20 +361,22 @@ def benchmark_latency(
                 stack.enter_context(_eval_mode(model))
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gancompress-bench-")))
             stack.enter_context(torch.inference_mode())
+            if "compile" in backends:  # dense/masked/physical share one forward: room for all their static graphs
+                limit = max(torch._dynamo.config.recompile_limit, 2 * len(models) * len(batch_sizes))
+                stack.enter_context(torch._dynamo.config.patch(recompile_limit=limit))
             inputs = {(n, b): tuple(inputs_fn[n](b)) for n in models for b in batch_sizes}
             cells, notes = _prepare(models, inputs, backends, batch_sizes, threads, warmup, tmp, compile_budget_s)
             names = list(models)
             samples: dict[tuple[str, str, int], list[float]] = {k: [] for k in cells}
-            iters_of = {
-                k: iters or max(1, min(1000, math.ceil(min_time_ms / max(t, 1e-3)))) for k, (_, _, t) in cells.items()
-            }
+            calls: dict[tuple[str, str, int], list[int]] = {k: [] for k in cells}
             for r in range(rounds):
                 order = names[r % len(names) :] + names[: r % len(names)]  # rotate who goes first
                 for b in batch_sizes:
                     for backend in backends:
                         for key in [(name, backend, b) for name in order if (name, backend, b) in cells]:
-                            fn, feed, _ = cells[key]
-                            samples[key].append(_time_calls(fn, feed, iters_of[key]))
+                            ms, n = _measure(*cells[key], iters, min_time_ms)
+                            samples[key].append(ms)
+                            calls[key].append(n)
     finally:
         torch.set_num_threads(prev_threads)
     rows = []
@@ -368,7 +389,7 @@ def benchmark_latency(
                 if times:
                     p10, p90 = np.percentile(times, [10, 90])
                     row.update(median_ms=statistics.median(times), p10_ms=float(p10), p90_ms=float(p90))
-                    row.update(iters=iters_of[name, backend, b], rounds=len(times))
+                    row.update(iters=int(statistics.median(calls[name, backend, b])), rounds=len(times))
                 rows.append({**row, "note": notes.get((name, backend))})
     return rows
 
@@ -382,9 +403,9 @@ def _prepare(
     warmup: int,
     tmp: Path,
     compile_budget_s: float,
-) -> tuple[dict[tuple[str, str, int], tuple[Callable, Any, float]], dict[tuple[str, str], str]]:
-    """Build and warm up every (model, backend, batch) cell: ``{cell: (fn, feed, fastest warm-up ms)}``, notes."""
-    cells: dict[tuple[str, str, int], tuple[Callable, Any, float]] = {}
+) -> tuple[dict[tuple[str, str, int], tuple[Callable, Any]], dict[tuple[str, str], str]]:
+    """Build and warm up every (model, backend, batch) cell: ``{cell: (fn, feed)}`` and skip notes."""
+    cells: dict[tuple[str, str, int], tuple[Callable, Any]] = {}
     notes: dict[tuple[str, str], str] = {}
     compile_s = 0.0
     for backend in backends:
@@ -397,9 +418,8 @@ def _prepare(
                 fn = _runner(model, backend, threads, tmp / f"{i}.onnx", inputs[name, batch_sizes[0]])
                 for b in batch_sizes:
                     feed = _to_numpy(inputs[name, b]) if backend == "onnx" else inputs[name, b]
-                    fn(feed)  # compiles / initialises
-                    fastest = min(_time_calls(fn, feed, 1) for _ in range(max(1, warmup)))
-                    cells[name, backend, b] = (fn, feed, fastest)
+                    _measure(fn, feed, 1 + warmup, 0.0)  # the first call compiles / initialises
+                    cells[name, backend, b] = (fn, feed)
             except Exception as exc:  # a backend that cannot run this model is reported, not fatal
                 msg = (str(exc).strip().splitlines() or [""])[0][:200]
                 notes[name, backend] = f"skipped: {type(exc).__name__}: {msg}"
@@ -455,20 +475,3 @@ def add_speedups(
             cmp = compare(dense, {**stats[row["model"]], "median_ms": row["median_ms"]})
         out.append({**row, "reference": ref, **cmp})
     return out
-
-
-__all__ = [
-    "BACKENDS",
-    "ParityError",
-    "add_speedups",
-    "benchmark_latency",
-    "compare",
-    "count_macs",
-    "effective_macs",
-    "export_onnx",
-    "is_filter_structured",
-    "layer_macs",
-    "model_size_bytes",
-    "model_stats",
-    "without_masks",
-]
