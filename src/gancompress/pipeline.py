@@ -46,9 +46,10 @@ class CompressResult:
     config: dict[str, Any]
     train: TrainResult | None = None
     sparsity: list[dict[str, Any]] = field(default_factory=list)
+    d_masks: MaskSet | None = None  # masks on the discriminator (Table 1 rows m, n)
 
     def summary(self) -> dict[str, Any]:
-        return {
+        out = {
             "method": self.method,
             "sparsity": self.masks.overall_sparsity() if self.masks is not None else 0.0,
             "params": count_parameters(self.generator),
@@ -56,6 +57,9 @@ class CompressResult:
             "steps": self.train.steps if self.train else 0,
             "seconds": round(self.train.seconds, 2) if self.train else 0.0,
         }
+        if self.d_masks is not None:
+            out["d_sparsity"] = self.d_masks.overall_sparsity()
+        return out
 
 
 def _family(family: str | Family | None) -> Family | None:
@@ -180,7 +184,7 @@ def compress(
     torch.manual_seed(seed)
 
     teacher = copy.deepcopy(g_orig).to(device)
-    g_comp = copy.deepcopy(g_orig).to(device)
+    g_comp = strategy.build_generator(g_orig, prune).to(device)  # a copy of g_orig unless the row says otherwise
     if strategy.g_init == "random":
         _reinit(g_comp, fam)
     d = None
@@ -195,6 +199,12 @@ def compress(
         example = loss.sample_input(2, torch.Generator().manual_seed(0), device)  # traces filter→norm coupling
         masks = MaskSet.attach(g_comp, exclude=prune.exclude, granularity=prune.granularity, example_inputs=example)
     strategy.setup(g_comp, teacher, d, loss)
+    d_masks = None
+    if strategy.prunes_d:  # rows m, n: D pruned to the same sparsity, granularity and schedule as g_comp
+        with torch.no_grad():
+            d_example = (teacher(*loss.sample_input(2, torch.Generator().manual_seed(0), device)),)
+        d_prune = keep_output_dense(d, replace(prune, exclude=()))  # prune.exclude names G's layers, not D's
+        d_masks = MaskSet.attach(d, exclude=d_prune.exclude, granularity=prune.granularity, example_inputs=d_example)
     loader = InfiniteLoader(data, train_cfg.batch_size, seed=seed, device=device)
     all_hooks = dict(hooks or {})
     if run is not None and "sample" not in all_hooks:
@@ -212,6 +222,7 @@ def compress(
         hooks=all_hooks,
         resume_from=resume_from,
         desc=strategy.name,
+        d_masks=d_masks,
     )
     g_comp.eval()
     config = {
@@ -229,6 +240,7 @@ def compress(
         config=config,
         train=result,
         sparsity=masks.sparsity_report() if masks is not None else [],
+        d_masks=d_masks,
     )
 
 

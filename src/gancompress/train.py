@@ -1,7 +1,9 @@
 """THE training loop: teacher training and every compression method run through :func:`train`.
 
 Order per step (DESIGN.md "Loop order"): set sparsity from the schedule → D step → G step with masked grads →
-optimizer step → re-apply masks → log → maybe sample / eval / checkpoint.
+optimizer step → method hook (``after_optimizer_step``) → re-apply masks → log → maybe sample / eval / checkpoint.
+A pruned D (``d_masks``, Table 1 rows m and n) follows the same schedule; its grads are masked and its masks
+re-applied around D's own optimizer step.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ def train(
     hooks: dict[str, Hook] | None = None,
     resume_from: Path | None = None,
     desc: str = "train",
+    d_masks: MaskSet | None = None,
 ) -> TrainResult:
     """Run ``steps`` optimizer steps of ``method`` (already ``setup``) on batches from ``loader``.
 
@@ -83,6 +86,7 @@ def train(
         run: run directory for metrics.jsonl / TensorBoard / checkpoints (``None`` = in-memory only).
         hooks: ``{"sample": fn(step), "eval": fn(step) -> dict}`` called every ``sample_every`` / ``eval_every``.
         resume_from: a checkpoint directory written by this loop.
+        d_masks: a MaskSet on ``method.d`` (D pruned with the same schedule as g_comp), or ``None``.
 
     Example:
         >>> result = train(method, loader, steps=100, cfg=TrainCfg(steps=100))  # doctest: +SKIP
@@ -99,7 +103,9 @@ def train(
         log.info("resumed from %s at step %d", resume_from, start)
     g.train()
     if d is not None:
-        d.train()
+        d.train(getattr(method, "train_d", True))  # a frozen D_O stays in eval mode (Method.train_d)
+    mask_g_grads = getattr(method, "mask_g_grads", True)
+    after_step = getattr(method, "after_optimizer_step", None)
     history: list[dict[str, float]] = []
     window: dict[str, list[float]] = {}
     t0 = time.perf_counter()
@@ -108,8 +114,11 @@ def train(
     step = start
     try:
         for step in range(start, steps):
-            if masks is not None and prune is not None and should_update(prune, step, steps):
-                masks.update(sparsity_at(prune, step, steps), importance=prune.importance)
+            if (masks is not None or d_masks is not None) and prune is not None and should_update(prune, step, steps):
+                target = sparsity_at(prune, step, steps)
+                for mask_set in (masks, d_masks):
+                    if mask_set is not None:
+                        mask_set.update(target, importance=prune.importance)
             batch = loader.next_batch()
             done = step + 1
             is_log = done % cfg.log_every == 0 or done == steps
@@ -120,9 +129,13 @@ def train(
                 _check_finite(step, d_out, "d")
                 optimizers["d"].zero_grad(set_to_none=True)
                 d_out["loss"].backward()
+                if d_masks is not None:
+                    d_masks.mask_grads()
                 if is_log:
                     diag["diag/grad_d"] = grad_norm(method.trainable()["d"])
                 optimizers["d"].step()
+                if d_masks is not None:
+                    d_masks.apply()
 
             # D's weights get no grads from the G step: saves its weight-gradient compute
             with _frozen(d if d_trainable else None):
@@ -130,13 +143,15 @@ def train(
                 _check_finite(step, g_out, "g")
                 optimizers["g"].zero_grad(set_to_none=True)
                 g_out["loss"].backward()
-            if masks is not None:
+            if masks is not None and mask_g_grads:
                 masks.mask_grads()
             if is_log:
                 diag["diag/grad_g"] = grad_norm(method.trainable()["g"])
             if cfg.grad_clip:
                 torch.nn.utils.clip_grad_norm_(method.trainable()["g"], cfg.grad_clip)
             optimizers["g"].step()
+            if after_step is not None:
+                after_step(step, masks, prune)  # e.g. row m's mask re-selection (may regrow weights)
             if masks is not None:
                 masks.apply()  # Adam's momentum would otherwise revive pruned weights
 
@@ -148,6 +163,8 @@ def train(
                 row = {k: sum(v) / len(v) for k, v in window.items()}
                 if masks is not None:
                     row["sparsity"] = masks.overall_sparsity()
+                if d_masks is not None:
+                    row["d_sparsity"] = d_masks.overall_sparsity()
                 if d is not None:
                     row.update(_d_health(method, batch))
                 row.update(diag)

@@ -322,7 +322,9 @@ def test_inception_shape_determinism_and_channels(inception: inception_mod.Incep
     assert torch.allclose(f1, inception.extract(x.repeat(1, 3, 1, 1), batch_size=1), atol=1e-4)
     assert (f1 >= 0).all()  # post-ReLU average pool
     assert inception_mod.to_inception_input(x).shape == (2, 3, 299, 299)
-    assert inception_mod.to_inception_input(torch.full((1, 1, 8, 8), 255, dtype=torch.uint8)).eq(1.0).all()
+    # uint8 255 → 1.0 up to float rounding of the bilinear weights (which vary with the thread split)
+    white = inception_mod.to_inception_input(torch.full((1, 1, 8, 8), 255, dtype=torch.uint8))
+    assert torch.allclose(white, torch.ones_like(white), atol=1e-6, rtol=0)
     assert inception.extract(torch.zeros(0, 1, 32, 32)).shape == (0, 2048)
 
 

@@ -14,6 +14,22 @@ def create_method(cfg: MethodCfg) -> Method:
     return METHODS.get(cfg.name)(cfg)
 
 
-from gancompress.methods import dense, oneshot_finetune, self_supervised  # noqa: E402,F401  (registration)
+from gancompress.methods import (  # noqa: E402,F401  (registration, Table 1 rows a–n)
+    adversarial_distill,
+    agp_finetune,
+    agp_scratch,
+    dense,
+    distill_fixed_d,
+    em_prune,
+    gan_kd,
+    lit,
+    oneshot_distill,
+    oneshot_distill_adv,
+    oneshot_finetune,
+    prune_g_and_d,
+    self_supervised,
+    small_dense_scratch,
+    small_dense_scratch_trained_d,
+)
 
 __all__ = ["METHODS", "Method", "create_method"]

@@ -7,13 +7,17 @@ terms (``"g/gen"``, ``"d/real"``, …) that are logged exactly as returned.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import copy
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
 
-from gancompress.config import MethodCfg
+from gancompress.config import MethodCfg, PruneCfg
 from gancompress.families.base import Batch, GanLoss, weighted_sum
+
+if TYPE_CHECKING:
+    from gancompress.pruning import MaskSet
 
 
 class Method:
@@ -24,6 +28,12 @@ class Method:
     ``schedule``: forces a pruning schedule (``"one_shot"``/``"agp"``); ``None`` uses ``PruneCfg.schedule``.
     ``prunes``: whether g_comp is pruned at all. ``budget``: ``"compress"`` (a fraction of the teacher's steps) or
     ``"full"`` (the teacher's full budget, for rows from random init).
+    ``train_d``: ``False`` freezes D (eval mode, no grads, no optimizer, no D step): D_O as a fixed judge (rows i, l).
+    ``prunes_d``: D gets its own masks at the same sparsity, granularity and schedule as g_comp (rows m, n).
+    ``mask_g_grads``: ``False`` lets pruned weights of g_comp keep receiving gradients (row m's regrowth).
+
+    Optional hooks the pipeline / loop call: :meth:`build_generator` (g_comp's starting module, e.g. a narrower
+    dense net for row c) and :meth:`after_optimizer_step` (after G's optimizer step, before masks are re-applied).
     """
 
     name: ClassVar[str] = ""
@@ -33,6 +43,9 @@ class Method:
     schedule: ClassVar[str | None] = None
     prunes: ClassVar[bool] = True
     budget: ClassVar[str] = "compress"
+    train_d: ClassVar[bool] = True
+    prunes_d: ClassVar[bool] = False
+    mask_g_grads: ClassVar[bool] = True
 
     def __init__(self, cfg: MethodCfg | None = None) -> None:
         self.cfg = cfg or MethodCfg(name=self.name or "self_supervised")
@@ -46,17 +59,26 @@ class Method:
         self.g_comp, self.g_orig, self.d, self.loss = g_comp, g_orig, d, loss
         if g_orig is not None:
             g_orig.eval().requires_grad_(False)
+        if d is not None and not self.train_d:
+            d.eval().requires_grad_(False)  # frozen like G_O (PAPER.md §1): BN keeps D_O's running statistics
+
+    def build_generator(self, g_orig: nn.Module, prune: PruneCfg) -> nn.Module:
+        """g_comp's starting module (before any re-initialisation): by default a copy of g_orig."""
+        return copy.deepcopy(g_orig)
+
+    def after_optimizer_step(self, step: int, masks: MaskSet | None, prune: PruneCfg | None) -> None:
+        """Called by the loop after G's optimizer step of 0-indexed ``step``, before the masks are re-applied."""
 
     def trainable(self) -> dict[str, list[nn.Parameter]]:
         """Parameters per optimizer; no ``"d"`` entry means D is frozen."""
         groups = {"g": [p for p in self.g_comp.parameters() if p.requires_grad]}
-        if self.d is not None:
+        if self.d is not None and self.train_d:
             groups["d"] = [p for p in self.d.parameters() if p.requires_grad]
         return groups
 
     def discriminator_step(self, batch: Batch) -> dict[str, Any] | None:
         """Standard D update on real data vs g_comp's fakes (its own original GAN objective)."""
-        if self.d is None:
+        if self.d is None or not self.train_d:
             return None
         with torch.no_grad():
             fake = self.g_comp(*self.loss.generator_input(batch))

@@ -1,0 +1,23 @@
+"""Table 1 row i — ``distill_fixed_d``: row g plus adversarial terms through a frozen D_O (paper FID 15.182).
+
+The best baseline of Table 1: the pretrained D, even frozen, carries what distillation alone misses.
+"""
+
+from __future__ import annotations
+
+from gancompress.methods import METHODS
+from gancompress.methods._distill import Distill
+
+
+@METHODS.register("distill_fixed_d")
+class DistillFixedD(Distill):
+    """Row i: g_comp from G_O pruned one-shot; D_O frozen (no D optimizer, eval mode); loss = adversarial via D_O +
+    mean |G_C(x) − G_O(x)|."""
+
+    name = "distill_fixed_d"
+    row = "i"
+    schedule = "one_shot"
+    d_init = "orig"
+    train_d = False  # Table 1: D_O **frozen** — no D step; BN in eval mode, as when G_O is frozen (PAPER.md §1)
+    adversarial = True
+    distance = "l1"  # DECISION: the same distance as row g
