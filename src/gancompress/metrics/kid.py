@@ -15,10 +15,9 @@ import logging
 import numpy as np
 import torch
 from torch import Tensor
-from torchmetrics import Metric
-from torchmetrics.utilities import dim_zero_cat
 
 from gancompress.errors import UserError
+from gancompress.metrics.feature_sets import FeatureSetMetric
 from gancompress.metrics.features import FeatureExtractor
 
 logger = logging.getLogger(__name__)
@@ -89,7 +88,7 @@ def kid_from_features(
     return float(arr.mean()), float(arr.std())
 
 
-class KID(Metric):
+class KID(FeatureSetMetric):
     """Stateful KID on an arbitrary extractor; keeps all features (``cat`` states, so DDP gathers them).
 
     Real features survive :meth:`reset` unless ``reset_real_features=True`` (the same convention as :class:`FID`).
@@ -109,8 +108,6 @@ class KID(Metric):
     """
 
     higher_is_better = False
-    is_differentiable = False
-    full_state_update = False
 
     def __init__(
         self,
@@ -122,39 +119,10 @@ class KID(Metric):
         reset_real_features: bool = False,
         batch_size: int = 500,
     ) -> None:
-        super().__init__()
-        self._extractor = extractor  # an nn.Module extractor becomes a submodule (moves with .to(), like FID)
+        super().__init__(extractor, reset_real_features=reset_real_features, batch_size=batch_size)
         self.subsets, self.subset_size, self.seed = subsets, subset_size, seed
-        self.reset_real_features = reset_real_features
-        self.batch_size = batch_size
-        self.add_state("real_features", [], dist_reduce_fx="cat")
-        self.add_state("fake_features", [], dist_reduce_fx="cat")
-
-    def update(self, images: Tensor, real: bool) -> None:  # type: ignore[override]
-        """Extract features of ``images`` and store them as real or fake."""
-        feats = self._extractor.extract(images, batch_size=self.batch_size).double()
-        (self.real_features if real else self.fake_features).append(feats)
-
-    def set_real_features(self, features: Tensor) -> None:
-        """Use precomputed (e.g. cached) real features instead of real images."""
-        self.real_features = [features.double()]
-        self._computed = None
 
     def compute(self) -> tuple[float, float]:  # type: ignore[override]
         """``(mean, std)`` of the subset KID estimates."""
-        if not self.real_features or not self.fake_features:
-            raise UserError("KID needs both real and generated samples; call update(..., real=True/False) first")
-        return kid_from_features(
-            dim_zero_cat(self.real_features),
-            dim_zero_cat(self.fake_features),
-            subsets=self.subsets,
-            subset_size=self.subset_size,
-            seed=self.seed,
-        )
-
-    def reset(self) -> None:
-        """Clear fake features (and real ones if ``reset_real_features``)."""
-        real = list(self.real_features)
-        super().reset()
-        if not self.reset_real_features:
-            self.real_features = real
+        real, fake = self.feature_sets()
+        return kid_from_features(real, fake, subsets=self.subsets, subset_size=self.subset_size, seed=self.seed)

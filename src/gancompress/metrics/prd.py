@@ -30,10 +30,9 @@ import math
 import numpy as np
 import torch
 from torch import Tensor
-from torchmetrics import Metric
-from torchmetrics.utilities import dim_zero_cat
 
 from gancompress.errors import UserError
+from gancompress.metrics.feature_sets import FeatureSetMetric
 from gancompress.metrics.features import FeatureExtractor
 
 logger = logging.getLogger(__name__)
@@ -226,7 +225,7 @@ def coverage(
     return density_coverage(real, fake, k, max_samples=max_samples, seed=seed)[1]
 
 
-class PRDC(Metric):
+class PRDC(FeatureSetMetric):
     """Stateful precision/recall/density/coverage on an extractor (``cat`` feature states, like :class:`KID`).
 
     Real features survive :meth:`reset` unless ``reset_real_features=True``.
@@ -247,8 +246,6 @@ class PRDC(Metric):
     """
 
     higher_is_better = True
-    is_differentiable = False
-    full_state_update = False
 
     def __init__(
         self,
@@ -261,40 +258,10 @@ class PRDC(Metric):
         reset_real_features: bool = False,
         batch_size: int = 500,
     ) -> None:
-        super().__init__()
-        self._extractor = extractor
+        super().__init__(extractor, reset_real_features=reset_real_features, batch_size=batch_size)
         self.k_pr, self.k_dc, self.max_samples, self.seed = k_pr, k_dc, max_samples, seed
-        self.reset_real_features = reset_real_features
-        self.batch_size = batch_size
-        self.add_state("real_features", [], dist_reduce_fx="cat")
-        self.add_state("fake_features", [], dist_reduce_fx="cat")
-
-    def update(self, images: Tensor, real: bool) -> None:  # type: ignore[override]
-        """Extract features of ``images`` and store them as real or fake."""
-        feats = self._extractor.extract(images, batch_size=self.batch_size).double()
-        (self.real_features if real else self.fake_features).append(feats)
-
-    def set_real_features(self, features: Tensor) -> None:
-        """Use precomputed (e.g. cached) real features instead of real images."""
-        self.real_features = [features.double()]
-        self._computed = None
 
     def compute(self) -> dict[str, float]:  # type: ignore[override]
         """``{"precision", "recall", "density", "coverage"}`` of the accumulated features."""
-        if not self.real_features or not self.fake_features:
-            raise UserError("PRDC needs both real and generated samples; call update(..., real=True/False) first")
-        return prdc(
-            dim_zero_cat(self.real_features),
-            dim_zero_cat(self.fake_features),
-            k_pr=self.k_pr,
-            k_dc=self.k_dc,
-            max_samples=self.max_samples,
-            seed=self.seed,
-        )
-
-    def reset(self) -> None:
-        """Clear fake features (and real ones if ``reset_real_features``)."""
-        real = list(self.real_features)
-        super().reset()
-        if not self.reset_real_features:
-            self.real_features = real
+        real, fake = self.feature_sets()
+        return prdc(real, fake, k_pr=self.k_pr, k_dc=self.k_dc, max_samples=self.max_samples, seed=self.seed)
