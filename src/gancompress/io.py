@@ -31,8 +31,8 @@ log = logging.getLogger(__name__)
 
 FORMAT = "gancompress/1"
 RESAVE_HINT = (
-    "re-save it as a plain state_dict in the original code: torch.save(model.state_dict(), 'weights.pt') "
-    "(or safetensors.torch.save_file(model.state_dict(), 'weights.safetensors'))"
+    "re-save it as a plain state_dict in the original code: torch.save(your_model.state_dict(), 'weights.pt') "
+    "(or safetensors.torch.save_file(your_model.state_dict(), 'weights.safetensors'))"
 )
 
 

@@ -134,7 +134,7 @@ def test_whole_pickled_model_is_refused_with_resave_hint(tmp_path: Path) -> None
         import_state_dict(path)
     msg = str(info.value)
     assert str(path) in msg
-    assert "torch.save(model.state_dict()" in msg  # says how to re-save it
+    assert "torch.save(your_model.state_dict()" in msg  # says how to re-save it
     assert isinstance(info.value, UserError)  # → CLI exit 2
 
 
