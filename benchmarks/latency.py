@@ -96,7 +96,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--batch-sizes", default="1,64")
-    ap.add_argument("--backends", default="eager,compile,onnx")
+    ap.add_argument("--backends", default="eager,eager_native,compile,onnx")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -61,7 +61,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func="gancompress.cli_deploy:cmd_benchmark")
     p.add_argument("runs", nargs="+", metavar="RUN", help="run directories holding generator.safetensors + .json")
     p.add_argument("--batch-sizes", type=_int_list, default=[1, 64], help="comma-separated (default 1,64)")
-    p.add_argument("--backends", type=_backend_list, default=["eager", "compile", "onnx"], help="eager,compile,onnx")
+    p.add_argument(
+        "--backends",
+        type=_backend_list,
+        default=["eager", "eager_native", "compile", "onnx"],
+        help="eager,eager_native (no oneDNN),compile,onnx",
+    )
     p.add_argument("--threads", type=int, default=2, help="intra-op threads for every backend (default 2)")
     p.add_argument("--rounds", type=int, default=7, help="interleaved timed rounds; medians are reported")
     p.add_argument("--warmup", type=int, default=3, help="untimed calls per model/backend/batch first")

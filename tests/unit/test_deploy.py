@@ -203,7 +203,7 @@ def test_benchmark_latency_compile_budget_skips_remaining_models() -> None:
 
 
 def test_benchmark_latency_rejects_bad_settings() -> None:
-    with pytest.raises(UserError, match="valid: eager, compile, onnx"):
+    with pytest.raises(UserError, match="valid: eager, eager_native, compile, onnx"):
         benchmark_latency({"m": nn.Linear(2, 2)}, lambda b: (torch.randn(b, 2),), backends=("tensorrt",))
     with pytest.raises(UserError, match="rounds"):
         benchmark_latency({"m": nn.Linear(2, 2)}, lambda b: (torch.randn(b, 2),), rounds=0)
@@ -222,3 +222,15 @@ def test_thread_contention_is_a_positive_ratio_and_restores_threads() -> None:
     threads = torch.get_num_threads()
     assert thread_contention(2, calls=2) > 0
     assert torch.get_num_threads() == threads
+
+
+def test_eager_native_backend_matches_eager() -> None:
+    """The no-oneDNN backend runs the same model: outputs agree to float rounding."""
+    from gancompress.deploy import _runner
+
+    g = torch.nn.Sequential(torch.nn.ConvTranspose2d(8, 1, 4, 2, 1, bias=False), torch.nn.Tanh()).eval()
+    x = (torch.randn(4, 8, 8, 8),)
+    with torch.inference_mode():
+        a = _runner(g, "eager", 1, None, x)(x)
+        b = _runner(g, "eager_native", 1, None, x)(x)
+    assert torch.allclose(a, b, atol=1e-5)
