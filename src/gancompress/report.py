@@ -27,26 +27,33 @@ import base64
 import html
 import json
 import logging
-import math
 import mimetypes
-import numbers
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from gancompress.errors import UserError
+from gancompress.formatting import DASH, format_value
+from gancompress.formatting import to_number as _num
+from gancompress.svgchart import render_curves_svg
 
 log = logging.getLogger(__name__)
 
-__all__ = ["format_table", "load_results", "regenerate", "render_html", "render_markdown", "write_report"]
+__all__ = [
+    "format_table",
+    "format_value",
+    "load_results",
+    "regenerate",
+    "render_curves_svg",
+    "render_html",
+    "render_markdown",
+    "write_report",
+]
 
-DASH = "–"
-MAX_POINTS = 500
 _LOWER = ("fid", "kid", "lpips")
 _HIGHER = ("fidelity_psnr", "psnr", "ssim", "precision", "recall", "density", "coverage")
 DEFAULT_HIGHER_IS_BETTER = {**dict.fromkeys(_LOWER, False), **dict.fromkeys(_HIGHER, True)}
-COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
 th{background:#f0f0f0}td:nth-child(-n+2),th:nth-child(-n+2){text-align:left}tr:nth-child(even){background:#fafafa}
@@ -96,36 +103,6 @@ def save_results(results: Mapping, path: str | Path) -> Path:
 
 
 # --------------------------------------------------------------------------------------------- formatting
-def _num(v: Any) -> float | None:
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):  # also numpy scalars
-        return None
-    return float(v)
-
-
-def format_value(v: Any, sig: int = 4) -> str:
-    """Human-readable number: ints with thousands separators, floats with ``sig`` significant digits, "–" if missing.
-
-    Example:
-        >>> format_value(1234567), format_value(12.3456), format_value(0.000123), format_value(None)
-        ('1,234,567', '12.35', '1.23e-04', '–')
-    """
-    if isinstance(v, str):
-        return v
-    if isinstance(v, numbers.Real) and math.isinf(v):
-        return "∞" if v > 0 else "-∞"
-    x = _num(v)
-    if x is None:
-        return DASH
-    rounded = abs(float(f"{x:.{sig}g}"))  # decide on the rounded value: 0.99999 → "1.000", not "1.0000"
-    if isinstance(v, numbers.Integral) or rounded >= 1000:
-        return f"{x:,.0f}"
-    if x == 0:
-        return "0"
-    if rounded < 1e-3:
-        return f"{x:.{sig - 2}e}"
-    return f"{x:.{max(sig - 1 - math.floor(math.log10(rounded)), 0)}f}"
-
-
 def _percent(v: Any) -> str:
     x = _num(v)
     return DASH if x is None else f"{100 * x:.1f}%"
@@ -230,82 +207,6 @@ def _table(results: Mapping) -> tuple[list[str], list[list[str]], list[list[bool
             for v, i in cand:
                 best[i][3 + j] = v == top
     return headers, rows, best, ref_i
-
-
-# --------------------------------------------------------------------------------------------- SVG line chart
-def _points(series: Sequence[Any]) -> list[tuple[float, float]]:
-    pts = []
-    for i, p in enumerate(series or []):
-        x, y = (p[0], p[1]) if isinstance(p, (list, tuple)) and len(p) >= 2 else (i, p)
-        x, y = _num(x), _num(y)
-        if x is not None and y is not None:
-            pts.append((x, y))
-    if len(pts) > MAX_POINTS:  # evenly strided, always keeping the first and last point
-        pts = [pts[round(i * (len(pts) - 1) / (MAX_POINTS - 1))] for i in range(MAX_POINTS)]
-    return pts
-
-
-def render_curves_svg(curves: Mapping[str, Sequence[Any]], title: str = "", width: int = 640, height: int = 300) -> str:
-    """Draw named series of ``[step, value]`` points as one SVG line chart with a legend and min/max ticks.
-
-    None/NaN/Inf points are skipped; each series is downsampled to at most 500 points. Linear axes.
-
-    Example:
-        >>> render_curves_svg({"g/loss": [[0, 1.0], [1, 0.5]]}).startswith("<svg")
-        True
-    """
-    e = html.escape
-    data = {str(k): _points(v) for k, v in curves.items()}
-    left, right, top, bottom = 70, 160, 28 if title else 12, 36
-    height = max(height, top + bottom + 16 * len(data))  # room for every legend entry
-    pw, ph = width - left - right, height - top - bottom
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
-        f'<rect width="{width}" height="{height}" fill="white"/>',
-    ]
-    if title:
-        out.append(f'<text x="{left + pw / 2:.1f}" y="18" text-anchor="middle" font-size="13">{e(title)}</text>')
-    allp = [p for pts in data.values() for p in pts]
-    if not allp:
-        out.append(f'<text x="{width / 2:.1f}" y="{height / 2:.1f}" text-anchor="middle">no data</text></svg>')
-        return "".join(out)
-    x0, x1 = min(p[0] for p in allp), max(p[0] for p in allp)
-    y0, y1 = min(p[1] for p in allp), max(p[1] for p in allp)
-    if x1 <= x0:
-        x0, x1 = x0 - 1, x1 + 1
-    if y1 <= y0:  # flat series: centre it
-        d = abs(y0) * 0.1 or 1.0
-        y0, y1 = y0 - d, y1 + d
-
-    def sx(x: float) -> float:
-        return left + (x - x0) / (x1 - x0) * pw
-
-    def sy(y: float) -> float:
-        return top + ph - (y - y0) / (y1 - y0) * ph
-
-    axis = 'stroke="#444" stroke-width="1"'
-    out += [
-        f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" {axis}/>',
-        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + ph}" {axis}/>',
-        f'<text x="{left}" y="{top + ph + 16}" text-anchor="middle">{e(format_value(x0))}</text>',
-        f'<text x="{left + pw}" y="{top + ph + 16}" text-anchor="middle">{e(format_value(x1))}</text>',
-        f'<text x="{left + pw / 2:.1f}" y="{top + ph + 30}" text-anchor="middle" fill="#666">step</text>',
-        f'<text x="{left - 6}" y="{top + ph}" text-anchor="end">{e(format_value(y0))}</text>',
-        f'<text x="{left - 6}" y="{top + 10}" text-anchor="end">{e(format_value(y1))}</text>',
-    ]
-    for i, (name, pts) in enumerate(data.items()):
-        color, ly = COLORS[i % len(COLORS)], top + 6 + 16 * i
-        if pts:
-            xy = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
-            out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{xy}"/>')
-        label = name if len(name) <= 22 else name[:21] + "…"
-        out += [
-            f'<line x1="{left + pw + 12}" y1="{ly}" x2="{left + pw + 32}" y2="{ly}" stroke="{color}" '
-            f'stroke-width="2"/>',
-            f'<text x="{left + pw + 38}" y="{ly + 4}">{e(label)}{"" if pts else " (no data)"}</text>',
-        ]
-    return "".join(out) + "</svg>"
 
 
 def _curve_files(results: Mapping) -> dict[int, str]:
