@@ -122,10 +122,10 @@ class Evaluator:
         self._real = cached_real(self.extractor, test.images, key, ("features", "mu", "sigma"), cache_dir=cache_dir)
         if self.domain is not None:
             dkey = real_key(test.fingerprint, len(test), self.domain)
-            self._real_dom = cached_real(
-                self.domain, test.images, dkey, ("features", "class_hist"), cache_dir=cache_dir
-            )
+            self._real_dom = cached_real(self.domain, test.images, dkey, ("features",), cache_dir=cache_dir)
+            # one pass over the real set gives both the predicted labels (diversity) and the class histogram
             self._real_labels = self.domain.extract_logits(test.images, batch_size=batch_size).argmax(1)
+            self._real_class_hist = class_histogram(self._real_labels, int(self.domain.num_classes))
 
     @property
     def info(self) -> dict[str, Any]:
@@ -148,6 +148,7 @@ class Evaluator:
     ) -> dict[str, float]:
         """Distribution metrics of already generated images against the held-out real set."""
         out: dict[str, float] = {}
+        feats = None
         if any(m in metrics for m in ("fid", "kid", "prdc")):
             feats = self.extractor.extract(fake.to(self.device), batch_size=self.batch_size).cpu()
         # FID / KID go through the torchmetrics-style metric classes (update / compute; float64 accumulation) fed
@@ -170,9 +171,12 @@ class Evaluator:
             pred, k = logits.argmax(1), int(self.domain.num_classes)
             if "class_coverage" in metrics:  # the mode-collapse numbers
                 out["class_coverage"] = class_coverage(pred, k)
-                out["class_kl"] = class_kl(class_histogram(pred, k), self._real_dom["class_hist"])
+                out["class_kl"] = class_kl(class_histogram(pred, k), self._real_class_hist)
             if "diversity" in metrics:
-                dom_feats = self.domain.extract(fake.to(self.device), batch_size=self.batch_size).cpu()
+                if self.extractor is self.domain and feats is not None:  # already extracted above
+                    dom_feats = feats
+                else:
+                    dom_feats = self.domain.extract(fake.to(self.device), batch_size=self.batch_size).cpu()
                 out.update(
                     diversity_ratio(dom_feats, pred, self._real_dom["features"], self._real_labels, k, seed=seed)
                 )
