@@ -9,7 +9,6 @@ import copy
 import importlib
 import itertools
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -79,12 +78,7 @@ G_TERMS = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
