@@ -46,7 +46,7 @@ def _int_list(text: str) -> list[int]:
 
 
 def _backend_list(text: str) -> list[str]:
-    from gancompress.deploy import BACKENDS
+    from gancompress.latency import BACKENDS
 
     values = [v.strip() for v in text.split(",") if v.strip()]
     bad = [v for v in values if v not in BACKENDS]
@@ -137,8 +137,9 @@ def _label(run: Path, used: set[str]) -> str:
 
 # ---------------------------------------------------------------------------------------------------- benchmark
 def cmd_benchmark(args: argparse.Namespace) -> int:
-    from gancompress.deploy import add_speedups, benchmark_latency, is_filter_structured, model_stats, thread_contention
+    from gancompress.deploy import is_filter_structured, model_stats
     from gancompress.io import load_module, write_json
+    from gancompress.latency import add_speedups, benchmark_latency, thread_contention
     from gancompress.models import create_model
     from gancompress.report import format_table
 

@@ -1,4 +1,4 @@
-"""Unit tests for gancompress.deploy: MAC counting, sizes, ONNX export parity, latency harness (no timing asserts)."""
+"""Unit tests for gancompress.deploy and .latency: MACs, sizes, ONNX export parity, latency harness (no timings)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,6 @@ from torch import nn
 
 from gancompress.deploy import (
     ParityError,
-    add_speedups,
-    benchmark_latency,
-    compare,
     count_macs,
     effective_macs,
     export_onnx,
@@ -18,9 +15,9 @@ from gancompress.deploy import (
     layer_macs,
     model_size_bytes,
     model_stats,
-    thread_contention,
 )
 from gancompress.errors import UserError
+from gancompress.latency import add_speedups, benchmark_latency, compare, thread_contention
 from gancompress.models import create_model
 from gancompress.pruning import MaskSet
 
@@ -226,7 +223,7 @@ def test_thread_contention_is_a_positive_ratio_and_restores_threads() -> None:
 
 def test_eager_native_backend_matches_eager() -> None:
     """The no-oneDNN backend runs the same model: outputs agree to float rounding."""
-    from gancompress.deploy import _runner
+    from gancompress.latency import _runner
 
     g = torch.nn.Sequential(torch.nn.ConvTranspose2d(8, 1, 4, 2, 1, bias=False), torch.nn.Tanh()).eval()
     x = (torch.randn(4, 8, 8, 8),)
