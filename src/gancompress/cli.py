@@ -175,14 +175,14 @@ def validate(cfg: RunCfg) -> None:
     from gancompress.data import DATASETS
     from gancompress.families import FAMILIES
     from gancompress.methods import METHODS
-    from gancompress.pruning import IMPORTANCES, SCHEDULES, make_granularity
+    from gancompress.pruning import SCHEDULES, check_importance, make_granularity
 
     DATASETS.get(cfg.data.name)
     FAMILIES.get(cfg.model.family)
     METHODS.get(cfg.method.name)
-    make_granularity(cfg.prune.granularity)
+    granularity = make_granularity(cfg.prune.granularity)
     SCHEDULES.get(cfg.prune.schedule)
-    IMPORTANCES.get(cfg.prune.importance)
+    check_importance(cfg.prune.importance, granularity.name)
 
 
 def _check_device(device: str) -> None:

@@ -429,3 +429,28 @@ def test_agp_with_maskset_is_monotone_and_exact() -> None:
     assert seen[-1] == pytest.approx(0.5, abs=1e-3)
     for row in masks.sparsity_report():
         assert row["numel"] - row["nonzero"] == num_pruned(0.5, row["numel"])
+
+
+def test_bn_scale_importance_keeps_the_largest_gamma_channels() -> None:
+    from gancompress.models import create_model
+
+    torch.manual_seed(0)
+    g = create_model("dcgan_generator", nz=16, ngf=8, channels=1, image_size=32)
+    norms = [m for m in g.modules() if isinstance(m, nn.BatchNorm2d)]
+    for bn in norms:  # distinct |γ|, deliberately unrelated to the conv filters' L1 norms
+        bn.weight.data = torch.randperm(bn.num_features).float() + 1.0
+    gammas = [bn.weight.detach().abs().clone() for bn in norms]
+    convs = [n for n, m in g.named_modules() if isinstance(m, nn.ConvTranspose2d)]
+    masks = MaskSet.attach(g, granularity="filter", exclude=(convs[-1],), example_inputs=(torch.randn(2, 16),))
+    assert masks.update(0.5, importance="bn_scale") == pytest.approx(0.5)
+    for bn, gamma in zip(norms, gammas, strict=True):
+        expected = (gamma > len(gamma) / 2).float()  # γ is a permutation of 1..n: the top half survives
+        assert torch.equal(bn.channel_mask, expected)
+
+
+def test_bn_scale_importance_needs_filter_granularity() -> None:
+    g = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8))
+    with pytest.raises(UserError, match="granularity filter"):
+        MaskSet.attach(g, granularity="element").update(0.5, importance="bn_scale")
+    with pytest.raises(UserError, match="unknown importance"):
+        MaskSet.attach(g, granularity="element").update(0.5, importance="nope")

@@ -11,7 +11,7 @@ Example:
 """
 
 from gancompress.pruning.granularity import GRANULARITIES, NM, Granularity, make_granularity, num_pruned
-from gancompress.pruning.importance import IMPORTANCES, get_importance
+from gancompress.pruning.importance import CHANNEL_IMPORTANCES, IMPORTANCES, check_importance, get_importance
 from gancompress.pruning.masks import (
     BIAS_MASK_NAME,
     CHANNEL_MASK_NAME,
@@ -28,6 +28,7 @@ from gancompress.pruning.schedule import SCHEDULES, ramp_steps, should_update, s
 
 __all__ = [
     "BIAS_MASK_NAME",
+    "CHANNEL_IMPORTANCES",
     "CHANNEL_MASK_NAME",
     "GRANULARITIES",
     "IMPORTANCES",
@@ -39,6 +40,7 @@ __all__ = [
     "MaskSet",
     "apply_channel_spec",
     "channel_spec",
+    "check_importance",
     "count_nonzero",
     "count_parameters",
     "coupled_norms",

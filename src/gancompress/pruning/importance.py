@@ -2,6 +2,8 @@
 
 A granularity sums element scores over its unit, so ``magnitude`` ranks units by their L1 norm (PAPER §3: "magnitude
 (L1 of the pruned unit)") and ``l2`` by their squared L2 norm. ``random`` is the control criterion.
+Channel criteria (``CHANNEL_IMPORTANCES``, filter granularity only) score whole output channels from the layer and
+the norm layers that consume them: ``bn_scale`` ranks by BatchNorm |γ|.
 
 Example:
     >>> import torch
@@ -14,8 +16,10 @@ from __future__ import annotations
 from typing import Protocol
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
+from gancompress.errors import UserError
+from gancompress.pruning.granularity import _canonical, _from_canonical
 from gancompress.registry import Registry
 
 
@@ -80,8 +84,78 @@ def random(weight: Tensor, *, generator: torch.Generator | None = None) -> Tenso
     return scores.to(device=weight.device)
 
 
+# ------------------------------------------------------------------------------------------- channel criteria
+class ChannelImportance(Protocol):
+    """``(layer, norms) -> (out_channels,)`` scores for filter granularity; ``norms``: the layer's coupled norms."""
+
+    def __call__(self, layer: nn.Module, norms: list[nn.Module]) -> Tensor: ...
+
+
+CHANNEL_IMPORTANCES: Registry[ChannelImportance] = Registry("channel importance")
+
+
+@CHANNEL_IMPORTANCES.register("bn_scale")
+def bn_scale(layer: nn.Module, norms: list[nn.Module]) -> Tensor:
+    """|γ| of the normalisation layer that consumes each output channel (Liu et al. 2017, "network slimming").
+
+    Why: when a BatchNorm follows a filter it re-normalises the channel, so the filter's L1 norm says nothing about
+    how much the channel contributes downstream — its scale γ does. Layers without an affine norm after them fall
+    back to the filter's L1 norm.
+
+    Args:
+        layer: A Conv2d / ConvTranspose2d / Linear being filter-pruned.
+        norms: Norm layers coupled to its output channels (``MaskSet.coupled``).
+
+    Returns:
+        Non-negative ``(out_channels,)`` scores (already-pruned channels score 0: their γ is masked to zero).
+    """
+    affine = [n for n in norms if getattr(n, "weight", None) is not None]
+    if affine:
+        return torch.stack([n.weight.detach().abs().float() for n in affine]).sum(0)
+    c = _canonical(layer.weight.detach().abs(), layer)  # (groups, out/g, in/g, kH, kW)
+    return c.reshape(c.shape[0] * c.shape[1], -1).sum(1)
+
+
+def channel_scores_to_weight(scores: Tensor, layer: nn.Module) -> Tensor:
+    """Spread per-output-channel ``scores`` over the weight so a filter's summed element scores equal its score."""
+    weight = layer.weight
+    c = _canonical(torch.empty_like(weight), layer)
+    per_filter = c.shape[2] * c.shape[3] * c.shape[4]
+    spread = (scores.to(weight.device, weight.dtype) / per_filter).reshape(c.shape[0], c.shape[1], 1, 1, 1)
+    return _from_canonical(spread.expand_as(c).contiguous(), layer, weight.shape)
+
+
 def get_importance(name_or_fn: str | Importance) -> Importance:
-    """Look up a criterion by name (``UserError`` listing valid names if unknown) or pass a callable through."""
+    """Look up an element criterion by name (``UserError`` listing valid names) or pass a callable through."""
     if callable(name_or_fn):
         return name_or_fn
     return IMPORTANCES.get(name_or_fn)
+
+
+def check_importance(name: str, granularity: str) -> None:
+    """``UserError`` unless ``name`` is a known criterion usable with ``granularity`` (a config-time check)."""
+    if name in CHANNEL_IMPORTANCES:
+        if granularity != "filter":
+            raise UserError(
+                f"importance {name!r} ranks whole output channels: use it with granularity filter, not {granularity!r}"
+            )
+        return
+    if name not in IMPORTANCES:
+        valid = ", ".join(sorted([*IMPORTANCES.names(), *CHANNEL_IMPORTANCES.names()]))
+        raise UserError(f"unknown importance {name!r}; valid values: {valid}.")
+
+
+def layer_scores(
+    importance: str | Importance,
+    layer: nn.Module,
+    norms: list[nn.Module],
+    *,
+    granularity: str,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Weight-shaped scores for ``layer``: an element criterion on its weight, or a channel criterion spread over it."""
+    if isinstance(importance, str):
+        check_importance(importance, granularity)
+        if importance in CHANNEL_IMPORTANCES:
+            return channel_scores_to_weight(CHANNEL_IMPORTANCES.get(importance)(layer, norms), layer)
+    return get_importance(importance)(layer.weight.detach(), generator=generator)

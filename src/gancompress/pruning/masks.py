@@ -36,7 +36,7 @@ from torch import Tensor, nn
 
 from gancompress.errors import UserError
 from gancompress.pruning.granularity import PRUNABLE_TYPES, Granularity, _canonical, make_granularity
-from gancompress.pruning.importance import Importance, get_importance
+from gancompress.pruning.importance import Importance, layer_scores
 
 log = logging.getLogger(__name__)
 
@@ -281,7 +281,8 @@ class MaskSet:
 
         Args:
             sparsity: Fraction of units to prune in each layer, in [0, 1).
-            importance: Criterion name (``magnitude``, ``l2``, ``random``) or callable.
+            importance: Criterion name (``magnitude``, ``l2``, ``random``; ``bn_scale`` with filter granularity) or
+                callable.
             granularity: Overrides (and replaces) ``self.granularity`` when given.
             generator: RNG for the ``random`` criterion.
             example_inputs: Inputs for tracing the coupled norm layers (filter granularity); replaces the ones given
@@ -292,7 +293,6 @@ class MaskSet:
         """
         if not 0.0 <= float(sparsity) < 1.0:
             raise UserError(f"sparsity must be in [0, 1), got {sparsity}")
-        score_fn = get_importance(importance)
         if granularity is not None:
             gran = make_granularity(granularity)
             for name, mod in self._targets.items():
@@ -303,7 +303,8 @@ class MaskSet:
         filt = self.granularity.name == "filter"
         coupling = self._couple() if filt else {}
         for name, mod in self._targets.items():
-            scores = score_fn(mod.weight.detach(), generator=generator)
+            norms = [self._norms[n] for n in coupling.get(name, []) if n in self._norms]
+            scores = layer_scores(importance, mod, norms, granularity=self.granularity.name, generator=generator)
             mask = self.granularity.mask(scores, float(sparsity), mod, name)
             getattr(mod, MASK_NAME).copy_(mask)
             if not filt:
@@ -311,7 +312,7 @@ class MaskSet:
             # Filter: the pruned output channels' bias and consuming norm channels die with them.
             keep = output_channel_keep(mod, mask)
             coupled = [mod._buffers.get(BIAS_MASK_NAME)]
-            coupled += [self._norms[n]._buffers[CHANNEL_MASK_NAME] for n in coupling.get(name, []) if n in self._norms]
+            coupled += [norm._buffers[CHANNEL_MASK_NAME] for norm in norms]
             for buf in coupled:
                 if buf is not None:
                     buf.copy_(keep)
