@@ -60,6 +60,9 @@ class PruneCfg:
     the steps, then fine-tune at ``sparsity``) or ``one_shot`` (final sparsity at step 0).
     ``update_every``: AGP recomputes masks every this many steps (Zhu & Gupta's Δt).
     ``exclude``: module names (as in ``named_modules``) that stay dense.
+    ``scope``: ``uniform`` (every layer at ``sparsity``, the paper's setting) or ``global`` (one importance threshold
+    across layers; see ``pruning/allocation.py``). ``layer_sparsity``: ``{layer name or pattern: final sparsity}``
+    overrides, e.g. ``--set 'prune.layer_sparsity={"net.3": 0.7}'``.
     """
 
     granularity: str = "element"
@@ -70,6 +73,8 @@ class PruneCfg:
     ramp_fraction: float = 0.5
     update_every: int = 10
     exclude: tuple[str, ...] = ()
+    scope: str = "uniform"
+    layer_sparsity: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not 0.0 <= float(self.sparsity) < 1.0:
@@ -80,6 +85,11 @@ class PruneCfg:
             raise UserError(f"ramp_fraction must be in (0, 1], got {self.ramp_fraction}")
         if int(self.update_every) < 1:
             raise UserError(f"update_every must be >= 1, got {self.update_every}")
+        if self.scope not in ("uniform", "global"):
+            raise UserError(f"unknown prune.scope {self.scope!r}; valid values: global, uniform.")
+        for key, value in self.layer_sparsity.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) < 1.0:
+                raise UserError(f"prune.layer_sparsity[{key!r}] must be a number in [0, 1), got {value!r}")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -198,6 +198,7 @@ def compress(
     if strategy.prunes:
         example = loss.sample_input(2, torch.Generator().manual_seed(0), device)  # traces filter→norm coupling
         masks = MaskSet.attach(g_comp, exclude=prune.exclude, granularity=prune.granularity, example_inputs=example)
+        masks.configure(scope=prune.scope, layer_sparsity=prune.layer_sparsity, final_sparsity=prune.sparsity)
     strategy.setup(g_comp, teacher, d, loss)
     d_masks = None
     if strategy.prunes_d:  # rows m, n: D pruned to the same sparsity, granularity and schedule as g_comp
@@ -205,6 +206,7 @@ def compress(
             d_example = (teacher(*loss.sample_input(2, torch.Generator().manual_seed(0), device)),)
         d_prune = keep_output_dense(d, replace(prune, exclude=()))  # prune.exclude names G's layers, not D's
         d_masks = MaskSet.attach(d, exclude=d_prune.exclude, granularity=prune.granularity, example_inputs=d_example)
+        d_masks.configure(scope=prune.scope, final_sparsity=prune.sparsity)  # layer overrides name G's layers
     loader = InfiniteLoader(data, train_cfg.batch_size, seed=seed, device=device)
     all_hooks = dict(hooks or {})
     if run is not None and "sample" not in all_hooks:
@@ -269,6 +271,7 @@ def prune_oneshot(g_orig: nn.Module, prune: PruneCfg, example_inputs: tuple | No
     prune = keep_output_dense(g_orig, prune)
     g = copy.deepcopy(g_orig).eval()
     masks = MaskSet.attach(g, exclude=prune.exclude, granularity=prune.granularity, example_inputs=example_inputs)
+    masks.configure(scope=prune.scope, layer_sparsity=prune.layer_sparsity, final_sparsity=prune.sparsity)
     masks.update(prune.sparsity, importance=prune.importance)
     return CompressResult(
         generator=g,

@@ -39,6 +39,7 @@ def target_params(g_orig: nn.Module, prune: PruneCfg) -> int:
     """
     g = copy.deepcopy(g_orig).cpu()
     masks = MaskSet.attach(g, exclude=prune.exclude, granularity=prune.granularity)
+    masks.configure(scope=prune.scope, layer_sparsity=prune.layer_sparsity, final_sparsity=prune.sparsity)
     masks.update(prune.sparsity, importance=prune.importance)
     rows = masks.sparsity_report()
     return count_parameters(g) - sum(r["numel"] for r in rows) + sum(r["nonzero"] for r in rows)

@@ -26,7 +26,6 @@ Example:
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -35,6 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from gancompress.errors import UserError
+from gancompress.pruning.allocation import check_policy, layer_sparsities, matches
 from gancompress.pruning.granularity import PRUNABLE_TYPES, Granularity, _canonical, make_granularity
 from gancompress.pruning.importance import Importance, layer_scores
 
@@ -47,13 +47,6 @@ BIAS_MASK_NAME = "bias_mask"  # (out,) on a filter-pruned layer with a bias
 CHANNEL_MASK_NAME = "channel_mask"  # (num_features,) on a BatchNorm / InstanceNorm consuming a filter-pruned layer
 MASK_BUFFER_NAMES = (MASK_NAME, BIAS_MASK_NAME, CHANNEL_MASK_NAME)
 NORM_TYPES: tuple[type[nn.Module], ...] = (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)
-
-
-def _matches(name: str, pattern: str) -> bool:
-    """Exclusion rule: exact name, its parent (``"dec"`` excludes ``"dec.0"``), a prefix ending in ``.``, or fnmatch."""
-    if name == pattern or name.startswith(pattern if pattern.endswith(".") else pattern + "."):
-        return True
-    return any(ch in pattern for ch in "*?[") and fnmatch.fnmatchcase(name, pattern)
 
 
 def _prunable(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -111,6 +104,11 @@ class MaskSet:
         self._targets = dict(targets)
         self.granularity = granularity
         self.target_sparsity: float | None = None
+        # allocation policy (pruning/allocation.py): uniform per layer by default, as in PAPER §3
+        self.scope = "uniform"
+        self.layer_sparsity: dict[str, float] = {}
+        self.final_sparsity: float | None = None
+        self.last_layer_sparsity: dict[str, float] = {}
         self._model = model
         self._example_inputs = example_inputs
         # target name → names of the norm layers consuming its output channels (filter granularity; lazily built)
@@ -155,13 +153,13 @@ class MaskSet:
         if not candidates:
             raise UserError("model has no prunable layers (Conv2d, ConvTranspose2d, Linear)")
         all_names = [name for name, _ in model.named_modules()]
-        unused = [p for p in patterns if not any(_matches(n, p) for n in all_names)]
+        unused = [p for p in patterns if not any(matches(n, p) for n in all_names)]
         if unused:
             raise UserError(
                 f"prune.exclude entries match no module: {', '.join(map(repr, unused))}; prunable layers: "
                 f"{', '.join(name for name, _ in candidates)}"
             )
-        targets = {name: mod for name, mod in candidates if not any(_matches(name, p) for p in patterns)}
+        targets = {name: mod for name, mod in candidates if not any(matches(name, p) for p in patterns)}
         if not targets:
             raise UserError(f"prune.exclude {list(patterns)} excludes every prunable layer; nothing left to prune")
         for name, mod in targets.items():
@@ -265,6 +263,27 @@ class MaskSet:
         return {k: list(v) for k, v in self._couple().items()}
 
     # ---------------------------------------------------------------- pruning
+    def configure(
+        self,
+        *,
+        scope: str = "uniform",
+        layer_sparsity: dict[str, float] | None = None,
+        final_sparsity: float | None = None,
+    ) -> MaskSet:
+        """Set how :meth:`update`'s model-level sparsity is spread over layers (see :mod:`.allocation`).
+
+        Args:
+            scope: ``uniform`` (every layer at the target) or ``global`` (one threshold across layers).
+            layer_sparsity: ``{pattern: final sparsity}`` overrides for chosen layers.
+            final_sparsity: The schedule's final target, so overrides ramp with it.
+
+        Returns:
+            ``self``.
+        """
+        check_policy(self.granularity, scope, dict(layer_sparsity or {}), list(self._targets))
+        self.scope, self.layer_sparsity, self.final_sparsity = scope, dict(layer_sparsity or {}), final_sparsity
+        return self
+
     @torch.no_grad()
     def update(
         self,
@@ -275,7 +294,9 @@ class MaskSet:
         generator: torch.Generator | None = None,
         example_inputs: tuple[Any, ...] | None = None,
     ) -> float:
-        """Recompute every mask from the current weights at ``sparsity`` (uniform per layer) and apply it.
+        """Recompute every mask from the current weights at model-level ``sparsity`` and apply it.
+
+        How ``sparsity`` spreads over layers follows :meth:`configure` (default: every layer at ``sparsity``).
 
         Scores come from the raw weights: already-pruned weights are zero, so under magnitude they stay lowest.
 
@@ -302,17 +323,24 @@ class MaskSet:
             self._example_inputs, self._coupling = example_inputs, None
         filt = self.granularity.name == "filter"
         coupling = self._couple() if filt else {}
+        scores, norms = {}, {}
         for name, mod in self._targets.items():
-            norms = [self._norms[n] for n in coupling.get(name, []) if n in self._norms]
-            scores = layer_scores(importance, mod, norms, granularity=self.granularity.name, generator=generator)
-            mask = self.granularity.mask(scores, float(sparsity), mod, name)
+            norms[name] = [self._norms[n] for n in coupling.get(name, []) if n in self._norms]
+            gname = self.granularity.name
+            scores[name] = layer_scores(importance, mod, norms[name], granularity=gname, generator=generator)
+        per_layer = layer_sparsities(
+            self._targets, scores, self.granularity, float(sparsity), scope=self.scope,
+            layer_sparsity=self.layer_sparsity, final_sparsity=self.final_sparsity,
+        )  # fmt: skip
+        for name, mod in self._targets.items():
+            mask = self.granularity.mask(scores[name], per_layer[name], mod, name)
             getattr(mod, MASK_NAME).copy_(mask)
             if not filt:
                 continue
             # Filter: the pruned output channels' bias and consuming norm channels die with them.
             keep = output_channel_keep(mod, mask)
             coupled = [mod._buffers.get(BIAS_MASK_NAME)]
-            coupled += [norm._buffers[CHANNEL_MASK_NAME] for norm in norms]
+            coupled += [norm._buffers[CHANNEL_MASK_NAME] for norm in norms[name]]
             for buf in coupled:
                 if buf is not None:
                     buf.copy_(keep)
@@ -322,6 +350,7 @@ class MaskSet:
                     if buf_name in mod._buffers:
                         mod._buffers[buf_name].fill_(1.0)
         self.target_sparsity = float(sparsity)
+        self.last_layer_sparsity = per_layer
         self.apply()
         achieved = self.overall_sparsity()
         log.debug("masks updated: target %.4f, achieved %.4f", sparsity, achieved)
