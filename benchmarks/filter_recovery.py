@@ -7,7 +7,8 @@ scored by one evaluator with a fixed sampling seed (domain FID, class coverage),
 
 Variants (``--variants``): name → changes to (method cfg, prune cfg, train cfg). ``budgetNN`` is the compression
 budget as a percentage of the teacher's steps; ``random`` ranks filters randomly (control: is the L1 criterion
-informative at all when a BatchNorm follows the filter?); ``bn`` ranks them by BatchNorm |γ| (``bn_scale``);
+informative at all when a BatchNorm follows the filter?); ``bn`` ranks them by BatchNorm |γ| (``bn_scale``),
+``global`` uses one threshold across layers;
 ``lrdX`` is D's learning rate; ``rampX`` the fraction of the budget over which AGP ramps; ``anchor1`` adds
 ‖G_C(x) − G_O(x)‖₁; ``rowd`` is Table 1 row d (one-shot + plain adversarial fine-tuning) instead of self_supervised.
 
@@ -37,6 +38,9 @@ VARIANTS: dict[str, tuple[dict, dict, dict]] = {
     "budget20": ({}, {}, {"budget_fraction": 0.2}),
     "budget20_random": ({}, {"importance": "random"}, {"budget_fraction": 0.2}),
     "budget20_bn": ({}, {"importance": "bn_scale"}, {"budget_fraction": 0.2}),
+    "budget20_bn_global": ({}, {"importance": "bn_scale", "scope": "global"}, {"budget_fraction": 0.2}),
+    "budget20_bn_lrd5e-5": ({}, {"importance": "bn_scale"}, {"budget_fraction": 0.2, "lr_d": 5e-5}),
+    "budget20_bn_rowd": ({"name": "oneshot_finetune"}, {"importance": "bn_scale"}, {"budget_fraction": 0.2}),
     "budget50": ({}, {}, {"budget_fraction": 0.5}),
     "budget50_bn": ({}, {"importance": "bn_scale"}, {"budget_fraction": 0.5}),
     "budget50_random": ({}, {"importance": "random"}, {"budget_fraction": 0.5}),

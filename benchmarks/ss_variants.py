@@ -26,25 +26,7 @@ import gancompress as gc
 from gancompress.cli import run_config
 from gancompress.evaluate import Evaluator, summarize
 from gancompress.pipeline import gan_info
-
-# name → (method cfg changes, prune cfg changes, train cfg changes)
-VARIANTS: dict[str, tuple[dict, dict, dict]] = {
-    "paper": ({}, {}, {}),
-    "sample": ({"reduction": "sample"}, {}, {}),
-    "squared": ({"distance": "squared"}, {}, {}),
-    "lr1e-4": ({}, {}, {"lr_g": 1e-4, "lr_d": 1e-4}),
-    "lr5e-5": ({}, {}, {"lr_g": 5e-5, "lr_d": 5e-5}),
-    "anchor1": ({"anchor": 1.0}, {}, {}),
-    "sample_lr5e-5": ({"reduction": "sample"}, {}, {"lr_g": 5e-5, "lr_d": 5e-5}),
-    "oneshot": ({}, {"schedule": "one_shot"}, {}),
-    "lrd5e-5": ({}, {}, {"lr_d": 5e-5}),
-    "frozen_d": ({}, {}, {"lr_d": 0.0}),
-    "anchor1_lrd5e-5": ({"anchor": 1.0}, {}, {"lr_d": 5e-5}),
-    "budget20": ({}, {}, {"budget_fraction": 0.2}),
-    "oneshot_finetune_budget20": ({"name": "oneshot_finetune"}, {}, {"budget_fraction": 0.2}),
-    "oneshot_finetune": ({"name": "oneshot_finetune"}, {}, {}),
-    "continued": ({"name": "oneshot_finetune"}, {"sparsity": 0.0}, {}),
-}
+from gancompress.variants import VARIANTS  # the mapping lives in the library (also used by reproduce table1)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -37,12 +38,15 @@ FLAG_KEYS = {
 }
 
 
+# subcommands that run data-parallel under torchrun (distributed.py); the others refuse WORLD_SIZE > 1
+MULTI_PROCESS = ("train", "compress")
+
 # Modules adding subcommands; each has ``register(subparsers)`` and sets ``func="module:function"`` on its parsers.
-EXTENSIONS: list[str] = ["gancompress.cli_deploy"]
+EXTENSIONS: list[str] = ["gancompress.cli_deploy", "gancompress.cli_reproduce"]
 
 
 def common_flags(p: argparse.ArgumentParser, *, out: bool = True) -> None:
-    p.add_argument("--config", help="TOML or JSON config file (keys as in gancompress.config.RunCfg)")
+    p.add_argument("--config", help="TOML, YAML or JSON config file (keys as in gancompress.config.RunCfg)")
     p.add_argument(
         "--set",
         dest="overrides",
@@ -67,6 +71,25 @@ def data_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="directory of IDX files / images for the dataset")
 
 
+MODEL_HELP = (
+    "bring your own GAN: path/to/module.py:factory — the file is imported and EXECUTED (your own code); factory() "
+    "returns (generator, discriminator or None, gancompress.GanLoss); weights come from --generator/--discriminator"
+)
+
+
+def model_flags(p: argparse.ArgumentParser) -> None:
+    """Where the teacher's weights come from besides --teacher: weight files + arch JSON, or --model."""
+    p.add_argument(
+        "--generator",
+        help="generator weights (.safetensors, or a .pt/.pth state_dict) with its arch "
+        "JSON next to it (same name, .json) unless --generator-arch or --model is given",
+    )
+    p.add_argument("--discriminator", help="discriminator weights, as --generator")
+    p.add_argument("--generator-arch", help="arch JSON for --generator")
+    p.add_argument("--discriminator-arch", help="arch JSON for --discriminator")
+    p.add_argument("--model", metavar="FILE.py:FACTORY", help=MODEL_HELP)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gancompress",
@@ -87,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func="gancompress.commands:cmd_prune")
     common_flags(p)
     p.add_argument("--teacher", help="teacher run directory (from `gancompress train`)")
+    model_flags(p)
     p.add_argument("--sparsity", type=float)
     p.add_argument("--granularity", help="element, filter, …")
 
@@ -95,14 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     common_flags(p)
     data_flags(p)
     p.add_argument("--teacher", help="teacher run directory (generator.* + discriminator.* + config.json)")
-    p.add_argument(
-        "--generator",
-        help="generator weights (.safetensors, or a .pt/.pth state_dict) with its arch "
-        "JSON next to it (same name, .json) unless --generator-arch is given",
-    )
-    p.add_argument("--discriminator", help="discriminator weights, as --generator")
-    p.add_argument("--generator-arch", help="arch JSON for --generator")
-    p.add_argument("--discriminator-arch", help="arch JSON for --discriminator")
+    model_flags(p)
     p.add_argument("--teacher-steps", type=int, help="the teacher's training steps (sets the default budget)")
     p.add_argument("--family", help="GAN family of the teacher (dcgan)")
     p.add_argument("--method", help="compression method (self_supervised, oneshot_finetune, …)")
@@ -121,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-samples", type=int, help="generated samples per score (default 2000)")
     p.add_argument("--extractor", help="features for FID/KID/precision-recall: domain (default) or inception")
     p.add_argument("--seeds", type=int, default=1, help="evaluate with N sampling seeds: mean, std and 95%% interval")
+    p.add_argument("--model", metavar="FILE.py:FACTORY", help="rebuild runs of a bring-your-own GAN; " + MODEL_HELP)
     data_flags(p)
     p.add_argument("--output", help="write all results to this JSON file (default: <run>/eval.json per run)")
 
@@ -221,6 +239,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(getattr(args, "quiet", False))
     module_name, func_name = args.func.split(":")
     try:
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1 and args.command not in MULTI_PROCESS:
+            raise UserError(f"'{args.command}' runs in one process; under torchrun use train or compress")
         func = getattr(importlib.import_module(module_name), func_name)
         return int(func(args) or 0)
     except UserError as exc:

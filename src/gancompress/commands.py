@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -13,34 +16,61 @@ from typing import Any
 import torch
 from torch import nn
 
+from gancompress import distributed
 from gancompress.cli import _emit, resolve_config, run_config
 from gancompress.config import RunCfg, TrainCfg, to_dict
 from gancompress.data import load_dataset
 from gancompress.errors import UserError
-from gancompress.io import RunDir, env_info, import_state_dict, load_module, load_state_dict_checked, read_json
+from gancompress.io import RunDir, env_info, import_state_dict, load_state_dict_checked, read_json
 from gancompress.report import format_table
 
 log = logging.getLogger("gancompress")
 
 
-def _open_run(args: argparse.Namespace, default: str) -> tuple[RunDir, Path | None]:
-    out = args.out or (tempfile.mkdtemp(prefix="gancompress-dry-") if args.dry_run else default)
-    run = RunDir(out, resume=args.resume, overwrite=args.overwrite)
+@contextmanager
+def _open_run(args: argparse.Namespace, default: str) -> Iterator[tuple[RunDir, Path | None]]:
+    """``with _open_run(args, default) as (run, resume_from):`` — the run directory and the checkpoint to resume.
+
+    Rank 0 creates (or refuses) the directory; under torchrun the other ranks get a view of the same path. Bad input
+    found inside the block (a ``UserError``) leaves no run behind: a new run without checkpoints is removed again.
+    """
+
+    def create() -> tuple[str, bool]:
+        out = args.out or (tempfile.mkdtemp(prefix="gancompress-dry-") if args.dry_run else default)
+        existed = Path(out).exists()
+        return str(RunDir(out, resume=args.resume, overwrite=args.overwrite).path), existed
+
+    path, existed = distributed.on_main(create)
+    run = RunDir(path, create=False)
     resume_from = None
     if args.resume:
         resume_from = run.latest_checkpoint()
         if resume_from is None:
             raise UserError(f"--resume: no checkpoint in {run.path / 'checkpoints'}; start a new run without --resume")
-    return run, resume_from
+    try:
+        yield run, resume_from
+    except UserError:
+        if resume_from is None and distributed.is_main() and run.latest_checkpoint() is None:
+            run.close()
+            shutil.rmtree(run.path, ignore_errors=True)
+            if existed:  # an empty directory the user made stays, empty
+                run.path.mkdir(parents=True, exist_ok=True)
+        raise
 
 
 def _start(run: RunDir, cfg: RunCfg, resume_from: Path | None) -> RunCfg:
     """Write config.json / env.json, or on resume reuse the run's own config (a resumed run must not change)."""
     if resume_from is not None:
         return run_config(run.path)
-    run.write_json("config.json", to_dict(cfg))
-    run.write_json("env.json", env_info(cfg.seed, cfg.device))
+    if distributed.is_main():
+        run.write_json("config.json", to_dict(cfg))
+        run.write_json("env.json", env_info(cfg.seed, cfg.device))
     return cfg
+
+
+def _writer(run: RunDir) -> RunDir | None:
+    """The run directory on rank 0, ``None`` on the other ranks of a torchrun job (they write nothing)."""
+    return run if distributed.is_main() else None
 
 
 def _layer_table(report: list[dict[str, Any]]) -> str:
@@ -58,10 +88,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = resolve_config(args)
     if args.resume and args.out and (Path(args.out) / "config.json").is_file():
         cfg = run_config(args.out)  # a resumed run keeps its own config
-    data = load_dataset(cfg.data, "train")  # bad data fails before the run directory is created
-    run, resume_from = _open_run(args, "runs/teacher")
-    cfg = _start(run, cfg, resume_from)
-    _, _, result = train_teacher(cfg, data, run=run, resume_from=resume_from)
+    with distributed.session(cfg.device) as device:  # torchrun: one process group for the job
+        data = load_dataset(cfg.data, "train")  # bad data fails before the run directory is created
+        with _open_run(args, "runs/teacher") as (run, resume_from):
+            cfg = _start(run, cfg, resume_from)
+            _, _, result = train_teacher(replace(cfg, device=device), data, run=_writer(run), resume_from=resume_from)
+        if not distributed.is_main():
+            return 0
     run.close()
     summary = {
         "run": str(run.path),
@@ -75,29 +108,52 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------------------------------- teacher
 def _load_teacher(args: argparse.Namespace) -> tuple[nn.Module, nn.Module | None, RunCfg, int | None, str | None]:
-    """(g, d, base config, teacher steps, teacher dir) from --teacher, --generator/--discriminator or --dry-run."""
+    """(g, d, base config, teacher steps, teacher dir) from --teacher, --generator/--discriminator or --dry-run.
+
+    With ``--model file.py:factory`` the user's factory builds G and D and ``--generator`` holds bare weights.
+    """
     from gancompress.pipeline import gan_info, load_gan, train_teacher
 
+    model = getattr(args, "model", None)
     if getattr(args, "teacher", None):
-        g, d = load_gan(args.teacher, "cpu")
+        g, d = load_gan(args.teacher, "cpu", model=model)
         tcfg = run_config(args.teacher) if (Path(args.teacher) / "config.json").is_file() else RunCfg()
         base = RunCfg(
             data=tcfg.data, model=tcfg.model, seed=tcfg.seed, train=TrainCfg(batch_size=tcfg.train.batch_size)
         )
         steps = gan_info(args.teacher).get("steps")
         return g, d, base, steps, str(Path(args.teacher).resolve())
+    if model:
+        from gancompress.user_model import load_teacher
+
+        user = load_teacher(model, args.generator, getattr(args, "discriminator", None), allow_random=args.dry_run)
+        return user.generator, user.discriminator, RunCfg(), getattr(args, "teacher_steps", None), None
     if getattr(args, "generator", None):
         g = _load_weights_file(args.generator, args.generator_arch)
         d = _load_weights_file(args.discriminator, args.discriminator_arch) if args.discriminator else None
         family = (read_json(_arch_path(args.generator, args.generator_arch)).get("family")) or "dcgan"
         base = RunCfg()
         base = replace(base, model=replace(base.model, family=family))
-        return g, d, base, args.teacher_steps, None
+        return g, d, base, getattr(args, "teacher_steps", None), None
     if args.dry_run:
         cfg = resolve_config(args)
         g, d, _ = train_teacher(replace(cfg, train=replace(cfg.train, steps=2)), load_dataset(cfg.data, "train"))
         return g, d, cfg, 2, None
-    raise UserError("give a teacher: --teacher RUN_DIR, or --generator FILE [--discriminator FILE] with arch JSON")
+    raise UserError(
+        "give a teacher: --teacher RUN_DIR, --generator FILE [--discriminator FILE] with arch JSON, "
+        "or --model FILE.py:FACTORY with --generator FILE"
+    )
+
+
+def _save_imported_teacher(g: nn.Module, d: nn.Module | None, run: RunDir, family: str) -> Path:
+    """``<run>/teacher/``: the user's G (and D) as safetensors + arch JSON, what ``evaluate`` uses for fidelity."""
+    from gancompress.io import save_module
+
+    path = run.path / "teacher"
+    save_module(g, path, "generator", {"family": family, "role": "generator"})
+    if d is not None:
+        save_module(d, path, "discriminator", {"family": family, "role": "discriminator"})
+    return path
 
 
 def _arch_path(weights: str, arch: str | None) -> Path:
@@ -128,11 +184,11 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
     g, _, base, _, teacher_dir = _load_teacher(args)
     cfg = resolve_config(args, base)
-    run, _ = _open_run(args, "runs/pruned")
-    _start(run, cfg, None)
-    example = _loss(cfg, g).sample_input(2, torch.Generator().manual_seed(0), "cpu")
-    res = prune_oneshot(g, cfg.prune, example_inputs=example)
-    save(res, run.path, family=cfg.model.family)
+    with _open_run(args, "runs/pruned") as (run, _):
+        _start(run, cfg, None)
+        example = _loss(cfg, g, args.model).sample_input(2, torch.Generator().manual_seed(0), "cpu")
+        res = prune_oneshot(g, cfg.prune, example_inputs=example)
+        save(res, run.path, family=_family_name(cfg, args))
     payload = {"run": str(run.path), "teacher": teacher_dir, **res.summary(), "per_layer": res.sparsity}
     text = _layer_table(res.sparsity) + f"\n\noverall sparsity {res.masks.overall_sparsity():.2%} → {run.path}"
     _emit(args, payload, text)
@@ -148,30 +204,41 @@ def cmd_compress(args: argparse.Namespace) -> int:
     teacher_steps = args.teacher_steps or teacher_steps
     if args.resume and args.out and (Path(args.out) / "config.json").is_file():
         cfg = run_config(args.out)
-    data = load_dataset(cfg.data, "train")  # bad data fails before the run directory is created
-    run, resume_from = _open_run(args, "runs/compressed")
-    cfg = _start(run, cfg, resume_from)
-    res = compress(
-        g,
-        d,
-        data,
-        family=cfg.model.family,
-        method=cfg.method,
-        prune=cfg.prune,
-        train=cfg.train,
-        teacher_steps=teacher_steps,
-        run=run,
-        seed=cfg.seed,
-        device=cfg.device,
-        resume_from=resume_from,
-    )
-    save(res, run.path, family=cfg.model.family)
+    user_loss = _loss(cfg, g, args.model) if args.model else None  # bring-your-own GAN: the factory's GanLoss
+    with distributed.session(cfg.device) as device:  # torchrun: one process group for the job
+        data = load_dataset(cfg.data, "train")  # bad data fails before the run directory is created
+        if args.model:
+            from gancompress.user_model import UserModel, check_image_output
+
+            check_image_output(UserModel(args.model, g, d, user_loss), *data.images.shape[1:3])
+        with _open_run(args, "runs/compressed") as (run, resume_from):
+            cfg = _start(run, cfg, resume_from)
+            res = compress(
+                g,
+                d,
+                data,
+                family=None if args.model else cfg.model.family,
+                loss=user_loss,
+                method=cfg.method,
+                prune=cfg.prune,
+                train=cfg.train,
+                teacher_steps=teacher_steps,
+                run=_writer(run),
+                seed=cfg.seed,
+                device=device,
+                resume_from=resume_from,
+            )
+        if not distributed.is_main():
+            return 0
+    save(res, run.path, family=_family_name(cfg, args))
+    if teacher_dir is None:  # imported weights (--generator): re-saved as safetensors, so the run is self-contained
+        teacher_dir = str(_save_imported_teacher(g, d, run, _family_name(cfg, args)).resolve())
     run.write_json("compress.json", {**read_json(run.path / "compress.json"), "teacher": teacher_dir})
     run.close()
     payload: dict[str, Any] = {"run": str(run.path), **res.summary()}
     text = _layer_table(res.sparsity) + "\n\n" + format_table([res.summary()], list(res.summary()))
     if args.evaluate:
-        scores = _evaluator(cfg).evaluate(res.generator, _loss(cfg, res.generator), teacher=g)
+        scores = _evaluator(cfg).evaluate(res.generator, _loss(cfg, res.generator, args.model), teacher=g)
         run.write_json("eval.json", scores)
         payload["eval"] = scores
         text += "\n\n" + format_table(
@@ -182,10 +249,19 @@ def cmd_compress(args: argparse.Namespace) -> int:
 
 
 # -------------------------------------------------------------------------------------------------- evaluate
-def _loss(cfg: RunCfg, g: nn.Module):
+def _loss(cfg: RunCfg, g: nn.Module, model: str | None = None):
+    """The family's loss for ``g``, or with ``--model`` the GanLoss the user's factory returns."""
     from gancompress.families import get_family
 
+    if model:
+        from gancompress.user_model import build_user_model
+
+        return build_user_model(model).loss
     return get_family(cfg.model.family).make_loss(g, None)
+
+
+def _family_name(cfg: RunCfg, args: argparse.Namespace) -> str:
+    return "user" if getattr(args, "model", None) else cfg.model.family
 
 
 def _evaluator(cfg: RunCfg):
@@ -201,6 +277,8 @@ def _evaluator(cfg: RunCfg):
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from gancompress.user_model import load_saved
+
     results: dict[str, Any] = {}
     evaluators: dict[str, Any] = {}
     for run_path in args.runs:
@@ -211,22 +289,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         else:
             raise UserError(f"{run_path} has no config.json, so its dataset is unknown; pass --data (and --data-dir)")
         cfg = resolve_config(args, replace(base, eval=replace(base.eval)))
-        g = load_module(run_path, "generator", cfg.device)
+        g = load_saved(run_path, "generator", args.model, cfg.device)
         teacher_dir = args.teacher
         if teacher_dir is None and (Path(run_path) / "compress.json").is_file():
             teacher_dir = read_json(Path(run_path) / "compress.json").get("teacher")
-        teacher = load_module(teacher_dir, "generator", cfg.device) if teacher_dir else None
+        teacher = load_saved(teacher_dir, "generator", args.model, cfg.device) if teacher_dir else None
         key = json.dumps([to_dict(cfg.data), cfg.eval.num_samples, cfg.eval.extractor])
         if key not in evaluators:
             evaluators[key] = _evaluator(cfg)
         if args.seeds > 1:
             seeds = list(range(cfg.seed, cfg.seed + args.seeds))
             scores = evaluators[key].evaluate_seeds(
-                g, _loss(cfg, g), seeds=seeds, teacher=teacher, metrics=cfg.eval.metrics
+                g, _loss(cfg, g, args.model), seeds=seeds, teacher=teacher, metrics=cfg.eval.metrics
             )
         else:
             scores = evaluators[key].evaluate(
-                g, _loss(cfg, g), teacher=teacher, seed=cfg.seed, metrics=cfg.eval.metrics
+                g, _loss(cfg, g, args.model), teacher=teacher, seed=cfg.seed, metrics=cfg.eval.metrics
             )
         results[str(run_path)] = scores
         if not args.output:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -296,22 +297,50 @@ def _set(obj: Any, parts: list[str], raw: str, full: str) -> Any:
 
 
 def load_config(path: str | Path, base: RunCfg | None = None) -> RunCfg:
-    """Read a TOML or JSON config file; keys not given keep ``base``'s (default: ``RunCfg()``) values."""
+    """Read a TOML, YAML (``.yaml``/``.yml``, needs PyYAML) or JSON config file; keys not given keep ``base``'s.
+
+    Every key is validated as in :func:`override`: an unknown key lists the valid ones, a wrong type names the key.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "run.toml"
+        >>> _ = p.write_text('seed = 3\\nprune = { sparsity = 0.75 }')
+        >>> cfg = load_config(p)
+        >>> cfg.seed, cfg.prune.sparsity, cfg.prune.granularity
+        (3, 0.75, 'element')
+    """
     p = Path(path)
     if not p.is_file():
         raise UserError(f"config file not found: {p}")
-    text = p.read_text()
     try:
-        if p.suffix == ".json":
-            data = json.loads(text)
-        else:
-            import tomllib
-
-            data = tomllib.loads(text)
-    except Exception as exc:
-        raise UserError(f"cannot parse config {p}: {exc}") from None
+        text = p.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read config {p}: {exc}") from None
+    data = _parse(p, text)
+    if not isinstance(data, dict):
+        raise UserError(f"config {p}: expected a table of sections (data, model, prune, …), got {type(data).__name__}")
     merged = _deep_merge(to_dict(base or RunCfg()), data)
-    return from_dict(RunCfg, merged)
+    try:
+        return from_dict(RunCfg, merged)
+    except UserError as exc:
+        raise UserError(f"{exc} (in config {p})") from None
+
+
+def _parse(p: Path, text: str) -> Any:
+    suffix = p.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise UserError(f"config {p}: YAML needs PyYAML (pip install pyyaml), or write it as TOML") from None
+        try:
+            return yaml.safe_load(text) or {}  # safe_load: plain data only, never objects
+        except yaml.YAMLError as exc:
+            raise UserError(f"cannot parse config {p}: {' '.join(str(exc).split())}") from None
+    try:
+        return json.loads(text) if suffix == ".json" else tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UserError(f"cannot parse config {p}: {exc}") from None
 
 
 def _deep_merge(base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:

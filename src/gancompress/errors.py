@@ -23,3 +23,7 @@ class NonFiniteLossError(RuntimeError):
         self.step = step
         self.term = term
         self.value = value
+
+
+class DistributedError(RuntimeError):
+    """Ranks of a multi-process run disagree on state that must be identical (e.g. pruning masks)."""

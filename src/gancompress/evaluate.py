@@ -20,7 +20,7 @@ from torch import nn
 
 from gancompress.data import ImageDataset
 from gancompress.errors import UserError
-from gancompress.families import GanLoss, get_family
+from gancompress.families import EvalInputs, GanLoss, get_family
 from gancompress.metrics import HIGHER_IS_BETTER
 from gancompress.metrics.diversity import diversity_ratio
 from gancompress.metrics.features import cached_real, get_domain_extractor, real_key
@@ -53,6 +53,28 @@ class _Precomputed:
 
 
 @torch.no_grad()
+def run_generator(g: nn.Module, inputs: tuple[torch.Tensor, ...], *, batch_size: int = 250) -> torch.Tensor:
+    """``g(*inputs)`` in eval mode, in chunks of ``batch_size``, as float32 on the CPU (g's train flag restored)."""
+    was_training = g.training
+    g.eval()
+    n = inputs[0].shape[0]
+    out = [g(*(x[i : i + batch_size] for x in inputs)).float().cpu() for i in range(0, n, batch_size)]
+    g.train(was_training)
+    return torch.cat(out)
+
+
+def eval_inputs(
+    loss: GanLoss, n: int, *, seed: int = 0, device: str | torch.device = "cpu", data: ImageDataset | None = None
+) -> EvalInputs:
+    """``n`` reproducible evaluation inputs of ``loss`` (same seed ⇒ same inputs for every generator).
+
+    ``data`` is the held-out split conditional families draw source images / domains from (``loss.eval_data`` when
+    not given); unconditional families ignore it.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    return loss.eval_inputs(data if data is not None else loss.eval_data, n, gen, device)
+
+
 def generate(
     g: nn.Module,
     loss: GanLoss,
@@ -61,15 +83,22 @@ def generate(
     seed: int = 0,
     batch_size: int = 250,
     device: str | torch.device = "cpu",
+    data: ImageDataset | None = None,
 ) -> torch.Tensor:
-    """``n`` samples of ``g`` in eval mode from reproducible inputs (same seed ⇒ same inputs for every generator)."""
-    was_training = g.training
-    g.eval()
-    gen = torch.Generator().manual_seed(seed)
-    inputs = loss.sample_input(n, gen, device)
-    out = [g(*(x[i : i + batch_size] for x in inputs)).float().cpu() for i in range(0, n, batch_size)]
-    g.train(was_training)
-    return torch.cat(out)
+    """``n`` samples of ``g`` in eval mode from reproducible inputs (same seed ⇒ same inputs for every generator).
+
+    ``data``: held-out split for conditional families (see :func:`eval_inputs`).
+    """
+    inputs = eval_inputs(loss, n, seed=seed, device=device, data=data).inputs
+    return run_generator(g, inputs, batch_size=batch_size)
+
+
+def paired_scores(fake: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    """PSNR / SSIM / L1 of outputs against their paired ground truth (pix2pix's target photo, SR's HR image)."""
+    out = {f"target_{k}": v for k, v in fidelity(fake, target).items()}
+    if fake.shape[-1] >= 7 and fake.shape[-2] >= 7:
+        out["target_ssim"] = ssim(fake, target)
+    return out
 
 
 class Evaluator:
@@ -195,12 +224,19 @@ class Evaluator:
         unknown = [m for m in metrics if m not in KNOWN_METRICS]
         if unknown:
             raise UserError(f"unknown metric {unknown[0]!r}; valid values: {', '.join(KNOWN_METRICS)}")
-        fake = generate(g, loss, self.num_samples, seed=seed, batch_size=self.batch_size, device=self.device)
+        # conditional families draw their inputs (source images, domains) from the held-out split
+        inputs = eval_inputs(loss, self.num_samples, seed=seed, device=self.device, data=self.test)
+        fake = run_generator(g, inputs.inputs, batch_size=self.batch_size)
         if not torch.isfinite(fake).all():
             raise UserError("the generator produced non-finite images")
         out: dict[str, Any] = self.score_images(fake, metrics, seed=seed)
+        if inputs.target is not None:  # paired task: distance to the ground truth
+            out.update(paired_scores(fake, inputs.target.cpu()))
+        if inputs.target_label is not None and self.domain is not None:  # does the output show the target class?
+            pred = self.domain.extract_logits(fake.to(self.device), batch_size=self.batch_size).argmax(1).cpu()
+            out["target_accuracy"] = float((pred == inputs.target_label.cpu()).double().mean())
         if "fidelity" in metrics and teacher is not None:
-            ref = generate(teacher, loss, self.num_samples, seed=seed, batch_size=self.batch_size, device=self.device)
+            ref = run_generator(teacher, inputs.inputs, batch_size=self.batch_size)
             out.update({f"fidelity_{k}": v for k, v in fidelity(fake, ref).items()})
             if fake.shape[-1] >= 7 and fake.shape[-2] >= 7:
                 out["fidelity_ssim"] = ssim(fake, ref)
@@ -213,7 +249,7 @@ class Evaluator:
         """A training hook: class coverage of ``n`` samples (the loop's collapse monitor watches it)."""
 
         def hook(step: int) -> dict[str, float]:
-            fake = generate(g, loss, n, seed=step, batch_size=self.batch_size, device=self.device)
+            fake = generate(g, loss, n, seed=step, batch_size=self.batch_size, device=self.device, data=self.test)
             return self.score_images(fake, ("class_coverage",))
 
         return hook
@@ -303,4 +339,14 @@ def evaluate(
     return ev.evaluate(generator, loss, teacher=teacher, metrics=metrics, seed=seed)
 
 
-__all__ = ["HIGHER_IS_BETTER", "Evaluator", "evaluate", "generate", "size_stats", "summarize"]
+__all__ = [
+    "HIGHER_IS_BETTER",
+    "Evaluator",
+    "eval_inputs",
+    "evaluate",
+    "generate",
+    "paired_scores",
+    "run_generator",
+    "size_stats",
+    "summarize",
+]

@@ -189,15 +189,26 @@ def save_module(module: nn.Module, directory: str | Path, name: str, extra: dict
     return directory / f"{name}.safetensors"
 
 
-def load_module(directory: str | Path, name: str, device: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild a module saved by :func:`save_module` from its JSON spec and load its tensors (masks included)."""
+def load_module(
+    directory: str | Path, name: str, device: str | torch.device = "cpu", *, module: nn.Module | None = None
+) -> nn.Module:
+    """Rebuild a module saved by :func:`save_module` from its JSON spec and load its tensors (masks included).
+
+    ``module``: a freshly built module to load into instead (a ``--model`` user architecture, ``user_model.py``).
+    """
     from gancompress.models import create_model
 
     directory = Path(directory)
     meta = read_json(directory / f"{name}.json")
     if not isinstance(meta, dict) or "arch" not in meta:
         raise CorruptCheckpointError(f"corrupt checkpoint {directory / (name + '.json')}: no 'arch' entry")
-    module = create_model(meta["arch"], **meta.get("kwargs", {}))
+    if module is None and meta["arch"] == "user":  # built by the user's code: never run it implicitly
+        raise UserError(
+            f"{directory} holds a user model built by {meta.get('model')!r}; rebuild it with --model "
+            f"{meta.get('model')} (compress, prune, evaluate) or gancompress.load_gan(path, model=...)"
+        )
+    if module is None:
+        module = create_model(meta["arch"], **meta.get("kwargs", {}))
     if meta.get("channel_spec"):  # physically pruned: shrink the fresh full-size layers before loading
         from gancompress.pruning.physical import apply_channel_spec
 
@@ -287,6 +298,22 @@ class RunDir:
             for k, v in scalars.items():
                 self._tb.add_scalar(k, float(v), int(step))
 
+    def truncate_metrics(self, step: int) -> None:
+        """Drop ``metrics.jsonl`` rows after ``step`` (a resumed run logs them again from its checkpoint)."""
+        path = self.path / "metrics.jsonl"
+        if not path.is_file():
+            return
+        keep = []
+        for line in path.read_text().splitlines():
+            try:
+                if int(json.loads(line)["step"]) <= step:
+                    keep.append(line)
+            except (ValueError, KeyError, TypeError):  # a line cut by a kill mid-write
+                continue
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(line + "\n" for line in keep))
+        os.replace(tmp, path)
+
     def close(self) -> None:
         if self._tb:
             self._tb.flush()
@@ -346,6 +373,7 @@ def env_info(seed: int, device: str) -> dict[str, Any]:
     import numpy
 
     import gancompress
+    from gancompress import distributed
 
     return {
         "gancompress": gancompress.__version__,
@@ -357,5 +385,6 @@ def env_info(seed: int, device: str) -> dict[str, Any]:
         "seed": seed,
         "device": device,
         "threads": torch.get_num_threads(),
+        "world_size": distributed.world_size(),
         "argv": sys.argv,
     }

@@ -21,12 +21,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from gancompress import distributed
 from gancompress.config import MethodCfg, PruneCfg, RunCfg, TrainCfg, to_dict
 from gancompress.data import ImageDataset, InfiniteLoader
 from gancompress.errors import UserError
 from gancompress.families import Family, GanLoss, get_family
 from gancompress.imagegrid import save_image_grid
-from gancompress.io import RunDir, load_module, read_json, save_module
+from gancompress.io import RunDir, read_json, save_module
 from gancompress.methods import Method, create_method
 from gancompress.pruning import MaskSet, count_nonzero, count_parameters
 from gancompress.train import TrainResult
@@ -103,9 +104,11 @@ def train_teacher(
     g, d = family.build(cfg.model, cfg.data)
     g, d = g.to(cfg.device), d.to(cfg.device)
     loss = family.make_loss(g, d)
+    # conditional families draw sample-grid inputs (source images, domains) from data: held-out when available
+    loss.bind_eval_data(evaluator.test if evaluator is not None else data)
     method = create_method(MethodCfg(name="dense"))
     method.setup(g, None, d, loss)
-    loader = InfiniteLoader(data, cfg.train.batch_size, seed=cfg.seed, device=cfg.device)
+    loader = InfiniteLoader(data, cfg.train.batch_size, seed=cfg.seed, device=cfg.device, **distributed.shard())
     hooks = {"sample": sample_hook(g, loss, run, name="teacher")} if run is not None else {}
     if evaluator is not None and evaluator.domain is not None:
         hooks["eval"] = evaluator.class_coverage_hook(g, loss)
@@ -177,6 +180,7 @@ def compress(
         if fam is None:
             raise UserError("pass either family= (a built-in GAN family) or loss= (your GanLoss object)")
         loss = fam.make_loss(g_orig, d_orig)
+    check_output_shape(g_orig, data, loss)
     steps = _budget(strategy, train_cfg, teacher_steps)
     prune = keep_output_dense(g_orig, prune)
     if strategy.schedule is not None:
@@ -194,6 +198,9 @@ def compress(
         d = copy.deepcopy(d_orig).to(device)
         if strategy.d_init == "random":
             _reinit(d, fam)
+    loss.generator = g_comp  # terms that re-apply G (StarGAN "rec") follow the trained generator; see GanLoss
+    if loss.eval_data is None:  # conditional families: sample grids / tracing from real source images and domains
+        loss.bind_eval_data(evaluator.test if evaluator is not None else data)
     masks = None
     if strategy.prunes:
         example = loss.sample_input(2, torch.Generator().manual_seed(0), device)  # traces filter→norm coupling
@@ -207,7 +214,7 @@ def compress(
         d_prune = keep_output_dense(d, replace(prune, exclude=()))  # prune.exclude names G's layers, not D's
         d_masks = MaskSet.attach(d, exclude=d_prune.exclude, granularity=prune.granularity, example_inputs=d_example)
         d_masks.configure(scope=prune.scope, final_sparsity=prune.sparsity)  # layer overrides name G's layers
-    loader = InfiniteLoader(data, train_cfg.batch_size, seed=seed, device=device)
+    loader = InfiniteLoader(data, train_cfg.batch_size, seed=seed, device=device, **distributed.shard())
     all_hooks = dict(hooks or {})
     if run is not None and "sample" not in all_hooks:
         all_hooks["sample"] = sample_hook(g_comp, loss, run, name=strategy.name)
@@ -244,6 +251,31 @@ def compress(
         sparsity=masks.sparsity_report() if masks is not None else [],
         d_masks=d_masks,
     )
+
+
+def check_output_shape(g: nn.Module, data: ImageDataset, loss: GanLoss) -> None:
+    """Refuse data whose images are not the size the generator makes (D would see real and fake of two sizes).
+
+    Raises:
+        UserError: naming both (C, H, W) shapes and the config keys to change.
+    """
+    device = next(g.parameters()).device
+    was_training = g.training
+    g.eval()  # no BatchNorm statistics change
+    try:
+        with torch.no_grad():
+            out = g(*loss.sample_input(2, torch.Generator().manual_seed(0), device))
+    except RuntimeError:  # inputs built from data (conditional families) are checked by the family itself
+        return
+    finally:
+        g.train(was_training)
+    made, real = tuple(out.shape[1:]), tuple(data.images.shape[1:])
+    if made != real:
+        raise UserError(
+            f"the generator makes {made[0]}×{made[1]}×{made[2]} images but the {data.name!r} images are "
+            f"{real[0]}×{real[1]}×{real[2]} (C×H×W); set data.image_size={made[1]} and data.channels={made[0]} "
+            "(--set) to match the generator"
+        )
 
 
 def keep_output_dense(g: nn.Module, prune: PruneCfg) -> PruneCfg:
@@ -292,13 +324,19 @@ def _reinit(module: nn.Module, fam: Family | None) -> None:
             m.reset_parameters()
 
 
-def load_gan(path: str | Path, device: str = "cpu") -> tuple[nn.Module, nn.Module | None]:
-    """Load (generator, discriminator) from a run directory written by ``train``/``compress``."""
+def load_gan(path: str | Path, device: str = "cpu", *, model: str | None = None) -> tuple[nn.Module, nn.Module | None]:
+    """Load (generator, discriminator) from a run directory written by ``train``/``compress``.
+
+    ``model``: ``"path/to/module.py:factory"`` for runs of a bring-your-own GAN (``generator.json`` records
+    ``{"arch": "user", "model": ...}``); the file is imported and executed, so it is never taken from the run itself.
+    """
+    from gancompress.user_model import load_saved
+
     path = Path(path)
     if not (path / "generator.json").is_file():
         raise UserError(f"{path} is not a gancompress run directory (no generator.json / generator.safetensors)")
-    g = load_module(path, "generator", device).eval()
-    d = load_module(path, "discriminator", device) if (path / "discriminator.json").is_file() else None
+    g = load_saved(path, "generator", model, device).eval()
+    d = load_saved(path, "discriminator", model, device) if (path / "discriminator.json").is_file() else None
     return g, d
 
 

@@ -16,6 +16,9 @@ or re-rendering never needs the models. Schema (only ``models[].name`` is requir
                 "control": bool}],                 # a control row (e.g. the dense teacher trained on): never "best"
      "config": {...}, "env": {...}, "notes": [str, ...]}
 
+A results file with ``"kind": "table1"`` (written by ``gancompress reproduce table1``) has its own layout and is
+rendered by :mod:`gancompress.report_table1`; :func:`regenerate` dispatches on that key.
+
 Example:
     >>> md_path, html_path = write_report({"title": "t", "models": [{"name": "teacher", "metrics": {"fid": 10.0}}]},
     ...                                   "/tmp/run")  # doctest: +SKIP
@@ -372,4 +375,9 @@ def regenerate(run_dir: str | Path) -> tuple[Path, Path]:
     Example:
         >>> md, page = regenerate("runs/comp")  # doctest: +SKIP
     """
-    return write_report(load_results(Path(run_dir) / "results.json"), run_dir, save_json=False)
+    results = load_results(Path(run_dir) / "results.json")
+    if results.get("kind") == "table1":  # `gancompress reproduce table1` results have their own layout
+        from gancompress.report_table1 import write_table1_report
+
+        return write_table1_report(results, run_dir, save_json=True)  # derived fields refreshed, raw data kept
+    return write_report(results, run_dir, save_json=False)

@@ -4,6 +4,10 @@ Order per step (DESIGN.md "Loop order"): set sparsity from the schedule → D st
 optimizer step → method hook (``after_optimizer_step``) → re-apply masks → log → maybe sample / eval / checkpoint.
 A pruned D (``d_masks``, Table 1 rows m and n) follows the same schedule; its grads are masked and its masks
 re-applied around D's own optimizer step.
+
+Under torchrun (``distributed.py``) every rank runs this same loop on its shard of the data: gradients are averaged
+over ranks after each backward, buffers follow rank 0 after each step, masks are checked to be identical on every rank
+after each update, and rank 0 alone runs the hooks and writes metrics and checkpoints.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from gancompress import distributed
 from gancompress.config import PruneCfg, TrainCfg
 from gancompress.diagnostics import CollapseMonitor, d_health, grad_norm
 from gancompress.errors import NonFiniteLossError
@@ -52,12 +57,23 @@ def _make_optimizers(method: Method, cfg: TrainCfg) -> dict[str, torch.optim.Opt
 
 
 def _check_finite(step: int, out: dict[str, Any], prefix: str) -> None:
-    if torch.isfinite(out["loss"]).all():
+    finite = bool(torch.isfinite(out["loss"]).all())
+    if distributed.all_true(finite):  # every rank stops together, not just the one that saw the NaN
         return
     for key, value in out.items():  # name the first offending term, not just the total
         if key != "loss" and isinstance(value, torch.Tensor) and not torch.isfinite(value).all():
             raise NonFiniteLossError(step, key, float(value.detach().float().mean()))
-    raise NonFiniteLossError(step, f"{prefix}/loss", float(out["loss"].detach()))
+    if not finite:
+        raise NonFiniteLossError(step, f"{prefix}/loss", float(out["loss"].detach()))
+    raise NonFiniteLossError(step, f"{prefix}/loss on another rank", math.nan)
+
+
+def _check_masks(method: Method, masks: MaskSet | None, d_masks: MaskSet | None, step: int) -> None:
+    """Multi-process runs: the masks (recomputed on every rank) must agree with rank 0's, or we stop."""
+    if distributed.is_distributed():
+        for mask_set, module, what in ((masks, method.g_comp, "g_comp"), (d_masks, method.d, "d")):
+            if mask_set is not None:
+                distributed.check_identical_masks(module, step=step, what=what)
 
 
 def train(
@@ -94,23 +110,35 @@ def train(
     import time
 
     hooks = hooks or {}
+    if not distributed.is_main():  # rank 0 alone samples, evaluates and writes
+        hooks, run = {}, None
     g, d = method.g_comp, method.d
     optimizers = _make_optimizers(method, cfg)
     d_trainable = "d" in optimizers
     start = 0
     if resume_from is not None:
-        start = _restore(resume_from, method, optimizers, loader)
+        start = _restore(resume_from, method, optimizers, loader, masks, d_masks)
         log.info("resumed from %s at step %d", resume_from, start)
+        if run is not None:
+            run.truncate_metrics(start)  # rows logged after the checkpoint are logged again below
+        _check_masks(method, masks, d_masks, start)
+    else:
+        distributed.seed_rank()  # each rank its own noise; rank 0 keeps the run's stream
+    distributed.broadcast_module(g)  # DDP's start: every rank from rank 0's weights
+    distributed.broadcast_module(d)
     g.train()
     if d is not None:
         d.train(getattr(method, "train_d", True))  # a frozen D_O stays in eval mode (Method.train_d)
     mask_g_grads = getattr(method, "mask_g_grads", True)
     after_step = getattr(method, "after_optimizer_step", None)
+    # a method overriding the hook may change masks there (row m's re-selection): check them after it too
+    hook_changes_masks = getattr(type(method), "after_optimizer_step", None) is not Method.after_optimizer_step
     history: list[dict[str, float]] = []
     window: dict[str, list[float]] = {}
     t0 = time.perf_counter()
     monitor = CollapseMonitor()
-    bar = tqdm(total=steps, initial=start, desc=desc, disable=None, dynamic_ncols=True, leave=False)
+    show = None if distributed.is_main() else True  # None: tqdm decides (off without a TTY)
+    bar = tqdm(total=steps, initial=start, desc=desc, disable=show, dynamic_ncols=True, leave=False)
     step = start
     try:
         for step in range(start, steps):
@@ -118,7 +146,9 @@ def train(
                 target = sparsity_at(prune, step, steps)
                 for mask_set in (masks, d_masks):
                     if mask_set is not None:
-                        mask_set.update(target, importance=prune.importance)
+                        rng = distributed.mask_generator(step)  # same draws on every rank ("random" criterion)
+                        mask_set.update(target, importance=prune.importance, generator=rng)
+                _check_masks(method, masks, d_masks, step)
             batch = loader.next_batch()
             done = step + 1
             is_log = done % cfg.log_every == 0 or done == steps
@@ -129,6 +159,7 @@ def train(
                 _check_finite(step, d_out, "d")
                 optimizers["d"].zero_grad(set_to_none=True)
                 d_out["loss"].backward()
+                distributed.average_gradients(method.trainable()["d"])
                 if d_masks is not None:
                     d_masks.mask_grads()
                 if is_log:
@@ -143,6 +174,7 @@ def train(
                 _check_finite(step, g_out, "g")
                 optimizers["g"].zero_grad(set_to_none=True)
                 g_out["loss"].backward()
+            distributed.average_gradients(method.trainable()["g"])
             if masks is not None and mask_g_grads:
                 masks.mask_grads()
             if is_log:
@@ -152,8 +184,13 @@ def train(
             optimizers["g"].step()
             if after_step is not None:
                 after_step(step, masks, prune)  # e.g. row m's mask re-selection (may regrow weights)
+                if hook_changes_masks and prune is not None and done % int(prune.update_every) == 0:
+                    _check_masks(method, masks, None, step)
             if masks is not None:
                 masks.apply()  # Adam's momentum would otherwise revive pruned weights
+            distributed.broadcast_module(g, parameters=False)  # BN running stats follow rank 0 (DDP semantics)
+            if d_trainable:
+                distributed.broadcast_module(d, parameters=False)
 
             _accumulate(window, "g", g_out)
             if d_out is not None:
@@ -168,6 +205,7 @@ def train(
                 if d is not None:
                     row.update(_d_health(method, batch))
                 row.update(diag)
+                row = distributed.mean_scalars(row)  # each rank's losses are on its own shard
                 monitor.update(done, row)
                 window.clear()
                 history.append({"step": done, **row})
@@ -184,8 +222,12 @@ def train(
                     monitor.update(done, {"diag/class_coverage": scores["class_coverage"]})
                 if scores and run is not None:
                     run.log_metrics(done, {f"eval/{k}": v for k, v in scores.items()})
-            if run is not None and cfg.ckpt_every and (done % cfg.ckpt_every == 0 or done == steps):
-                _save(run, done, method, optimizers, loader)
+            is_ckpt = cfg.ckpt_every and (done % cfg.ckpt_every == 0 or done == steps)
+            if is_ckpt and (run is not None or distributed.is_distributed()):
+                rank_rng = distributed.gather_rng_states()  # collective: every rank's noise stream
+                if run is not None:
+                    _save(run, done, method, optimizers, loader, masks, d_masks, rank_rng)
+                distributed.barrier()  # the checkpoint is complete before any rank moves on
     finally:
         bar.close()
     if run is not None and monitor.events:
@@ -229,10 +271,23 @@ def _accumulate(window: dict[str, list[float]], prefix: str, out: dict[str, Any]
             window.setdefault(name, []).append(v)
 
 
-def _save(run: RunDir, step: int, method: Method, optimizers: dict[str, torch.optim.Optimizer], loader: Any) -> Path:
+def _save(
+    run: RunDir,
+    step: int,
+    method: Method,
+    optimizers: dict[str, torch.optim.Optimizer],
+    loader: Any,
+    masks: MaskSet | None = None,
+    d_masks: MaskSet | None = None,
+    rank_rng: dict[str, torch.Tensor] | None = None,
+) -> Path:
+    """Everything the next step depends on: weights + masks, optimizer moments, every RNG, data position."""
     tensors: dict[str, torch.Tensor] = {f"g.{k}": v for k, v in method.g_comp.state_dict().items()}
     if method.d is not None:
         tensors.update({f"d.{k}": v for k, v in method.d.state_dict().items()})
+    extra = getattr(method, "extra_state", None)  # a method's own tensors (e.g. row m's dense weights)
+    if extra is not None:
+        tensors.update({f"method.{k}": v for k, v in extra().items()})
     opt_meta = {}
     for name, opt in optimizers.items():
         t, m = optimizer_to_tensors(opt, f"opt_{name}")
@@ -240,15 +295,28 @@ def _save(run: RunDir, step: int, method: Method, optimizers: dict[str, torch.op
         opt_meta[name] = m
     rng_t, rng_m = rng_state()
     tensors.update(rng_t)
+    tensors.update(rank_rng or {})
     meta = {
         "optimizers": opt_meta,
         "rng": rng_m,
+        "world_size": distributed.world_size(),
         "loader": loader.state_dict() if hasattr(loader, "state_dict") else None,
+        "target_sparsity": {
+            "g": masks.target_sparsity if masks is not None else None,
+            "d": d_masks.target_sparsity if d_masks is not None else None,
+        },
     }
     return save_checkpoint(run.path, step, tensors, meta)
 
 
-def _restore(path: Path, method: Method, optimizers: dict[str, torch.optim.Optimizer], loader: Any) -> int:
+def _restore(
+    path: Path,
+    method: Method,
+    optimizers: dict[str, torch.optim.Optimizer],
+    loader: Any,
+    masks: MaskSet | None = None,
+    d_masks: MaskSet | None = None,
+) -> int:
     from gancompress.io import load_state_dict_checked
 
     tensors, meta = load_checkpoint(path)
@@ -258,6 +326,14 @@ def _restore(path: Path, method: Method, optimizers: dict[str, torch.optim.Optim
     for name, opt in optimizers.items():
         optimizer_from_tensors(opt, tensors, meta["optimizers"][name], f"opt_{name}")
     set_rng_state({k: v for k, v in tensors.items() if k.startswith("rng.")}, meta["rng"])
+    distributed.restore_rank_rng(tensors, int(meta.get("world_size", 1)))
     if meta.get("loader") is not None and hasattr(loader, "load_state_dict"):
         loader.load_state_dict(meta["loader"])
+    load_extra = getattr(method, "load_extra_state", None)
+    if load_extra is not None:
+        load_extra({k[len("method.") :]: v for k, v in tensors.items() if k.startswith("method.")})
+    targets = meta.get("target_sparsity") or {}
+    for mask_set, key in ((masks, "g"), (d_masks, "d")):
+        if mask_set is not None and targets.get(key) is not None:
+            mask_set.target_sparsity = float(targets[key])  # the schedule's last target (row m re-selects at it)
     return int(meta["step"])

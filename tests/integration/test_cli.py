@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -128,92 +127,8 @@ def test_demo_dry_run_writes_report(tmp_path: Path, env: dict[str, str]) -> None
 
 
 # ---------------------------------------------------------------------------------------------- bad inputs
-def test_sparsity_out_of_range(teacher: Path, tmp_path: Path, env: dict[str, str]) -> None:
-    proc = run(
-        ["compress", "--teacher", str(teacher), "--dry-run", "--sparsity", "1.5", "--out", str(tmp_path / "x")], env
-    )
-    assert_bad_input(proc, "sparsity must be in [0, 1)")
-    assert not (tmp_path / "x").exists()
-
-
-@pytest.mark.parametrize(
-    ("flag", "value", "expected"),
-    [
-        ("--method", "self_supervise", "self_supervised"),
-        ("--granularity", "elementt", "element"),
-        ("--family", "stylegan9", "dcgan"),
-    ],
-)
-def test_unknown_names_list_valid_values(
-    teacher: Path, tmp_path: Path, env: dict[str, str], flag: str, value: str, expected: str
-) -> None:
-    proc = run(["compress", "--teacher", str(teacher), "--dry-run", flag, value, "--out", str(tmp_path / "x")], env)
-    assert_bad_input(proc, "valid values", expected)
-
-
-def test_out_dir_exists_refused(teacher: Path, env: dict[str, str]) -> None:
-    proc = run(["train", "--dry-run", "--out", str(teacher)], env)
-    assert_bad_input(proc, "already exists", "--resume", "--overwrite")
-
-
-def test_pickled_model_refused_without_running(tmp_path: Path, env: dict[str, str]) -> None:
-    marker = tmp_path / "pwned"
-    payload = tmp_path / "g.pt"
-    code = (
-        f"import os, pickle\nclass P:\n    def __reduce__(self):\n        return (os.system, ('touch {marker}',))\n"
-        f"pickle.dump({{'net.0.weight': P()}}, open({str(payload)!r}, 'wb'), protocol=2)\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
-    (tmp_path / "g.json").write_text(json.dumps({"arch": "dcgan_generator", "kwargs": {"nz": 16, "ngf": 8}}))
-    proc = run(["compress", "--generator", str(payload), "--out", str(tmp_path / "x"), "--dry-run"], env)
-    assert_bad_input(proc, "refused", "state_dict")
-    assert not marker.exists()
-    assert not (tmp_path / "x").exists()
-
-
-def test_corrupt_checkpoint(teacher: Path, tmp_path: Path, env: dict[str, str]) -> None:
-    broken = tmp_path / "teacher"
-    broken.mkdir()
-    for name in ("generator.json", "discriminator.json", "discriminator.safetensors", "config.json"):
-        (broken / name).write_bytes((teacher / name).read_bytes())
-    (broken / "generator.safetensors").write_bytes((teacher / "generator.safetensors").read_bytes()[:100])
-    proc = run(["compress", "--teacher", str(broken), "--dry-run", "--out", str(tmp_path / "x")], env)
-    assert_bad_input(proc, "corrupt checkpoint", "generator.safetensors")
-
-
-def test_weights_not_matching_architecture(teacher: Path, tmp_path: Path, env: dict[str, str]) -> None:
-    from safetensors.torch import load_file, save_file
-
-    state = load_file(str(teacher / "generator.safetensors"))
-    state["net.0.weight"] = torch.zeros(3, 3)
-    save_file(state, str(tmp_path / "g.safetensors"))
-    (tmp_path / "g.json").write_text((teacher / "generator.json").read_text())
-    proc = run(["compress", "--generator", str(tmp_path / "g.safetensors"), "--out", str(tmp_path / "x")], env)
-    assert_bad_input(proc, "net.0.weight", "(3, 3)")
-
-
-def test_empty_image_folder(tmp_path: Path, env: dict[str, str]) -> None:
-    (tmp_path / "imgs").mkdir()
-    proc = run(
-        [
-            "train",
-            "--data",
-            "image_folder",
-            "--data-dir",
-            str(tmp_path / "imgs"),
-            "--steps",
-            "1",
-            "--out",
-            str(tmp_path / "x"),
-        ],
-        env,
-    )
-    assert_bad_input(proc, str(tmp_path / "imgs"))
-
-
-def test_unknown_config_key(env: dict[str, str], tmp_path: Path) -> None:
-    proc = run(["train", "--dry-run", "--set", "train.stepz=3", "--out", str(tmp_path / "x")], env)
-    assert_bad_input(proc, "train.stepz", "steps")
+# DESIGN.md's bad-input table, row by row: tests/integration/test_bad_inputs.py; config keys and types:
+# tests/integration/test_config_cli.py.
 
 
 def test_evaluate_without_config_needs_data(teacher: Path, tmp_path: Path, env: dict[str, str]) -> None:

@@ -18,8 +18,8 @@ import gzip
 import hashlib
 import logging
 import zlib
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +54,8 @@ class ImageDataset:
         split: ``"train"`` or ``"test"``.
         num_classes: number of classes of the original dataset (0 if unlabeled).
         class_names: one name per class index.
+        extras: per-image tensors aligned with ``images`` (first dimension ``N``) that every batch carries under the
+            same key, e.g. ``"source"``: the edge map a pix2pix generator translates (data/paired.py).
 
     Example:
         >>> ds = ImageDataset(torch.zeros(4, 1, 8, 8), torch.arange(4), "toy", "train", 4, ("a", "b", "c", "d"))
@@ -67,6 +69,7 @@ class ImageDataset:
     split: str
     num_classes: int = 0
     class_names: tuple[str, ...] = ()
+    extras: Mapping[str, torch.Tensor] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.images.ndim != 4:
@@ -76,6 +79,11 @@ class ImageDataset:
                 f"dataset {self.name!r}: labels shape {tuple(self.labels.shape)} does not match "
                 f"{self.images.shape[0]} images"
             )
+        for key, value in self.extras.items():
+            if value.shape[:1] != self.images.shape[:1]:
+                raise UserError(
+                    f"dataset {self.name!r}: extra {key!r} has {value.shape[0]} rows for {self.images.shape[0]} images"
+                )
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -92,7 +100,8 @@ class ImageDataset:
         """Return a new dataset with only ``indices`` (in the given order); metadata is kept."""
         idx = torch.as_tensor(np.asarray(indices), dtype=torch.long).reshape(-1)
         labels = None if self.labels is None else self.labels[idx]
-        return replace(self, images=self.images[idx], labels=labels)
+        extras = {k: v[idx] for k, v in self.extras.items()}
+        return replace(self, images=self.images[idx], labels=labels, extras=extras)
 
 
 def check_split(split: str) -> None:
@@ -131,7 +140,7 @@ def load_dataset(cfg: DataCfg, split: str = "train") -> ImageDataset:
     if cfg.limit is not None and cfg.limit < 1:
         raise UserError(f"limit must be a positive number of images or None, got {cfg.limit}")
     ds = DATASETS.get(cfg.name)(cfg, split)
-    images, labels = ds.images, ds.labels
+    images, labels, extras = ds.images, ds.labels, dict(ds.extras)
 
     if cfg.classes is not None:
         if labels is None:
@@ -141,6 +150,7 @@ def load_dataset(cfg: DataCfg, split: str = "train") -> ImageDataset:
             raise UserError(f"classes {bad} not in dataset {cfg.name!r}; valid labels are 0..{ds.num_classes - 1}")
         keep = torch.isin(labels, torch.as_tensor([int(c) for c in cfg.classes], dtype=labels.dtype))
         images, labels = images[keep], labels[keep]
+        extras = {k: v[keep] for k, v in extras.items()}
         if len(images) == 0:
             raise UserError(f"no {split} images of classes {list(cfg.classes)} in dataset {cfg.name!r}")
 
@@ -149,8 +159,13 @@ def load_dataset(cfg: DataCfg, split: str = "train") -> ImageDataset:
         keep_idx = torch.as_tensor(np.sort(perm[: cfg.limit]))
         images = images[keep_idx]
         labels = None if labels is None else labels[keep_idx]
+        extras = {k: v[keep_idx] for k, v in extras.items()}
 
     if tuple(images.shape[-2:]) != (cfg.image_size, cfg.image_size):
+        if extras:  # paired extras are made at the final size by their loader; resizing only one side breaks pairs
+            raise UserError(
+                f"dataset {cfg.name!r} returned {tuple(images.shape[-2:])} images for image_size {cfg.image_size}"
+            )
         images = F.interpolate(
             images, size=(cfg.image_size, cfg.image_size), mode="bilinear", antialias=True, align_corners=False
         )
@@ -163,7 +178,7 @@ def load_dataset(cfg: DataCfg, split: str = "train") -> ImageDataset:
             raise UserError(f"cannot convert {images.shape[1]}-channel images to {cfg.channels} channels")
     images = images.to(torch.float32).clamp(-1.0, 1.0).contiguous()
 
-    out = replace(ds, images=images, labels=labels, name=cfg.name, split=split)
+    out = replace(ds, images=images, labels=labels, extras=extras, name=cfg.name, split=split)
     logger.info("loaded %s/%s: %d images of shape %s", cfg.name, split, len(out), tuple(images.shape[1:]))
     return out
 

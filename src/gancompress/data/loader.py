@@ -25,7 +25,7 @@ from gancompress.errors import UserError
 
 
 class InfiniteLoader:
-    """Yields ``{"real", "label" (if labeled), "index"}`` batches on ``device`` forever.
+    """Yields ``{"real", "label" (if labeled), "index", extras…}`` batches on ``device`` forever.
 
     With ``world_size > 1`` every rank shuffles with the same seed and takes the strided shard
     ``perm[rank::world_size]`` of each epoch's permutation (``DistributedSampler`` semantics: the permutation is
@@ -114,6 +114,8 @@ class InfiniteLoader:
         batch = {"real": self.dataset.images[idx].to(self.device), "index": idx.to(self.device)}
         if self.dataset.labels is not None:
             batch["label"] = self.dataset.labels[idx].to(self.device)
+        for key, value in self.dataset.extras.items():  # paired data, e.g. pix2pix's "source" edge maps
+            batch[key] = value[idx].to(self.device)
         return batch
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:

@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from torch import nn
 
 from gancompress.config import DataCfg, ModelCfg
-from gancompress.families.base import Batch, GanLoss, describe, weighted_sum
+from gancompress.families.base import Batch, EvalInputs, GanLoss, describe, draw_batch, weighted_sum
 from gancompress.registry import Registry
 
 
@@ -39,6 +39,16 @@ def get_family(name: str) -> Family:
     return FAMILIES.get(name)()
 
 
-from gancompress.families import dcgan  # noqa: E402,F401  (registers built-in families)
+from gancompress.families import dcgan, pix2pix, srgan, stargan  # noqa: E402,F401  (registers built-in families)
 
-__all__ = ["FAMILIES", "Batch", "Family", "GanLoss", "describe", "get_family", "weighted_sum"]
+__all__ = [
+    "FAMILIES",
+    "Batch",
+    "EvalInputs",
+    "Family",
+    "GanLoss",
+    "describe",
+    "draw_batch",
+    "get_family",
+    "weighted_sum",
+]

@@ -5,18 +5,74 @@ generator ``g``, discriminator ``d`` and a ``GanLoss`` subclass to :func:`gancom
 
 Terms are returned **per sample** (shape ``(B,)``) where possible, so Eq. 7 can be reduced per batch or per sample;
 a scalar term is accepted and then only the ``batch`` reduction is available.
+
+Conditional families (pix2pix, StarGAN, …) take their generator inputs from data (source images, domains). Two
+optional hooks carry that data, with defaults that leave unconditional GANs unchanged:
+
+- :meth:`GanLoss.eval_inputs` draws reproducible evaluation inputs from a held-out split and may return the paired
+  ground truth (``target``: PSNR/SSIM) or the class each output should show (``target_label``: target accuracy).
+- :meth:`GanLoss.bind_eval_data` attaches a split that :meth:`GanLoss.sample_input` then draws from (sample grids,
+  tracing); unbound, a conditional family returns shape-correct placeholder inputs.
+
+Terms that apply a generator again (StarGAN's reconstruction G(G(x, c′), c)) use :attr:`GanLoss.generator`: the
+generator given to ``make_loss``; ``compress`` points it at g_comp, and a method computing g_orig's terms (Eq. 7's
+l_O) switches it with ``with loss.generator_scope(g_orig): ...``.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
+if TYPE_CHECKING:
+    from gancompress.data import ImageDataset
+
 Batch = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class EvalInputs:
+    """Reproducible evaluation inputs for ``g(*inputs)`` and what the outputs should match.
+
+    Attributes:
+        inputs: positional generator inputs, first dimension = number of samples.
+        target: paired ground-truth images, same shape as the outputs (pix2pix, SR), or ``None``.
+        target_label: per sample, the dataset label the output should be classified as (StarGAN's target domain),
+            or ``None``.
+    """
+
+    inputs: tuple[torch.Tensor, ...]
+    target: torch.Tensor | None = None
+    target_label: torch.Tensor | None = None
+
+
+def draw_batch(data: ImageDataset, n: int, generator: torch.Generator, device: torch.device | str = "cpu") -> Batch:
+    """``n`` examples of ``data`` as a loader-style batch (``real``, ``label``, ``index`` and the dataset's extras).
+
+    The first ``n`` of a permutation drawn with ``generator`` (repeated when ``n > len(data)``): the same seed gives
+    the same examples for every generator, so teacher and student are scored on identical inputs.
+
+    Example:
+        >>> from gancompress.data.fake import load_fake
+        >>> from gancompress.config import DataCfg
+        >>> b = draw_batch(load_fake(DataCfg(name="fake", image_size=8), "test"), 4, torch.Generator().manual_seed(0))
+        >>> tuple(b["real"].shape), sorted(b)
+        ((4, 1, 8, 8), ['index', 'label', 'real'])
+    """
+    perm = torch.randperm(len(data), generator=generator)
+    idx = perm.repeat(-(-n // len(data)))[:n]
+    batch = {"real": data.images[idx].to(device), "index": idx.to(device)}
+    if data.labels is not None:
+        batch["label"] = data.labels[idx].to(device)
+    for key, value in data.extras.items():
+        batch[key] = value[idx].to(device)
+    return batch
 
 
 class GanLoss(ABC):
@@ -38,6 +94,10 @@ class GanLoss(ABC):
 
     g_weights: Mapping[str, float] = {}
     d_weights: Mapping[str, float] = {}
+    #: the generator whose outputs the terms judge, for terms that apply a generator again (StarGAN "rec").
+    generator: nn.Module | None = None
+    #: held-out data :meth:`sample_input` draws conditions from (conditional families), see :meth:`bind_eval_data`.
+    eval_data: ImageDataset | None = None
 
     @abstractmethod
     def generator_input(self, batch: Batch) -> tuple[torch.Tensor, ...]:
@@ -45,7 +105,10 @@ class GanLoss(ABC):
 
     @abstractmethod
     def sample_input(self, n: int, generator: torch.Generator, device: torch.device | str) -> tuple[torch.Tensor, ...]:
-        """``n`` reproducible evaluation inputs drawn with ``generator`` (a CPU ``torch.Generator``)."""
+        """``n`` reproducible inputs drawn with ``generator`` (a CPU ``torch.Generator``): sample grids, tracing.
+
+        Conditional families draw them from :attr:`eval_data` when bound (shape-correct placeholders otherwise).
+        """
 
     @abstractmethod
     def generator_terms(self, g_out: torch.Tensor, batch: Batch, d: nn.Module) -> dict[str, torch.Tensor]:
@@ -62,6 +125,34 @@ class GanLoss(ABC):
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """(G terms, fake-dependent D terms) for ``g_out``. Families override this to share one D forward."""
         return self.generator_terms(g_out, batch, d), self.discriminator_terms(g_out, batch, d, fake_only=True)
+
+    def eval_inputs(
+        self, data: ImageDataset | None, n: int, generator: torch.Generator, device: torch.device | str
+    ) -> EvalInputs:
+        """``n`` reproducible evaluation inputs drawn with ``generator``, from held-out ``data`` where the family is
+        conditional, plus what the outputs should match. Default (unconditional GANs): :meth:`sample_input`, no target.
+
+        Example (a conditional family)::
+
+            def eval_inputs(self, data, n, generator, device):
+                batch = draw_batch(data, n, generator, device)
+                return EvalInputs((batch["source"],), target=batch["real"])
+        """
+        return EvalInputs(tuple(self.sample_input(n, generator, device)))
+
+    def bind_eval_data(self, data: ImageDataset | None) -> GanLoss:
+        """Attach the split :meth:`sample_input` draws conditions from (no effect for unconditional GANs); ``self``."""
+        self.eval_data = data
+        return self
+
+    @contextmanager
+    def generator_scope(self, g: nn.Module) -> Iterator[GanLoss]:
+        """Judge outputs of ``g`` inside the block (terms that re-apply the generator use ``g``, e.g. Eq. 7's l_C)."""
+        previous, self.generator = self.generator, g
+        try:
+            yield self
+        finally:
+            self.generator = previous
 
     #: what D outputs: "logit" (sigmoid = P(real)) or "critic" (WGAN, unbounded); used by the diagnostics only.
     score_kind: str = "logit"

@@ -85,6 +85,12 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "ssim": True,
     "diversity": True,
     "diversity_ratio": True,  # ≈ 1 healthy, ≪ 1 collapse; above 1 is not better (noise is diverse)
+    # paired / conditional tasks (evaluate.py): outputs vs ground truth, and whether they show the target class
+    "target_psnr": True,
+    "target_ssim": True,
+    "target_l1": False,
+    "target_mse": False,
+    "target_accuracy": True,
 }
 
 #: The names :func:`compute_image_metrics` understands (fidelity/psnr need paired outputs: use ``fidelity``).

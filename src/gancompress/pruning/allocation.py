@@ -7,7 +7,8 @@
   layer is cut out of the network.
 - ``layer_sparsity`` overrides (``{pattern: final sparsity}``; exact names, parents, prefixes ending in ``.`` or
   fnmatch patterns, first match wins) pin chosen layers; during a ramp they move proportionally to the schedule
-  (``override × current / final``). Overridden layers are left out of the global threshold.
+  (``override × current / final``). Under ``global`` the other layers share one threshold and make up the rest of
+  the model-level target (pinned layers that keep more make the others lose more).
 
 Example:
     >>> import torch
@@ -129,7 +130,11 @@ def layer_sparsities(
     flat, size, owner = torch.cat(unit_scores), torch.cat(sizes), torch.cat(owners)
     order = torch.sort(flat, stable=True).indices  # ties: lower layer index, then lower unit index first
     cum = torch.cumsum(size[order], 0)
-    budget = float(sparsity) * float(cum[-1])
+    # the model-level target counts every pruned layer: the free layers make up for what the pinned ones keep
+    pinned = [n for n in layers if n not in free]
+    pinned_total = sum(layers[n].weight.numel() for n in pinned)
+    pinned_pruned = sum(out[n] * layers[n].weight.numel() for n in pinned)
+    budget = max(0.0, float(sparsity) * (float(cum[-1]) + pinned_total) - pinned_pruned)
     n = int(torch.searchsorted(cum, torch.tensor(budget, dtype=torch.float64), right=True))
     if n < len(cum) and abs(float(cum[n]) - budget) < abs(budget - (float(cum[n - 1]) if n else 0.0)):
         n += 1  # the next unit lands closer to the budget

@@ -1,0 +1,63 @@
+"""``gancompress reproduce table1``: the paper's Table 1 rows × seeds → results.json → report (via ``cli.EXTENSIONS``).
+
+Example:
+    $ gancompress reproduce table1 --family dcgan --sparsity 0.5 --seeds 3 --profile full --out runs/table1
+    $ gancompress reproduce table1 --profile quick --methods dense,self_supervised --variants sample,anchor1
+    $ gancompress reproduce table1 --out runs/table1 --resume        # after a crash: finished cells are skipped
+    $ gancompress report runs/table1                                  # re-render from results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from gancompress.cli import common_flags, data_flags
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``reproduce`` subcommand to the ``gancompress`` parser."""
+    from gancompress.reproduce import PROFILES
+
+    p = sub.add_parser(
+        "reproduce",
+        help="reproduce the paper's Table 1: every baseline row × seeds, one evaluator, report",
+        description="Train (or take) one teacher, run every Table 1 row (PAPER.md §4) for each seed through the same "
+        "loop, score all with one evaluator, write results.json after every cell and a report.",
+    )
+    p.set_defaults(func="gancompress.cli_reproduce:cmd_reproduce")
+    p.add_argument("table", choices=["table1"], help="which table (table1: the baselines at one sparsity)")
+    common_flags(p)
+    data_flags(p)
+    p.add_argument("--family", help="GAN family (dcgan)")
+    p.add_argument("--sparsity", type=float, help="target sparsity of every pruned row (default 0.5)")
+    p.add_argument("--granularity", help="element (default, as the paper's Table 1), filter, …")
+    p.add_argument("--profile", choices=list(PROFILES), default="full", help="quick (≤ 15 min) or full (demo scale)")
+    p.add_argument("--seeds", type=int, help="training seeds per row (default: quick 1, full 3)")
+    p.add_argument("--teacher", help="use this teacher run directory instead of training one")
+    p.add_argument("--methods", help="comma-separated method ids or row letters (default: all 15 rows)")
+    p.add_argument(
+        "--variants",
+        help="comma-separated self_supervised variants added as extra rows (sample, squared, anchor1, lrd5e-5, …)",
+    )
+    p.add_argument("--no-control", action="store_true", help="skip the same-budget dense control row (PAPER.md §7)")
+    p.add_argument("--teacher-steps", type=int, help="teacher steps (default: profile); budgets scale with it")
+    p.add_argument("--budget-fraction", type=float, help="compression budget as a fraction of the teacher's steps")
+    p.add_argument("--num-samples", type=int, help="generated samples per score (default: profile)")
+    p.add_argument("--batch-size", type=int)
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from gancompress.cli import _emit
+    from gancompress.report import format_table
+    from gancompress.report_table1 import HEADERS, outcome, table
+    from gancompress.reproduce import run_table1
+    from gancompress.table1_results import refresh
+
+    results, md, html = run_table1(args)
+    refresh(results)
+    cols = [0, 1, 2, 3, 4, 5, 6, 10, 12, 13, 15]  # row, method, seeds, FID, ratios, coverage, flag, FP, wall time
+    text = format_table([[r[i] for i in cols] for r in table(results)], [HEADERS[i] for i in cols])
+    text += "\n\n" + "\n".join(f"- {line}" for line in outcome(results))
+    text += f"\n\nwall time {results['timing']['wall_seconds'] / 60:.1f} min\nreport: {md}\n        {html}"
+    _emit(args, results, text)
+    return 0

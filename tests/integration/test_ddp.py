@@ -1,0 +1,169 @@
+"""Multi-process runs through torchrun (2 CPU processes, gloo): the CLI works, masks agree, rank 0 alone writes.
+
+Rank > 0 is watched with a Python audit hook (``sitecustomize`` on ``PYTHONPATH``) that records every file the process
+opens for writing, creates, renames or deletes under the run directory; it must record nothing. (safetensors writes
+from Rust, but always to a temporary name that :func:`gancompress.io.save_tensors` then renames — which is seen.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+from safetensors.torch import load_file
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.skipif(
+    not (dist.is_available() and dist.is_gloo_available()), reason="torch.distributed with gloo is not available"
+)
+
+AUDIT = textwrap.dedent(
+    """
+    import os, sys
+    _rank = os.environ.get("RANK")
+    _watch = os.environ.get("AUDIT_WATCH")
+    if _rank not in (None, "0") and _watch:
+        _log = open(os.path.join(os.environ["AUDIT_DIR"], f"rank{_rank}.log"), "a", buffering=1)
+        _write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+
+        def _hook(event, args):
+            if event == "open":
+                path, mode, flags = args
+                writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+                    mode is None and isinstance(flags, int) and flags & _write_flags
+                )
+            elif event in ("os.rename", "os.mkdir", "os.remove", "os.rmdir", "shutil.rmtree", "shutil.move"):
+                path, writes = args[1] if event == "os.rename" else args[0], True
+            else:
+                return
+            if writes and isinstance(path, (str, bytes, os.PathLike)):
+                path = os.path.abspath(os.fsdecode(path))
+                if path.startswith(_watch):
+                    _log.write(f"{event} {path}\\n")
+
+        sys.addaudithook(_hook)
+    """
+)
+
+
+def _env(tmp_path: Path, watch: Path | None = None) -> dict[str, str]:
+    site = tmp_path / "site"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(AUDIT)
+    audit = tmp_path / "audit"
+    audit.mkdir(exist_ok=True)
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONWARNINGS": "ignore",
+        "GANCOMPRESS_CACHE": str(tmp_path / "cache"),
+        "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+        "AUDIT_DIR": str(audit),
+    }
+    if watch is not None:
+        env["AUDIT_WATCH"] = str(watch.resolve())
+    return env
+
+
+def torchrun(args: list[str], env: dict[str, str], nproc: int = 2) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", f"--nproc_per_node={nproc}"]
+    return subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+
+
+def test_compress_with_two_processes(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    teacher = tmp_path / "teacher"
+    proc = subprocess.run(
+        [sys.executable, "-m", "gancompress", "train", "--dry-run", "--out", str(teacher), "-q"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+    out = tmp_path / "ddp"
+    env = _env(tmp_path, watch=out)
+    sets = ["train.batch_size=16", "train.log_every=2", "train.ckpt_every=6", "prune.update_every=2"]
+    args = ["-m", "gancompress", "compress", "--teacher", str(teacher), "--steps", "12", "--json"]
+    args += [x for s in sets for x in ("--set", s)]
+    proc = torchrun([*args, "--out", str(out)], env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+
+    payload = json.loads(proc.stdout)  # rank 0 alone prints the result
+    assert payload["steps"] == 12 and payload["sparsity"] == pytest.approx(0.5, abs=1e-6)
+    # rank 0 compared every rank's mask digest at each AGP update (steps 0, 2, 4, 6) and found them identical
+    checks = [line for line in proc.stderr.splitlines() if "masks identical on 2 ranks" in line]
+    assert len(checks) == 4, proc.stderr[-3000:]
+    assert "differ" not in proc.stderr
+
+    # rank 0 alone logged and wrote: one metrics row per logged step, the world size recorded, rank 1 wrote nothing
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4, 6, 8, 10, 12]
+    assert json.loads((out / "env.json").read_text())["world_size"] == 2
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step_12", "step_6"]
+    state = json.loads((out / "checkpoints" / "step_12" / "state.json").read_text())
+    assert state["world_size"] == 2
+    audit = tmp_path / "audit" / "rank1.log"
+    assert audit.parent.is_dir()
+    assert not audit.exists() or audit.read_text() == "", f"rank 1 wrote into the run directory:\n{audit.read_text()}"
+    assert (out / "generator.safetensors").is_file() and (out / "compress.json").is_file()
+
+    # resume from the mid-way checkpoint (every rank's RNG stream, the shared data position): the same final weights
+    resumed = tmp_path / "resumed"
+    shutil.copytree(out, resumed)
+    shutil.rmtree(resumed / "checkpoints" / "step_12")
+    for name in ("generator.safetensors", "discriminator.safetensors", "compress.json"):
+        (resumed / name).unlink()
+    proc = torchrun([*args, "--out", str(resumed), "--resume"], _env(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in ("generator", "discriminator"):
+        a, b = load_file(str(out / f"{name}.safetensors")), load_file(str(resumed / f"{name}.safetensors"))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), f"{name} differs after resume"
+    assert (resumed / "metrics.jsonl").read_text() == (out / "metrics.jsonl").read_text()
+
+
+MISMATCH = textwrap.dedent(
+    """
+    import torch, torch.distributed as dist
+    from torch import nn
+    from gancompress import distributed
+    from gancompress.errors import DistributedError
+
+    distributed.init("cpu")
+    layer = nn.Linear(4, 4)
+    layer.register_buffer("weight_mask", torch.ones(4, 4))
+    distributed.check_identical_masks(layer, step=0)  # identical: passes
+    if distributed.rank() == 1:
+        layer.weight_mask[0, 0] = 0.0
+    try:
+        distributed.check_identical_masks(layer, step=3)
+    except DistributedError as exc:
+        print(f"rank {distributed.rank()}: {exc}")
+    else:
+        raise SystemExit("no error")
+    distributed.teardown()
+    """
+)
+
+
+def test_mask_mismatch_across_ranks_raises_on_every_rank(tmp_path: Path) -> None:
+    script = tmp_path / "mismatch.py"
+    script.write_text(MISMATCH)
+    proc = torchrun([str(script)], _env(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = sorted(line for line in proc.stdout.splitlines() if line.startswith("rank "))
+    assert len(lines) == 2, proc.stdout
+    for line in lines:
+        assert "masks differ across ranks at step 3" in line and "ranks [1]" in line

@@ -1,0 +1,112 @@
+"""``gancompress reproduce table1`` through subprocess: 3 methods × 2 seeds on tiny fake data, resume, report, errors.
+
+One run is shared by the module (the domain classifier is trained once into a module cache; 16 px images keep it
+short); the resume test then drops one finished cell from results.json and checks only that cell is re-run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+METHODS = ("dense", "self_supervised", "oneshot_finetune")
+TINY = ["--dry-run", "--set", "data.image_size=16", "--teacher-steps", "6", "--seeds", "2"]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    cache = tmp_path_factory.mktemp("cache")
+    return {**os.environ, "GANCOMPRESS_CACHE": str(cache), "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+
+
+def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gancompress", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def table_run(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("runs") / "table1"
+    proc = run(["reproduce", "table1", *TINY, "--methods", ",".join(METHODS), "--out", str(out), "--json", "-q"], env)
+    assert proc.returncode == 0, proc.stderr
+    return out, json.loads(proc.stdout)
+
+
+def test_results_json_has_every_cell(table_run: tuple[Path, dict]) -> None:
+    out, payload = table_run
+    results = json.loads((out / "results.json").read_text())
+    assert results["kind"] == "table1" and payload["kind"] == "table1"
+    names = [r["name"] for r in results["models"]]
+    assert names == [*METHODS, "dense_continued"]  # the same-budget control row is on by default
+    assert [r["row"] for r in results["models"]] == ["a", "b", "d", "a+"]
+    teacher = results["teacher"]
+    assert teacher["steps"] == 6 and teacher["metrics"]["fid"] > 0 and teacher["curves"]["g/loss"]
+    for row in results["models"]:
+        assert sorted(row["cells"]) == ["0", "1"], row["name"]
+        assert row["metrics"]["fid"] > 0 and "fid_ci95" in row["metrics"]
+        assert row["flag"] in ("ok", "artifacts", "collapse")
+        for cell in row["cells"].values():
+            assert {"fid", "kid", "precision", "recall", "class_coverage", "diversity_ratio"} <= set(cell["metrics"])
+            assert cell["seconds"] > 0 and (out / cell["samples"]).is_file()
+            assert isinstance(cell["false_positive"]["false_positive"], bool)
+            assert cell["verdict"]["flag"] in ("ok", "artifacts", "collapse")
+    by_name = {r["name"]: r for r in results["models"]}
+    # budgets (PAPER.md §4): random-init rows the teacher's 6 steps, rows from G_O 20 % of them (ceil → 2)
+    assert {c["steps"] for c in by_name["dense"]["cells"].values()} == {6}
+    assert {c["steps"] for c in by_name["self_supervised"]["cells"].values()} == {2}
+    assert by_name["dense"]["cells"]["0"]["run"] == teacher["path"]  # row a's first seed IS the teacher
+    assert (out / "cells" / "dense" / "seed1" / "generator.safetensors").is_file()  # another teacher, seed 1
+    assert by_name["self_supervised"]["metrics"]["sparsity"] == pytest.approx(0.5, abs=1e-3)
+    assert results["timing"]["wall_seconds"] > 0
+    md = (out / "report.md").read_text()
+    assert "| row | method | seeds |" in md and "## Outcome" in md and "self_supervised" in md
+    assert (out / "report.html").is_file() and (out / "curves" / "self_supervised_losses.svg").is_file()
+
+
+def test_resume_skips_finished_cells(table_run: tuple[Path, dict], env: dict[str, str]) -> None:
+    out, _ = table_run
+    results = json.loads((out / "results.json").read_text())
+    before = {r["name"]: {s: c["metrics"]["fid"] for s, c in r["cells"].items()} for r in results["models"]}
+    ss = next(r for r in results["models"] if r["name"] == "self_supervised")
+    del ss["cells"]["1"]  # as if the run had crashed during this cell
+    (out / "results.json").write_text(json.dumps(results))
+    proc = run(["reproduce", "table1", *TINY, "--methods", ",".join(METHODS), "--out", str(out), "--resume"], env)
+    assert proc.returncode == 0, proc.stderr
+    assert "8 cells planned, 1 to run (7 finished)" in proc.stderr
+    assert "[1/1] self_supervised seed 1" in proc.stderr and "teacher reloaded" in proc.stderr
+    after = json.loads((out / "results.json").read_text())
+    got = {r["name"]: {s: c["metrics"]["fid"] for s, c in r["cells"].items()} for r in after["models"]}
+    assert got == before  # the re-run cell is deterministic; every other cell was kept as it was
+
+
+def test_report_command_and_refusals(table_run: tuple[Path, dict], env: dict[str, str]) -> None:
+    out, _ = table_run
+    (out / "report.md").unlink()
+    proc = run(["report", str(out)], env)
+    assert proc.returncode == 0, proc.stderr
+    assert "| b | self_supervised | 2 |" in (out / "report.md").read_text()
+    proc = run(["reproduce", "table1", *TINY, "--out", str(out)], env)  # exists, no --resume
+    assert proc.returncode == 2 and "already exists" in proc.stderr
+    proc = run(["reproduce", "table1", "--dry-run", "--methods", "dense,bogus", "--variants", "sample"], env)
+    assert proc.returncode == 2 and "unknown Table 1 method 'bogus'" in proc.stderr  # before anything is written
+
+
+def test_given_teacher_is_row_a(table_run: tuple[Path, dict], tmp_path: Path, env: dict[str, str]) -> None:
+    out, _ = table_run
+    teacher = out / "teacher"
+    args = ["--teacher", str(teacher), "--methods", "a,b", "--seeds", "1", "--no-control", "--num-samples", "64"]
+    proc = run(["reproduce", "table1", *args, "--out", str(tmp_path / "t"), "-q"], env)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((tmp_path / "t" / "results.json").read_text())
+    assert results["teacher"]["source"] == "given" and results["teacher"]["steps"] == 6
+    assert results["config"]["data"]["name"] == "fake" and results["config"]["data"]["image_size"] == 16
+    assert results["teacher"]["curves"]["g/loss"]  # read back from the given run's metrics.jsonl
+    dense, ss = results["models"]
+    assert dense["cells"]["0"]["run"] == str(teacher.resolve()) and ss["cells"]["0"]["steps"] == 2
