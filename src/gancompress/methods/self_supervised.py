@@ -55,7 +55,7 @@ class SelfSupervised(Method):
     def generator_step(self, batch: Batch) -> dict[str, Any]:
         cfg, loss = self.cfg, self.loss
         x = loss.generator_input(batch)  # the SAME inputs for g_orig and g_comp (PAPER.md §2)
-        with torch.no_grad():
+        with torch.no_grad(), loss.generator_scope(self.g_orig):  # l_O's terms re-apply G_O (StarGAN "rec")
             out_o = self.g_orig(*x)
             g_o, d_o = loss.fake_terms(out_o, batch, self.d)
         out_c = self.g_comp(*x)
