@@ -36,7 +36,7 @@ demo: install fashion-mnist
 	$(BIN)/gancompress demo --out runs/demo --overwrite
 
 test: install
-	$(BIN)/python -m pytest -q -m "not slow" tests
+	$(BIN)/python -m pytest -q -m "not slow" --durations=10 tests
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
