@@ -7,7 +7,6 @@ short); the resume test then drops one finished cell from results.json and check
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,12 +16,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 METHODS = ("dense", "self_supervised", "oneshot_finetune")
 TINY = ["--dry-run", "--set", "data.image_size=16", "--teacher-steps", "6", "--seeds", "2"]
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    cache = tmp_path_factory.mktemp("cache")
-    return {**os.environ, "GANCOMPRESS_CACHE": str(cache), "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 
 
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -9,7 +9,6 @@ moments and RNG states equal bit for bit (max abs diff 0).
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -38,12 +37,6 @@ ARGS = [
     "--json",
     "-q",
 ]
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    cache = tmp_path_factory.mktemp("cache")
-    return {**os.environ, "GANCOMPRESS_CACHE": str(cache), "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 
 
 def cli(*args: str) -> list[str]:
