@@ -128,6 +128,32 @@ def test_stargan_batch_draws_target_once_and_rec_follows_generator_scope() -> No
         loss.domain_index(torch.tensor([1]))
 
 
+def test_self_supervised_judges_the_teacher_term_through_the_teacher() -> None:
+    """Eq. 7's l_O must re-apply G_O (StarGAN "rec" = ‖x − G(G(x, c′), c)‖₁ with G = G_O), not the student."""
+    from gancompress.methods import create_method
+
+    data_cfg, model_cfg = CASES["stargan"]
+    fam = get_family("stargan")
+    torch.manual_seed(0)
+    g_orig, d = fam.build(model_cfg, data_cfg)
+    g_comp, _ = fam.build(model_cfg, data_cfg)  # a different network: the two rec terms must differ
+    loss = fam.make_loss(g_orig, d)
+    loss.generator = g_comp  # what compress() sets: the trained generator
+    method = create_method(gc.MethodCfg(name="self_supervised"))
+    method.setup(g_comp, g_orig, d, loss)
+    batch = InfiniteLoader(gc.load_dataset(data_cfg, "train"), 8, seed=0).next_batch()
+    seen: list[torch.nn.Module] = []
+    original = loss._rec
+
+    def spy(g_out: torch.Tensor, b: dict) -> torch.Tensor:
+        seen.append(loss.generator)
+        return original(g_out, b)
+
+    loss._rec = spy
+    method.generator_step(batch)
+    assert seen[0] is g_orig and seen[-1] is g_comp and loss.generator is g_comp
+
+
 def test_gradient_penalty_is_zero_for_unit_gradient_critic() -> None:
     class Linear(torch.nn.Module):  # D_src(x) = <w, x> with ‖w‖ = 1 ⇒ ‖∇‖ = 1 ⇒ penalty 0
         def __init__(self) -> None:
