@@ -28,11 +28,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+from _teacher import open_teacher
 
 import gancompress as gc
-from gancompress.cli import run_config
-from gancompress.evaluate import Evaluator, summarize
-from gancompress.pipeline import gan_info
+from gancompress.evaluate import summarize
 
 VARIANTS: dict[str, tuple[dict, dict, dict]] = {
     "budget20": ({}, {}, {"budget_fraction": 0.2}),
@@ -75,12 +74,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     done = _done(out) if args.skip_done else set()
-    cfg = run_config(args.teacher)
-    train, test = gc.load_dataset(cfg.data, "train"), gc.load_dataset(cfg.data, "test")
-    ev = Evaluator(train, test, num_samples=args.num_samples)
-    g, d = gc.load_gan(args.teacher)
-    info = gan_info(args.teacher)
-    loss = gc.get_family(cfg.model.family).make_loss(g, d)
+    t = open_teacher(args.teacher, args.num_samples)
+    cfg, train, ev, g, d, info, loss = t.cfg, t.train, t.evaluator, t.g, t.d, t.info, t.loss
     metrics = ("fid", "class_coverage")
     teacher = ev.evaluate(g, loss, metrics=metrics)
     rows = []

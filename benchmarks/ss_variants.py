@@ -21,11 +21,10 @@ import time
 from dataclasses import replace
 
 import torch
+from _teacher import open_teacher
 
 import gancompress as gc
-from gancompress.cli import run_config
-from gancompress.evaluate import Evaluator, summarize
-from gancompress.pipeline import gan_info
+from gancompress.evaluate import summarize
 from gancompress.variants import VARIANTS  # the mapping lives in the library (also used by reproduce table1)
 
 
@@ -41,12 +40,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    cfg = run_config(args.teacher)
-    train, test = gc.load_dataset(cfg.data, "train"), gc.load_dataset(cfg.data, "test")
-    ev = Evaluator(train, test, num_samples=args.num_samples)
-    g, d = gc.load_gan(args.teacher)
-    info = gan_info(args.teacher)
-    loss = gc.get_family(cfg.model.family).make_loss(g, d)
+    t = open_teacher(args.teacher, args.num_samples)
+    cfg, train, ev, g, d, info, loss = t.cfg, t.train, t.evaluator, t.g, t.d, t.info, t.loss
     metrics = ("fid", "kid", "class_coverage")
     teacher_fid = ev.evaluate(g, loss, metrics=metrics)["fid"]
     rows = {}
