@@ -136,6 +136,7 @@ def test_compress_with_two_processes(tmp_path: Path) -> None:
 
 MISMATCH = textwrap.dedent(
     """
+    import sys
     import torch, torch.distributed as dist
     from torch import nn
     from gancompress import distributed
@@ -150,7 +151,9 @@ MISMATCH = textwrap.dedent(
     try:
         distributed.check_identical_masks(layer, step=3)
     except DistributedError as exc:
-        print(f"rank {distributed.rank()}: {exc}")
+        # One file per rank: two processes printing to one shared pipe can interleave their lines.
+        with open(f"{sys.argv[1]}/rank{distributed.rank()}.txt", "w") as out:
+            out.write(f"rank {distributed.rank()}: {exc}\\n")
     else:
         raise SystemExit("no error")
     distributed.teardown()
@@ -161,9 +164,11 @@ MISMATCH = textwrap.dedent(
 def test_mask_mismatch_across_ranks_raises_on_every_rank(tmp_path: Path) -> None:
     script = tmp_path / "mismatch.py"
     script.write_text(MISMATCH)
-    proc = torchrun([str(script)], _env(tmp_path))
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    proc = torchrun([str(script), str(outdir)], _env(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = sorted(line for line in proc.stdout.splitlines() if line.startswith("rank "))
-    assert len(lines) == 2, proc.stdout
+    lines = [(outdir / f"rank{r}.txt").read_text().strip() for r in (0, 1)]
+    assert all(line.startswith(f"rank {r}: ") for r, line in enumerate(lines)), lines
     for line in lines:
         assert "masks differ across ranks at step 3" in line and "ranks [1]" in line
