@@ -44,6 +44,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--budget-fraction", type=float, help="compression budget as a fraction of the teacher's steps")
     p.add_argument("--num-samples", type=int, help="generated samples per score (default: profile)")
     p.add_argument("--batch-size", type=int)
+    p.add_argument(
+        "--jobs", type=int, default=1,
+        help="cells run at once in worker processes, each with cores/jobs threads (default 1; 2 on 2 cores)",
+    )  # fmt: skip
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:

@@ -152,6 +152,7 @@ class Table1Job:
         self.c_start = time.process_time()
         self.wall_before = float(results.get("timing", {}).get("wall_seconds", 0.0))  # earlier sessions (--resume)
         self.cpu_before = float(results.get("timing", {}).get("cpu_seconds", 0.0))
+        self.cpu_workers = 0.0  # CPU seconds of cells run in --jobs worker processes
         self.train_data = load_dataset(cfg.data, "train")
         self.test_data = load_dataset(cfg.data, "test")
         log.info("data: %s (%d train / %d test images)", cfg.data.name, len(self.train_data), len(self.test_data))
@@ -169,7 +170,8 @@ class Table1Job:
     def save(self) -> None:
         timing = self.results["timing"]
         timing["wall_seconds"] = round(self.wall_before + time.perf_counter() - self.t_start, 1)
-        timing["cpu_seconds"] = round(self.cpu_before + time.process_time() - self.c_start, 1)
+        cpu = self.cpu_before + self.cpu_workers + time.process_time() - self.c_start
+        timing["cpu_seconds"] = round(cpu, 1)
         timing["threads"] = torch.get_num_threads()
         timing["loadavg_1min"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # other jobs on the box
         write_json(self.out / "results.json", refresh(self.results))  # atomic: tmp file, then rename
@@ -236,14 +238,29 @@ class Table1Job:
         self.save()
 
     # ------------------------------------------------------------------------------------------ cells
-    def run_cell(self, cell: Cell) -> None:
-        """Train (or reuse, for row a's first seed), score and record one (row, seed) cell, then save results."""
-        t0, c0, cfg, teacher = time.perf_counter(), time.process_time(), self.cfg, self.results["teacher"]
+    def add_row(self, cell: Cell) -> dict[str, Any]:
+        """The results row of ``cell`` (created, in plan order, the first time)."""
         row = find_row(self.results, cell.name)
         if row is None:
             budget = METHODS.get(cell.method).budget
             row = new_row(cell.method, cell.variant, budget=budget, description=_describe(cell.method, cell.variant))
             self.results["models"].append(row)
+        return row
+
+    def run_cell(self, cell: Cell) -> None:
+        """Train (or reuse, for row a's first seed), score and record one (row, seed) cell, then save results."""
+        self.record(cell, self.train_cell(cell))
+
+    def record(self, cell: Cell, rec: dict[str, Any], *, worker_cpu: float = 0.0) -> None:
+        """Store one finished cell and rewrite results.json; ``worker_cpu``: CPU seconds spent in a --jobs worker."""
+        self.add_row(cell)["cells"][str(cell.seed)] = rec
+        self.cpu_workers += worker_cpu
+        self.save()
+        log.info("%s seed %d: FID %.3f in %.0f s", cell.name, cell.seed, rec["metrics"]["fid"], rec["seconds"])
+
+    def train_cell(self, cell: Cell) -> dict[str, Any]:
+        """Train (or reuse) and score one cell; returns its record (reads ``results``, never writes it)."""
+        t0, c0, cfg, teacher = time.perf_counter(), time.process_time(), self.cfg, self.results["teacher"]
         rel = Path("cells") / cell.name / f"seed{cell.seed}"
         first_seed = cell.seed == self.results["plan"]["seeds"][0]
         if cell.method == "dense" and cell.variant is None and first_seed:
@@ -284,7 +301,7 @@ class Table1Job:
             _grid(g, self.loss, self.out / samples, cfg.device)
         # row a's first seed cost the teacher's training
         extra, extra_cpu = (teacher["seconds"], teacher.get("cpu_seconds") or 0.0) if is_teacher else (0.0, 0.0)
-        row["cells"][str(cell.seed)] = {
+        return {
             "seed": cell.seed,
             "metrics": metrics,
             "steps": int(steps),
@@ -297,8 +314,6 @@ class Table1Job:
             "samples": samples,
             "run": str(rel),
         }
-        self.save()
-        log.info("%s seed %d: FID %.3f in %.0f s", cell.name, cell.seed, metrics["fid"], time.perf_counter() - t0)
 
 
 def run_table1(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
@@ -325,6 +340,8 @@ def run_table1(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
     n_seeds = args.seeds or (len(plan["seeds"]) if resume else profile["seeds"])
     if n_seeds < 1:
         raise UserError(f"--seeds must be >= 1, got {n_seeds}")
+    if getattr(args, "jobs", 1) is not None and getattr(args, "jobs", 1) < 1:
+        raise UserError(f"--jobs must be >= 1, got {args.jobs}")
     plan = {
         "methods": [r.method for r in rows],
         "variants": variants,
@@ -352,9 +369,18 @@ def run_table1(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
     cells = plan_cells(plan["methods"], variants, plan["seeds"], plan["control"])
     todo = [c for c in cells if not cell_done(results, c.name, c.seed)]
     log.info("%d cells planned, %d to run (%d finished)", len(cells), len(todo), len(cells) - len(todo))
-    for i, cell in enumerate(todo, 1):
-        log.info("[%d/%d] %s seed %d", i, len(todo), cell.name, cell.seed)
-        job.run_cell(cell)
+    for cell in cells:  # rows in plan order, whichever cell finishes first
+        job.add_row(cell)
+    jobs = max(1, int(getattr(args, "jobs", 1) or 1))
+    results["timing"]["jobs"] = jobs
+    if jobs == 1:
+        for i, cell in enumerate(todo, 1):
+            log.info("[%d/%d] %s seed %d", i, len(todo), cell.name, cell.seed)
+            job.run_cell(cell)
+    else:
+        from gancompress.cellpool import run_parallel
+
+        run_parallel(job, todo, jobs)
     job.save()
     md, html = write_table1_report(results, run.path)
     run.close()

@@ -79,6 +79,28 @@ def test_resume_skips_finished_cells(table_run: tuple[Path, dict], env: dict[str
     assert got == before  # the re-run cell is deterministic; every other cell was kept as it was
 
 
+def test_jobs_runs_cells_in_worker_processes(table_run: tuple[Path, dict], env: dict[str, str]) -> None:
+    out, _ = table_run
+    results = json.loads((out / "results.json").read_text())
+    before = {r["name"]: {s: c["metrics"]["fid"] for s, c in r["cells"].items()} for r in results["models"]}
+    for row in results["models"]:
+        if row["name"] in ("self_supervised", "oneshot_finetune"):
+            del row["cells"]["1"]
+    (out / "results.json").write_text(json.dumps(results))
+    args = ["reproduce", "table1", *TINY, "--methods", ",".join(METHODS), "--out", str(out), "--resume", "--jobs", "2"]
+    proc = run(args, env)
+    assert proc.returncode == 0, proc.stderr
+    assert "running 2 cells on 2 worker processes" in proc.stderr and "[2/2] done" in proc.stderr
+    after = json.loads((out / "results.json").read_text())
+    assert [r["name"] for r in after["models"]] == [r["name"] for r in results["models"]]  # plan order kept
+    got = {r["name"]: {s: c["metrics"]["fid"] for s, c in r["cells"].items()} for r in after["models"]}
+    for name, cells in before.items():  # same seeds in a worker (one thread) → the same cells, to rounding
+        assert got[name] == pytest.approx(cells, rel=1e-3), name
+    assert after["timing"]["jobs"] == 2 and after["timing"]["cpu_seconds"] > results["timing"]["cpu_seconds"]
+    bad = run(["reproduce", "table1", *TINY, "--out", str(out.parent / "bad"), "--jobs", "0"], env)
+    assert bad.returncode == 2 and "--jobs must be >= 1" in bad.stderr and not (out.parent / "bad").exists()
+
+
 def test_report_command_and_refusals(table_run: tuple[Path, dict], env: dict[str, str]) -> None:
     out, _ = table_run
     (out / "report.md").unlink()
