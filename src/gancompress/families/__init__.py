@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
 
 from torch import nn
 
 from gancompress.config import DataCfg, ModelCfg
 from gancompress.families.base import Batch, EvalInputs, GanLoss, describe, draw_batch, weighted_sum
 from gancompress.registry import Registry
+
+if TYPE_CHECKING:
+    from gancompress.config import RunCfg
 
 
 class Family(ABC):
@@ -23,6 +27,15 @@ class Family(ABC):
     @abstractmethod
     def make_loss(self, g: nn.Module, d: nn.Module) -> GanLoss:
         """The loss object for this pair (reads sizes such as ``nz`` from ``g.arch_spec``)."""
+
+    def select(self, g: nn.Module, d: nn.Module | None, cfg: RunCfg) -> tuple[nn.Module, nn.Module | None, GanLoss]:
+        """What one compression / evaluation run works on: (generator, its discriminator, loss) of a trained pair.
+
+        Default: the pair as it is. A family whose teacher holds several generators (CycleGAN: G_AB, G_BA and
+        D_A, D_B) returns the one selected by ``cfg`` (one translation direction) with the matching D and a loss
+        whose extra terms may use the others frozen (the cycle term through the teacher's reverse generator).
+        """
+        return g, d, self.make_loss(g, d)
 
     def init_weights(self, module: nn.Module) -> None:
         """Re-initialise ``module`` as at the start of teacher training (rows from random init)."""
