@@ -25,7 +25,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "loop, score all with one evaluator, write results.json after every cell and a report.",
     )
     p.set_defaults(func="gancompress.cli_reproduce:cmd_reproduce")
-    p.add_argument("table", choices=["table1"], help="which table (table1: the baselines at one sparsity)")
+    p.add_argument(
+        "table",
+        choices=["table1", "table2", "granularity"],
+        help="table1: the baselines at one sparsity; table2: every family × element sparsity 0–90 %%; "
+        "granularity: element/vector/kernel/N:4/filter × sparsity, quality and CPU latency",
+    )
     common_flags(p)
     data_flags(p)
     p.add_argument("--family", help="GAN family (dcgan)")
@@ -33,7 +38,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--granularity", help="element (default, as the paper's Table 1), filter, …")
     p.add_argument("--profile", choices=list(PROFILES), default="full", help="quick (≤ 15 min) or full (demo scale)")
     p.add_argument("--seeds", type=int, help="training seeds per row (default: quick 1, full 3)")
-    p.add_argument("--teacher", help="use this teacher run directory instead of training one")
+    p.add_argument(
+        "--teacher",
+        help="table1: a teacher run directory to use instead of training one; table2/granularity: task=DIR pairs, "
+        "comma-separated (e.g. dcgan=runs/t1,pix2pix=runs/t2)",
+    )
     p.add_argument("--methods", help="comma-separated method ids or row letters (default: all 15 rows)")
     p.add_argument(
         "--variants",
@@ -44,6 +53,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--budget-fraction", type=float, help="compression budget as a fraction of the teacher's steps")
     p.add_argument("--num-samples", type=int, help="generated samples per score (default: profile)")
     p.add_argument("--batch-size", type=int)
+    p.add_argument("--tasks", help="table2/granularity: comma-separated tasks (default: all / dcgan,pix2pix)")
+    p.add_argument("--sparsities", help="table2/granularity: comma-separated sparsities (default 0.25,0.5,0.75,0.9)")
+    p.add_argument("--granularities", help="granularity: comma-separated (default element,vector,kernel,nm,filter)")
+    p.add_argument(
+        "--filter-importance", default="bn_scale",
+        help="granularity: filter criterion (default bn_scale: BatchNorm |γ|, L1 where no affine norm follows)",
+    )  # fmt: skip
+    p.add_argument("--no-latency", action="store_true", help="granularity: skip the latency measurement")
+    p.add_argument("--latency-rounds", type=int, default=5, help="granularity: interleaved timing rounds (default 5)")
     p.add_argument(
         "--jobs", type=int, default=1,
         help="cells run at once in worker processes, each with cores/jobs threads (default 1; 2 on 2 cores)",
@@ -57,6 +75,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from gancompress.reproduce import run_table1
     from gancompress.table1_results import refresh
 
+    if args.table != "table1":
+        return _cmd_sweep(args)
     results, md, html = run_table1(args)
     refresh(results)
     cols = [0, 1, 2, 3, 4, 5, 6, 10, 12, 13, 15]  # row, method, seeds, FID, ratios, coverage, flag, FP, wall time
@@ -64,4 +84,17 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     text += "\n\n" + "\n".join(f"- {line}" for line in outcome(results))
     text += f"\n\nwall time {results['timing']['wall_seconds'] / 60:.1f} min\nreport: {md}\n        {html}"
     _emit(args, results, text)
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from gancompress.cli import _emit
+    from gancompress.report import format_table
+    from gancompress.report_sweep import _tables, outcome
+    from gancompress.sweep_run import run_sweep
+
+    results, md, html = run_sweep(args.table, args)
+    parts = [f"{title}\n{format_table(rows, headers)}" for title, headers, rows in _tables(results)]
+    text = "\n\n".join(parts) + "\n\n" + "\n".join(f"- {line}" for line in outcome(results))
+    _emit(args, results, text + f"\n\nreport: {md}\n        {html}")
     return 0

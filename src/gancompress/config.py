@@ -319,11 +319,20 @@ def load_config(path: str | Path, base: RunCfg | None = None) -> RunCfg:
     data = _parse(p, text)
     if not isinstance(data, dict):
         raise UserError(f"config {p}: expected a table of sections (data, model, prune, …), got {type(data).__name__}")
-    merged = _deep_merge(to_dict(base or RunCfg()), data)
     try:
-        return from_dict(RunCfg, merged)
+        return apply_dict(base or RunCfg(), data)
     except UserError as exc:
         raise UserError(f"{exc} (in config {p})") from None
+
+
+def apply_dict(base: RunCfg, data: dict[str, Any]) -> RunCfg:
+    """``base`` with the keys of a nested dict (as a config file holds) replaced; validated like :func:`override`.
+
+    Example:
+        >>> apply_dict(RunCfg(), {"model": {"ngf": 8}}).model.ngf
+        8
+    """
+    return from_dict(RunCfg, _deep_merge(to_dict(base), data))
 
 
 def _parse(p: Path, text: str) -> Any:

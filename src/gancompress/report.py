@@ -73,6 +73,10 @@ def _json_default(o: Any) -> Any:
 
 
 def _check(results: Any) -> dict:
+    if isinstance(results, Mapping) and results.get("kind") in ("table2", "granularity"):
+        if not isinstance(results.get("tasks"), Mapping) or not isinstance(results.get("plan"), Mapping):
+            raise UserError(f'{results["kind"]} results must hold "tasks" and "plan" objects (gancompress.sweep_run)')
+        return dict(results)
     if not isinstance(results, Mapping) or not isinstance(results.get("models"), list):
         raise UserError('results must be a JSON object with a "models" list (see gancompress.report docstring)')
     for i, m in enumerate(results["models"]):
@@ -380,4 +384,8 @@ def regenerate(run_dir: str | Path) -> tuple[Path, Path]:
         from gancompress.report_table1 import write_table1_report
 
         return write_table1_report(results, run_dir, save_json=True)  # derived fields refreshed, raw data kept
+    if results.get("kind") in ("table2", "granularity"):  # `reproduce table2|granularity` sweeps
+        from gancompress.report_sweep import write_sweep_report
+
+        return write_sweep_report(results, run_dir)
     return write_report(results, run_dir, save_json=False)

@@ -316,6 +316,24 @@ class Table1Job:
         }
 
 
+_WORKER_JOB: Table1Job | None = None  # a --jobs worker process's own job (cellpool)
+
+
+def _worker_init(cfg: RunCfg, profile: dict[str, Any], out: str, results: dict[str, Any]) -> None:
+    global _WORKER_JOB
+    _WORKER_JOB = Table1Job(cfg, profile, Path(out), results)
+    _WORKER_JOB.teacher(None)  # already trained and scored: reloaded from results["teacher"]
+
+
+def _worker_cell(cell: Cell) -> dict[str, Any]:
+    assert _WORKER_JOB is not None, "worker not initialised"
+    return _WORKER_JOB.train_cell(cell)
+
+
+def _label(cell: Cell) -> str:
+    return f"{cell.name} seed {cell.seed}"
+
+
 def run_table1(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
     """Run (or ``--resume``) the whole table into ``args.out``; returns (results, report.md, report.html)."""
     from gancompress.report_table1 import write_table1_report
@@ -378,9 +396,13 @@ def run_table1(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
             log.info("[%d/%d] %s seed %d", i, len(todo), cell.name, cell.seed)
             job.run_cell(cell)
     else:
-        from gancompress.cellpool import run_parallel
+        from gancompress.cellpool import run_pool
 
-        run_parallel(job, todo, jobs)
+        def done(cell: Cell, rec: dict[str, Any], cpu: float) -> None:
+            job.record(cell, rec, worker_cpu=cpu)
+
+        init_args = (cfg, profile, str(run.path), results)
+        run_pool(todo, jobs, init=_worker_init, init_args=init_args, work=_worker_cell, on_done=done, describe=_label)
     job.save()
     md, html = write_table1_report(results, run.path)
     run.close()

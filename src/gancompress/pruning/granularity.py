@@ -273,6 +273,27 @@ class NM(Granularity):
 _NM_RE = re.compile(r"^(?:nm[:_]?)?(\d+):(\d+)$")
 
 
+def incompatible_layers(model: nn.Module, granularity: str | Granularity) -> list[str]:
+    """Names of ``model``'s prunable layers that ``granularity`` cannot prune (e.g. 2:4 on a 1-channel input conv).
+
+    A sweep keeps them dense (``prune.exclude``) instead of failing; a single run reports them as an error.
+
+    Example:
+        >>> net = nn.Sequential(nn.Conv2d(1, 8, 3), nn.Conv2d(8, 8, 3))
+        >>> incompatible_layers(net, "nm")
+        ['0']
+    """
+    gran = make_granularity(granularity)
+    bad = []
+    for name, layer in model.named_modules():
+        if isinstance(layer, PRUNABLE_TYPES):
+            try:
+                gran.check(layer, name)
+            except UserError:
+                bad.append(name)
+    return bad
+
+
 def make_granularity(name: str | Granularity) -> Granularity:
     """Build a granularity from its name: ``element``, ``vector``, ``kernel``, ``filter``, ``nm`` (2:4),
     ``nm:N:M`` or ``N:M``. A ``Granularity`` instance is passed through.

@@ -1,0 +1,108 @@
+"""``gancompress reproduce table2|granularity`` through subprocess on synthetic data (``--dry-run``): the results
+JSON holds every cell with the sparsity asked for, the report has the paper's layout, resume re-runs only missing
+cells, latency compares physically shrunk filter-pruned generators with the dense teacher, bad flags exit 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gancompress", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600
+    )
+
+
+@pytest.fixture(scope="module")
+def table2(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "table2"
+    proc = run(
+        ["reproduce", "table2", "--dry-run", "--tasks", "dcgan", "--sparsities", "0.5,0.9", "--out", str(out)], env
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Table 2 (element sparsity)" in proc.stdout and "dense FID" in proc.stdout
+    return out
+
+
+def test_table2_cells_ratios_and_report(table2: Path) -> None:
+    results = json.loads((table2 / "results.json").read_text())
+    assert results["kind"] == "table2" and results["plan"]["tasks"] == ["dcgan"]
+    task = results["tasks"]["dcgan"]
+    assert task["teacher"]["metrics"]["fid"] > 0 and task["teacher"]["source"] == "trained"
+    assert sorted(task["cells"]) == ["element@0.5/s0", "element@0.9/s0"]
+    for key, cell in task["cells"].items():
+        assert cell["achieved_sparsity"] == pytest.approx(cell["sparsity"], abs=0.01), key
+        assert cell["metrics"]["fid"] > 0 and (table2 / cell["samples"]).is_file()
+        assert (table2 / cell["run"] / "generator.safetensors").is_file()
+    # the paper's ratio for DCGAN/MNIST at 50 %: 50.634 / 50.391 (PAPER.md §5)
+    assert task["paper_ratios"]["0.5"] == [pytest.approx(50.634 / 50.391)]
+    md = (table2 / "report.md").read_text()
+    ratio = task["cells"]["element@0.5/s0"]["metrics"]["fid"] / task["teacher"]["metrics"]["fid"]
+    assert f"({ratio:.3f}×) [1.005]" in md and "## Outcome" in md
+    assert "<table>" in (table2 / "report.html").read_text()
+
+
+def test_table2_resume_runs_only_missing_cells(table2: Path, env: dict[str, str]) -> None:
+    results = json.loads((table2 / "results.json").read_text())
+    before = results["tasks"]["dcgan"]["cells"]["element@0.9/s0"]["metrics"]["fid"]
+    del results["tasks"]["dcgan"]["cells"]["element@0.9/s0"]
+    (table2 / "results.json").write_text(json.dumps(results))
+    proc = run(["reproduce", "table2", "--dry-run", "--out", str(table2), "--resume"], env)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 cells to run" in proc.stderr and "teacher of" not in proc.stderr  # teacher kept, not retrained
+    after = json.loads((table2 / "results.json").read_text())["tasks"]["dcgan"]["cells"]
+    assert sorted(after) == ["element@0.5/s0", "element@0.9/s0"]
+    assert after["element@0.9/s0"]["metrics"]["fid"] == pytest.approx(before, rel=1e-6)  # same seed, same cell
+    proc = run(["report", str(table2)], env)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_granularity_sparsity_and_latency(tmp_path: Path, env: dict[str, str]) -> None:
+    out = tmp_path / "gran"
+    args = ["reproduce", "granularity", "--dry-run", "--tasks", "dcgan", "--granularities", "element,filter,nm"]
+    proc = run([*args, "--sparsities", "0.5,0.9", "--latency-rounds", "1", "--out", str(out), "--json"], env)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout)
+    cells = results["tasks"]["dcgan"]["cells"]
+    # 90 % has no N:4 pattern, so it is skipped there; 50 % N:4 is 2:4
+    assert sorted(cells) == ["element@0.5/s0", "element@0.9/s0", "filter@0.5/s0", "filter@0.9/s0", "nm:2:4@0.5/s0"]
+    assert cells["nm:2:4@0.5/s0"]["achieved_sparsity"] == pytest.approx(0.5, abs=0.01)
+    assert cells["element@0.9/s0"]["achieved_sparsity"] == pytest.approx(0.9, abs=0.01)
+    # filter: the output layer stays dense, so the whole model is a little under the target
+    assert 0.7 < cells["filter@0.9/s0"]["achieved_sparsity"] < 0.9
+    lat = results["latency"]["dcgan"]
+    stats = lat["stats"]
+    assert stats["filter@0.9/s0"]["form"].startswith("physical")
+    assert stats["filter@0.9/s0"]["params"] < stats["dense"]["params"] / 3  # channels really removed
+    assert stats["element@0.9/s0"]["params"] == stats["dense"]["params"]  # masked, same shapes
+    rows = {(r["model"], r["batch"]): r for r in lat["rows"]}
+    assert rows["filter@0.9/s0", 1]["median_ms"] > 0 and rows["filter@0.9/s0", 1]["ideal_mac_ratio"] > 3
+    md = (out / "report.md").read_text()
+    assert "| N:4 |" in md and "speed-up b1" in md
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--tasks", "nope"], "unknown task 'nope'; valid tasks: dcgan"),
+        (["--sparsities", "0.5,1.5"], "--sparsities expects comma-separated numbers in (0, 1)"),
+        (["--teacher", "runs/x"], "sweeps take task=RUN_DIR pairs"),
+        (["--jobs", "0"], "--jobs must be >= 1"),
+        (["--granularities", "blocks"], "unknown granularity 'blocks'"),
+    ],
+)
+def test_bad_flags_exit_2_and_write_nothing(
+    tmp_path: Path, env: dict[str, str], extra: list[str], message: str
+) -> None:
+    out = tmp_path / "bad"
+    proc = run(["reproduce", "granularity", "--dry-run", "--tasks", "dcgan", *extra, "--out", str(out)], env)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists()
