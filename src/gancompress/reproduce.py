@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from gancompress.cli import resolve_config, run_config
-from gancompress.config import RunCfg, TrainCfg, from_dict, to_dict
+from gancompress.config import RunCfg, TrainCfg, apply_dict, from_dict, to_dict
 from gancompress.data import fashion_mnist_available, load_dataset
 from gancompress.demo import CURVE_KEYS
 from gancompress.errors import UserError
@@ -69,11 +69,19 @@ class Cell:
 def table1_config(args: argparse.Namespace) -> tuple[RunCfg, dict[str, Any]]:
     """Resolve the run config (profile defaults ← teacher's data/model ← flags) and the profile dict."""
     profile = {"name": args.profile, **PROFILES[args.profile]}
-    base = RunCfg()
+    base, task = RunCfg(), None
     if args.teacher:
         tcfg = run_config(args.teacher) if (Path(args.teacher) / "config.json").is_file() else RunCfg()
-        base = replace(base, data=tcfg.data, model=tcfg.model, seed=tcfg.seed)
-        base = replace(base, train=replace(base.train, batch_size=tcfg.train.batch_size))
+        # the teacher's data, widths and optimiser (StarGAN's D runs at twice G's rate); budgets from the profile
+        base = replace(base, data=tcfg.data, model=tcfg.model, seed=tcfg.seed, train=tcfg.train)
+    elif args.family and args.family != "dcgan" and not args.config:
+        # another family: its Table 2 task (tasks.py) is the teacher config — data, widths, optimiser; the profile
+        # keeps the budgets. E.g. --family stargan: sandal / sneaker / ankle boot, WGAN-GP (PAPER.md §6).
+        from gancompress.tasks import task_for_family
+
+        task = task_for_family(args.family)
+        base = task.run_config(args.profile, dry_run=bool(args.dry_run))
+        profile["teacher_steps"] = task.steps[args.profile]
     elif not args.data:
         if fashion_mnist_available(args.data_dir):
             base = replace(base, data=replace(base.data, name="fashion_mnist", limit=profile["limit"]))
@@ -92,6 +100,8 @@ def table1_config(args: argparse.Namespace) -> tuple[RunCfg, dict[str, Any]]:
         eval=replace(base.eval, num_samples=profile["num_samples"]),
     )
     cfg = resolve_config(args, base)
+    if task is not None and args.dry_run:  # --dry-run's synthetic stand-in must keep the family's data shape
+        cfg = apply_dict(cfg, {"data": task.dry_data})
     if args.teacher_steps:  # after --dry-run's 2 steps, so tests can ask for a few more
         cfg = replace(cfg, train=replace(cfg.train, steps=args.teacher_steps))
     if args.budget_fraction is not None:

@@ -165,10 +165,28 @@ def select_tasks(names: list[str] | None) -> list[Task]:
     return [t for t in TASKS.values() if t.name in wanted]
 
 
+def task_for_family(family: str) -> Task:
+    """The first task of ``family`` (CycleGAN: A → B), e.g. for ``reproduce table1 --family stargan``."""
+    for task in TASKS.values():
+        if task.config["model"]["family"] == family:
+            return task
+    families = sorted({t.config["model"]["family"] for t in TASKS.values()})
+    raise UserError(f"no reproduction task for family {family!r}; valid families: {', '.join(families)}")
+
+
 def paper_ratios(task: str) -> dict[float, list[float]]:
     """Per sparsity, the paper's FID ratio to dense of every Table 2 row this task stands for."""
     rows = [PAPER_TABLE2[p] for p in get_task(task).paper]
     return {s: [row[i] / row[0] for row in rows] for i, s in enumerate(TABLE2_SPARSITIES)}
 
 
-__all__ = ["PAPER_TABLE2", "TABLE2_SPARSITIES", "TASKS", "Task", "get_task", "paper_ratios", "select_tasks"]
+__all__ = [
+    "PAPER_TABLE2",
+    "TABLE2_SPARSITIES",
+    "TASKS",
+    "Task",
+    "get_task",
+    "paper_ratios",
+    "select_tasks",
+    "task_for_family",
+]

@@ -125,3 +125,21 @@ def test_given_teacher_is_row_a(table_run: tuple[Path, dict], tmp_path: Path, en
     assert results["teacher"]["curves"]["g/loss"]  # read back from the given run's metrics.jsonl
     dense, ss = results["models"]
     assert dense["cells"]["0"]["run"] == str(teacher.resolve()) and ss["cells"]["0"]["steps"] == 2
+
+
+def test_table1_on_a_second_family_uses_its_task_config(tmp_path: Path, env: dict[str, str]) -> None:
+    """Issue 7 item 5: `--family stargan` takes the StarGAN task (3 domains, WGAN-GP, D at twice G's rate)."""
+    out = tmp_path / "stargan"
+    args = ["reproduce", "table1", "--family", "stargan", "--dry-run", "--teacher-steps", "4", "--seeds", "1"]
+    proc = run(
+        [*args, "--methods", "dense,self_supervised,adversarial_distill", "--no-control", "--out", str(out)], env
+    )
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((out / "results.json").read_text())
+    cfg = results["config"]
+    assert cfg["model"]["family"] == "stargan" and cfg["data"]["classes"] == [0, 1, 2]
+    assert cfg["train"]["lr_d"] == 2 * cfg["train"]["lr_g"]
+    assert [r["row"] for r in results["models"]] == ["a", "b", "j"]
+    for row in results["models"]:
+        cell = row["cells"]["0"]["metrics"]
+        assert cell["fid"] > 0 and 0.0 <= cell["target_accuracy"] <= 1.0, row["name"]

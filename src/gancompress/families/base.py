@@ -164,6 +164,13 @@ class GanLoss(ABC):
             out = out[0]
         return out.reshape(images.shape[0], -1).mean(1)
 
+    def teacher_as_real(self, batch: Batch, out_o: torch.Tensor) -> Batch:
+        """``batch`` in which the teacher's outputs ``out_o`` = G_O(x) play the real images (Table 1 row j: a D that
+        tells student from teacher). Default: ``"real"`` replaced; other keys (labels, source images) kept, so D
+        judges (condition, G_O(x)) vs (condition, G_C(x)). Families whose ``"real"`` is also G's input (StarGAN)
+        override it so that terms about the input still see the input."""
+        return {**batch, "real": out_o}
+
     def real_data(self, batch: Batch) -> torch.Tensor:
         """The real images of a batch (what generated samples are compared against in evaluation)."""
         return batch["real"]

@@ -108,12 +108,22 @@ class StarGANLoss(GanLoss):
         # no data bound: shape-only inputs (tracing, latency): blank images, domains in turn
         return (torch.zeros(n, *self.image_shape, device=device), self.one_hot(torch.arange(n) % self.num_domains))
 
+    def teacher_as_real(self, batch: Batch, out_o: torch.Tensor) -> Batch:
+        """G_O(x, c′) is a real image *of domain c′* (D's real and cls terms get c′'s label), while the
+        reconstruction G(G_C(x, c′), c) must still return to the input x of domain c (``rec_source`` / ``rec_label``).
+        """
+        target = self._target(batch)
+        labels = torch.as_tensor(self.domain_labels, device=target.device)[target]
+        return {**batch, "real": out_o, "label": labels, "rec_source": batch["real"], "rec_label": batch["label"]}
+
     # ---------------------------------------------------------------------------------------------- terms
     def _rec(self, g_out: torch.Tensor, batch: Batch) -> torch.Tensor:
         if self.generator is None:
             raise UserError("StarGAN's reconstruction term needs the generator: make_loss(g, d) or generator_scope(g)")
-        back = self.generator(g_out, self.one_hot(self._original(batch)).to(g_out.device))
-        return (batch["real"] - back).abs().flatten(1).mean(1)  # Choi et al. Eq. 4, per sample
+        source = batch.get("rec_source", batch["real"])  # the input x (teacher_as_real moves it out of "real")
+        original = self.domain_index(batch.get("rec_label", batch.get("label")))
+        back = self.generator(g_out, self.one_hot(original).to(g_out.device))
+        return (source - back).abs().flatten(1).mean(1)  # Choi et al. Eq. 4, per sample
 
     def _g_terms(self, src: torch.Tensor, cls: torch.Tensor, g_out: torch.Tensor, batch: Batch):
         return {

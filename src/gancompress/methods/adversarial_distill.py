@@ -15,15 +15,6 @@ from gancompress.methods import METHODS
 from gancompress.methods.base import Method
 
 
-def teacher_batch(batch: Batch, out_o: torch.Tensor) -> Batch:
-    """``batch`` whose real images are the teacher's outputs.
-
-    # DECISION: "real" is the key every family's D terms read real images from (``GanLoss.real_data``); conditional
-    # families keep their other keys (labels, source images), so D judges (condition, G_O(x)) vs (condition, G_C(x)).
-    """
-    return {**batch, "real": out_o}
-
-
 @METHODS.register("adversarial_distill")
 class AdversarialDistill(Method):
     """Row j: random G; random D trained on G_O(x) ("real") vs G_C(x) (fake), same x; G's loss = fool that D."""
@@ -42,7 +33,7 @@ class AdversarialDistill(Method):
         with torch.no_grad():
             out_o = self.g_orig(*x)
             out_c = self.g_comp(*x)
-        terms = loss.discriminator_terms(out_c, teacher_batch(batch, out_o), self.d)
+        terms = loss.discriminator_terms(out_c, loss.teacher_as_real(batch, out_o), self.d)
         return {"loss": weighted_sum(terms, loss.d_weights), **{f"d/{k}": v.mean() for k, v in terms.items()}}
 
     def generator_step(self, batch: Batch) -> dict[str, Any]:
@@ -51,7 +42,7 @@ class AdversarialDistill(Method):
         with torch.no_grad():
             out_o = self.g_orig(*x)
         out_c = self.g_comp(*x)
-        # DECISION: the family's full G terms with "real" = G_O(x): a term that compares with the target image
-        # (pix2pix's L1) then compares with the teacher's output instead.
-        terms = loss.generator_terms(out_c, teacher_batch(batch, out_o), self.d)
+        # DECISION: the family's full G terms with G_O(x) as the real image (GanLoss.teacher_as_real): a term that
+        # compares with the target image (pix2pix's L1) then compares with the teacher's output instead.
+        terms = loss.generator_terms(out_c, loss.teacher_as_real(batch, out_o), self.d)
         return {"loss": weighted_sum(terms, loss.g_weights), **{f"g/{k}": v.mean() for k, v in terms.items()}}
