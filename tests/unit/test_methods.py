@@ -433,6 +433,26 @@ def test_pruned_discriminator_resumes_exactly(data: gc.ImageDataset, tmp_path) -
         assert torch.equal(a.weight_mask, b.weight_mask)
 
 
+def test_em_prune_resumes_exactly_with_its_shadow_weights(data: gc.ImageDataset, tmp_path) -> None:
+    """Row m's dense shadow weights W (where pruned weights regrow from) are checkpointed: a run resumed between two
+    re-selections ends with the same weights, masks and W as the uninterrupted one."""
+    from gancompress.io import RunDir
+
+    g, d = make_gan()
+    kwargs = {
+        "method": "em_prune",
+        "prune": PruneCfg(sparsity=SPARSITY, update_every=3),
+        "train": gc.TrainCfg(steps=7, batch_size=8, log_every=1, ckpt_every=4),
+    }
+    full = gc.compress(g, d, data, run=RunDir(tmp_path / "full"), **kwargs)
+    resumed = gc.compress(
+        g, d, data, run=RunDir(tmp_path / "res"), resume_from=tmp_path / "full" / "checkpoints" / "step_4", **kwargs
+    )
+    assert same(weights(full.generator), weights(resumed.generator))
+    for (_, a), (_, b) in zip(full.masks.items(), resumed.masks.items(), strict=True):
+        assert torch.equal(a.weight_mask, b.weight_mask)
+
+
 def test_filter_pruned_discriminator_keeps_its_output_layer(data: gc.ImageDataset) -> None:
     g, d = make_gan()
     res = gc.compress(

@@ -39,8 +39,8 @@ class EmPrune(Method):
     # no regrowth: the EM re-selection targets the generator being compressed.
     # DECISION (loss): "standard GAN + G_O terms" = Σ_k w_k·l_C[k] + L_GC(l_O, l_C) (Eq. 7 with the method options),
     # the G_O terms computed on the same x through the same (pruned) D. Row b uses L_GC alone, plus λ·L_DC.
-    # Limitation: W lives in the strategy, not in checkpoints; after ``--resume`` the pruned entries of W restart from
-    # G_O's values (the kept ones are the checkpoint's weights).
+    # W lives in the strategy and goes into every checkpoint (:meth:`extra_state`), so ``--resume`` continues with
+    # the same shadow weights — pruned entries included — as the uninterrupted run.
     """
 
     name = "em_prune"
@@ -55,6 +55,16 @@ class EmPrune(Method):
         self.dense: dict[str, torch.Tensor] = {
             name: m.weight.detach().clone() for name, m in g_comp.named_modules() if isinstance(m, PRUNABLE_TYPES)
         }
+
+    def extra_state(self) -> dict[str, torch.Tensor]:
+        """The dense shadow weights W, saved with each checkpoint (``train._checkpoint``)."""
+        return {f"dense.{name}": w.contiguous() for name, w in self.dense.items()}
+
+    def load_extra_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Restore W from a checkpoint (an older checkpoint without it keeps W from G_O, as before)."""
+        for key, value in tensors.items():
+            if key.startswith("dense.") and key[len("dense.") :] in self.dense:
+                self.dense[key[len("dense.") :]].copy_(value)
 
     @torch.no_grad()
     def after_optimizer_step(self, step: int, masks: MaskSet | None, prune: PruneCfg | None) -> None:
