@@ -89,6 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 # ------------------------------------------------------------------------------------------------------ loading
 def _load_run(run: str | Path) -> tuple[nn.Module, Callable[[int], tuple[torch.Tensor, ...]], dict[str, Any]]:
     """(generator as saved, ``batch -> sample inputs``, info) for a run directory."""
+    from gancompress.config import ModelCfg, RunCfg
     from gancompress.families import get_family
     from gancompress.io import load_module, read_json
 
@@ -100,7 +101,9 @@ def _load_run(run: str | Path) -> tuple[nn.Module, Callable[[int], tuple[torch.T
     family = meta.get("family") or (run_config(run).model.family if (run / "config.json").is_file() else None)
     if not family:
         raise UserError(f"{run}: the GAN family is unknown (no 'family' in generator.json, no config.json)")
-    loss = get_family(family).make_loss(g, None)
+    # a CycleGAN teacher holds two generators: trace / export the one of the run's data.direction (Family.select)
+    cfg = run_config(run) if (run / "config.json").is_file() else RunCfg(model=ModelCfg(family=family))
+    g, _, loss = get_family(family).select(g, None, cfg)
     compress = read_json(run / "compress.json") if (run / "compress.json").is_file() else {}
 
     def make_inputs(n: int) -> tuple[torch.Tensor, ...]:

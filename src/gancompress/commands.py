@@ -182,11 +182,12 @@ def _load_weights_file(weights: str, arch: str | None) -> nn.Module:
 def cmd_prune(args: argparse.Namespace) -> int:
     from gancompress.pipeline import prune_oneshot, save
 
-    g, _, base, _, teacher_dir = _load_teacher(args)
+    g, d, base, _, teacher_dir = _load_teacher(args)
     cfg = resolve_config(args, base)
+    g, _, loss = _select(cfg, g, d, args.model)  # CycleGAN: the direction's generator
     with _open_run(args, "runs/pruned") as (run, _):
         _start(run, cfg, None)
-        example = _loss(cfg, g, args.model).sample_input(2, torch.Generator().manual_seed(0), "cpu")
+        example = loss.sample_input(2, torch.Generator().manual_seed(0), "cpu")
         res = prune_oneshot(g, cfg.prune, example_inputs=example)
         save(res, run.path, family=_family_name(cfg, args))
     payload = {"run": str(run.path), "teacher": teacher_dir, **res.summary(), "per_layer": res.sparsity}
@@ -204,13 +205,15 @@ def cmd_compress(args: argparse.Namespace) -> int:
     teacher_steps = args.teacher_steps or teacher_steps
     if args.resume and args.out and (Path(args.out) / "config.json").is_file():
         cfg = run_config(args.out)
-    user_loss = _loss(cfg, g, args.model) if args.model else None  # bring-your-own GAN: the factory's GanLoss
+    # what this run compresses: the pair as it is, or (CycleGAN) one direction's G, its D and a loss whose cycle term
+    # uses the teacher's reverse G; bring-your-own GAN: the factory's GanLoss
+    g, d, loss = _select(cfg, g, d, args.model)
     with distributed.session(cfg.device) as device:  # torchrun: one process group for the job
         data = load_dataset(cfg.data, "train")  # bad data fails before the run directory is created
         if args.model:
             from gancompress.user_model import UserModel, check_image_output
 
-            check_image_output(UserModel(args.model, g, d, user_loss), *data.images.shape[1:3])
+            check_image_output(UserModel(args.model, g, d, loss), *data.images.shape[1:3])
         with _open_run(args, "runs/compressed") as (run, resume_from):
             cfg = _start(run, cfg, resume_from)
             res = compress(
@@ -218,7 +221,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
                 d,
                 data,
                 family=None if args.model else cfg.model.family,
-                loss=user_loss,
+                loss=loss,
                 method=cfg.method,
                 prune=cfg.prune,
                 train=cfg.train,
@@ -260,6 +263,32 @@ def _loss(cfg: RunCfg, g: nn.Module, model: str | None = None):
     return get_family(cfg.model.family).make_loss(g, None)
 
 
+def _select(cfg: RunCfg, g: nn.Module, d: nn.Module | None, model: str | None = None):
+    """(generator, discriminator, loss) one run works on: ``Family.select`` (CycleGAN picks ``data.direction``'s G
+    and the target domain's D; other families keep the pair), or with ``--model`` the pair and the user's GanLoss."""
+    from gancompress.families import get_family
+
+    if model:
+        return g, d, _loss(cfg, g, model)
+    return get_family(cfg.model.family).select(g, d, cfg)
+
+
+def _recorded_direction(cfg: RunCfg, g: nn.Module) -> RunCfg:
+    """``cfg`` with ``data.direction`` set to the direction a single generator recorded (CycleGAN), so a compressed
+    run is scored on the translation it performs (its test split's targets and sources depend on it)."""
+    spec = getattr(g, "arch_spec", None)
+    recorded = spec.get("kwargs", {}).get("direction") if isinstance(spec, dict) else None
+    if recorded in ("a2b", "b2a") and recorded != cfg.data.direction:
+        log.info(
+            "%s translates %s: scoring that direction (not data.direction=%s)",
+            spec["arch"],
+            recorded,
+            cfg.data.direction,
+        )
+        return replace(cfg, data=replace(cfg.data, direction=recorded))
+    return cfg
+
+
 def _family_name(cfg: RunCfg, args: argparse.Namespace) -> str:
     return "user" if getattr(args, "model", None) else cfg.model.family
 
@@ -290,22 +319,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             raise UserError(f"{run_path} has no config.json, so its dataset is unknown; pass --data (and --data-dir)")
         cfg = resolve_config(args, replace(base, eval=replace(base.eval)))
         g = load_saved(run_path, "generator", args.model, cfg.device)
+        cfg = _recorded_direction(cfg, g)
+        g, _, loss = _select(cfg, g, None, args.model)  # a CycleGAN teacher: data.direction's generator
         teacher_dir = args.teacher
         if teacher_dir is None and (Path(run_path) / "compress.json").is_file():
             teacher_dir = read_json(Path(run_path) / "compress.json").get("teacher")
         teacher = load_saved(teacher_dir, "generator", args.model, cfg.device) if teacher_dir else None
+        if teacher is not None:  # fidelity compares the same translation
+            teacher = _select(cfg, teacher, None, args.model)[0]
         key = json.dumps([to_dict(cfg.data), cfg.eval.num_samples, cfg.eval.extractor])
         if key not in evaluators:
             evaluators[key] = _evaluator(cfg)
         if args.seeds > 1:
             seeds = list(range(cfg.seed, cfg.seed + args.seeds))
-            scores = evaluators[key].evaluate_seeds(
-                g, _loss(cfg, g, args.model), seeds=seeds, teacher=teacher, metrics=cfg.eval.metrics
-            )
+            scores = evaluators[key].evaluate_seeds(g, loss, seeds=seeds, teacher=teacher, metrics=cfg.eval.metrics)
         else:
-            scores = evaluators[key].evaluate(
-                g, _loss(cfg, g, args.model), teacher=teacher, seed=cfg.seed, metrics=cfg.eval.metrics
-            )
+            scores = evaluators[key].evaluate(g, loss, teacher=teacher, seed=cfg.seed, metrics=cfg.eval.metrics)
         results[str(run_path)] = scores
         if not args.output:
             (Path(run_path) / "eval.json").write_text(json.dumps(scores, indent=2) + "\n")

@@ -22,6 +22,9 @@ from gancompress.errors import UserError
 
 T = TypeVar("T")
 
+#: translation directions of two-domain (unpaired) data: A → B or B → A (DataCfg.direction)
+DIRECTIONS = ("a2b", "b2a")
+
 
 @dataclass(frozen=True, kw_only=True)
 class DataCfg:
@@ -31,6 +34,8 @@ class DataCfg:
     ``data_dir``: directory of IDX files or images (``None`` = the dataset's default location).
     ``classes``: keep only these labels (``None`` = all).
     ``limit``: keep at most this many training images (``None`` = all).
+    ``direction``: for unpaired two-domain data (``<base>_unpaired``, CycleGAN) which way is translated: ``a2b``
+    (source = ``classes[0]``, target = ``classes[1]``) or ``b2a``; other datasets ignore it.
     """
 
     name: str = "digits"
@@ -39,6 +44,11 @@ class DataCfg:
     channels: int = 1
     classes: tuple[int, ...] | None = None
     limit: int | None = None
+    direction: str = "a2b"
+
+    def __post_init__(self) -> None:
+        if self.direction not in DIRECTIONS:
+            raise UserError(f"unknown data.direction {self.direction!r}; valid values: {', '.join(DIRECTIONS)}")
 
 
 @dataclass(frozen=True, kw_only=True)

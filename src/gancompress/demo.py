@@ -111,7 +111,7 @@ def run_demo(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
     write_json(teacher_run.path / "config.json", to_dict(cfg))
     g_orig, d_orig, t_res = train_teacher(cfg, train_data, run=teacher_run, evaluator=evaluator)
     teacher_run.close()
-    loss = get_family(cfg.model.family).make_loss(g_orig, d_orig)
+    g_orig, d_orig, loss = get_family(cfg.model.family).select(g_orig, d_orig, cfg)  # CycleGAN: one direction
 
     sparsity = cfg.prune.sparsity
     prune_cfg = replace(cfg.prune, granularity="element")

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from gancompress.config import ModelCfg, RunCfg
 from gancompress.data import ImageDataset
 from gancompress.errors import UserError
 from gancompress.families import EvalInputs, GanLoss, get_family
@@ -126,6 +127,8 @@ class Evaluator:
     ) -> None:
         if extractor not in EXTRACTOR_NAMES:
             raise UserError(f"unknown feature extractor {extractor!r}; valid values: {', '.join(EXTRACTOR_NAMES)}")
+        # unpaired translation data names the base dataset to train the classifier on (ImageDataset.classifier_data)
+        train = train.classifier_data if train.classifier_data is not None else train
         labelled = train.labels is not None and train.num_classes >= 2
         if extractor == "domain" and not labelled:
             raise UserError(
@@ -325,16 +328,24 @@ def evaluate(
     seed: int = 0,
     device: str = "cpu",
     extractor: str = "domain",
+    cfg: RunCfg | None = None,
 ) -> dict[str, Any]:
     """One-call evaluation (the public ``gc.evaluate``). ``data`` is the held-out real set; the domain extractor is
     trained on ``train_data`` (default: ``data`` itself).
+
+    Without ``loss`` the family's ``select`` picks what is scored (``cfg``, default ``RunCfg`` of ``family``): a
+    CycleGAN teacher is scored in ``cfg.data.direction`` — ``data`` must be that direction's test split.
 
     Example:
         >>> scores = evaluate(g_comp, test, family="dcgan", teacher=g_orig, train_data=train)  # doctest: +SKIP
         >>> scores["fid"], scores["num_samples"]                                              # doctest: +SKIP
     """
     if loss is None:
-        loss = get_family(family).make_loss(generator, None)
+        fam = get_family(family)
+        run_cfg = cfg or RunCfg(model=ModelCfg(family=family))
+        generator, _, loss = fam.select(generator, None, run_cfg)
+        if teacher is not None:
+            teacher = fam.select(teacher, None, run_cfg)[0]
     ev = Evaluator(train_data or data, data, extractor=extractor, num_samples=num_samples, device=device)
     return ev.evaluate(generator, loss, teacher=teacher, metrics=metrics, seed=seed)
 

@@ -22,6 +22,10 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 SIZE = 16
 CASES: dict[str, tuple[DataCfg, ModelCfg]] = {
+    "cyclegan": (
+        DataCfg(name="fake_unpaired", image_size=SIZE, classes=(2, 7)),
+        ModelCfg(family="cyclegan", ngf=4, ndf=4, g_kwargs={"n_blocks": 1}),
+    ),
     "dcgan": (DataCfg(name="fake", image_size=SIZE), ModelCfg(family="dcgan", nz=8, ngf=4, ndf=4)),
     "pix2pix": (DataCfg(name="fake_edges", image_size=SIZE), ModelCfg(family="pix2pix", ngf=4, ndf=4)),
     "stargan": (
@@ -34,9 +38,22 @@ CASES: dict[str, tuple[DataCfg, ModelCfg]] = {
     ),
 }
 #: Eq. 8: the D terms that depend on the fakes (PAPER.md §2) — "fake" (the adversarial "dis") and "gp".
-EQ8_TERMS = {"dcgan": {"fake"}, "pix2pix": {"fake"}, "stargan": {"fake", "gp"}, "srgan": {"fake"}}
-G_TERMS = {"dcgan": {"gen"}, "pix2pix": {"gen", "l1"}, "stargan": {"gen", "cls", "rec"}, "srgan": {"gen", "content"}}
+EQ8_TERMS = {
+    "cyclegan": {"fake_a", "fake_b"},
+    "dcgan": {"fake"},
+    "pix2pix": {"fake"},
+    "stargan": {"fake", "gp"},
+    "srgan": {"fake"},
+}
+G_TERMS = {
+    "cyclegan": {"gen_ab", "gen_ba", "cycle_a", "cycle_b", "idt_a", "idt_b"},
+    "dcgan": {"gen"},
+    "pix2pix": {"gen", "l1"},
+    "stargan": {"gen", "cls", "rec"},
+    "srgan": {"gen", "content"},
+}
 D_TERMS = {
+    "cyclegan": {"real_a", "fake_a", "real_b", "fake_b"},
     "dcgan": {"real", "fake"},
     "pix2pix": {"real", "fake"},
     "stargan": {"real", "fake", "cls", "gp"},
@@ -184,17 +201,22 @@ def test_train_compress_and_save_load_round_trip(name: str, tmp_path) -> None:
     with torch.no_grad():
         torch.testing.assert_close(g_loaded(*inputs), g.eval()(*inputs))
 
+    # what a compression run works on (Family.select): the pair itself, or CycleGAN's a2b generator, D_B and a loss
+    # whose cycle term runs through the frozen G_BA
+    g_sel, d_sel, loss_sel = get_family(name).select(g, d, cfg)
     out = compress(
-        g,
-        d,
+        g_sel,
+        d_sel,
         data,
         family=name,
+        loss=loss_sel,
         method="self_supervised",
         prune=PruneCfg(sparsity=0.5),
         train=TrainCfg(steps=2, batch_size=8, log_every=1, ckpt_every=0),
     )
     row = out.train.history[-1]
-    assert {"g/gc", "g/dc"} <= set(row) and all(f"g/{k}_orig" in row for k in G_TERMS[name])
+    selected_terms = {"gen", "cycle", "idt"} if name == "cyclegan" else G_TERMS[name]
+    assert {"g/gc", "g/dc"} <= set(row) and all(f"g/{k}_orig" in row for k in selected_terms)
     assert out.summary()["sparsity"] == pytest.approx(0.5, abs=0.01)
     save(out, tmp_path / "comp", family=name)
     g_comp, _ = load_gan(tmp_path / "comp")
@@ -209,7 +231,8 @@ def test_filter_pruning_removes_channels_physically(name: str) -> None:
     fam = get_family(name)
     torch.manual_seed(0)
     g, d = fam.build(model_cfg, data_cfg)
-    loss = fam.make_loss(g, d).bind_eval_data(gc.load_dataset(data_cfg, "test"))
+    g, d, loss = fam.select(g, d, RunCfg(data=data_cfg, model=model_cfg))  # CycleGAN: G_AB (InstanceNorm, ConvT)
+    loss.bind_eval_data(gc.load_dataset(data_cfg, "test"))
     example = loss.sample_input(2, torch.Generator().manual_seed(0), "cpu")
     convs = [n for n, m in g.named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
     exclude = [convs[-1]]  # the image-producing layer (pipeline.keep_output_dense)

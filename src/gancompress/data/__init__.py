@@ -11,6 +11,7 @@ Example:
 from gancompress.data import fake as _fake  # noqa: F401  (registers the "fake" dataset)
 from gancompress.data import paired as _paired  # noqa: F401  (registers the "<base>_edges" datasets)
 from gancompress.data import photo_tiles as _photo_tiles  # noqa: F401  (registers "photo_tiles")
+from gancompress.data import unpaired as _unpaired  # noqa: F401  (registers the "<base>_unpaired" datasets)
 from gancompress.data.datasets import DATASETS, ImageDataset, fashion_mnist_available, load_dataset, read_idx
 from gancompress.data.loader import InfiniteLoader
 

@@ -56,6 +56,9 @@ class ImageDataset:
         class_names: one name per class index.
         extras: per-image tensors aligned with ``images`` (first dimension ``N``) that every batch carries under the
             same key, e.g. ``"source"``: the edge map a pix2pix generator translates (data/paired.py).
+        classifier_data: labelled images the evaluator's domain classifier (FID features, class metrics) is trained
+            on instead of this split, or ``None`` (this split). Unpaired translation (data/unpaired.py) holds one
+            class per split, too few to train a feature extractor on, so it points at the whole base dataset.
 
     Example:
         >>> ds = ImageDataset(torch.zeros(4, 1, 8, 8), torch.arange(4), "toy", "train", 4, ("a", "b", "c", "d"))
@@ -70,6 +73,7 @@ class ImageDataset:
     num_classes: int = 0
     class_names: tuple[str, ...] = ()
     extras: Mapping[str, torch.Tensor] = field(default_factory=dict)
+    classifier_data: ImageDataset | None = None
 
     def __post_init__(self) -> None:
         if self.images.ndim != 4:

@@ -52,7 +52,7 @@ def get_family(name: str) -> Family:
     return FAMILIES.get(name)()
 
 
-from gancompress.families import dcgan, pix2pix, srgan, stargan  # noqa: E402,F401  (registers built-in families)
+from gancompress.families import cyclegan, dcgan, pix2pix, srgan, stargan  # noqa: E402,F401  (registers built-in families)
 
 __all__ = [
     "FAMILIES",

@@ -28,6 +28,6 @@ def create_model(arch: str, **kwargs: Any) -> nn.Module:
     return module
 
 
-from gancompress.models import dcgan, pix2pix, srgan, stargan  # noqa: E402,F401  (registers the built-in architectures)
+from gancompress.models import cyclegan, dcgan, pix2pix, srgan, stargan  # noqa: E402,F401  (registers the built-in architectures)
 
 __all__ = ["MODELS", "create_model"]
