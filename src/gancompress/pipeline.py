@@ -11,6 +11,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import itertools
 import logging
 import math
 from collections.abc import Callable
@@ -292,7 +293,27 @@ def keep_output_dense(g: nn.Module, prune: PruneCfg) -> PruneCfg:
     if not names:
         return prune
     log.info("filter pruning keeps the output layer %r dense (set prune.exclude to choose otherwise)", names[-1])
-    return replace(prune, exclude=(names[-1],))
+    shuffled = pixel_shuffle_inputs(g)
+    if shuffled:  # SRGAN's sub-pixel convs: see pixel_shuffle_inputs
+        log.info("filter pruning keeps the convs feeding PixelShuffle dense: %s", ", ".join(shuffled))
+    return replace(prune, exclude=tuple(dict.fromkeys([*shuffled, names[-1]])))
+
+
+def pixel_shuffle_inputs(g: nn.Module) -> list[str]:
+    """Convs whose output goes straight into an ``nn.PixelShuffle`` (adjacent in an ``nn.Sequential``).
+
+    DECISION: PixelShuffle(r) regroups every r² consecutive channels into one channel at r× resolution, so removing
+    single output filters of the conv in front of it would shift every group after it (and channel removal cannot
+    follow the regrouping); filter pruning keeps those convs dense. Element / N:M pruning is unaffected.
+    """
+    out = []
+    for parent_name, parent in g.named_modules():
+        if isinstance(parent, nn.Sequential):
+            children = list(parent.named_children())
+            for (name, mod), (_, nxt) in itertools.pairwise(children):
+                if isinstance(mod, nn.Conv2d) and isinstance(nxt, nn.PixelShuffle):
+                    out.append(f"{parent_name}.{name}" if parent_name else name)
+    return out
 
 
 def prune_oneshot(g_orig: nn.Module, prune: PruneCfg, example_inputs: tuple | None = None) -> CompressResult:

@@ -300,3 +300,26 @@ def test_apply_channel_spec_bad_spec() -> None:
         apply_channel_spec(custom_model(), {"conv": {"type": "Linear", "in": 3, "out": 4}})
     with pytest.raises(UserError, match="malformed"):
         apply_channel_spec(custom_model(), {"conv": {"type": "Conv2d", "in": "x"}})
+
+
+def test_srgan_filter_pruning_keeps_subpixel_convs_dense_and_removes_channels_exactly() -> None:
+    """PixelShuffle regroups channels in r² blocks: the convs feeding it stay dense, the rest shrink with parity."""
+    from gancompress.config import DataCfg, ModelCfg, PruneCfg
+    from gancompress.families import get_family
+    from gancompress.pipeline import keep_output_dense
+
+    torch.manual_seed(0)
+    fam = get_family("srgan")
+    model = ModelCfg(family="srgan", ngf=8, ndf=4, g_kwargs={"n_blocks": 1}, d_kwargs={"head_width": 8})
+    g, d = fam.build(model, DataCfg(name="fake_sr", image_size=16))
+    x = fam.make_loss(g, d).sample_input(2, torch.Generator().manual_seed(0), "cpu")
+    prune = keep_output_dense(g, PruneCfg(granularity="filter", sparsity=0.5))
+    assert set(prune.exclude) == {"upsample.0", "upsample.3", "tail.0"}
+    masks = MaskSet.attach(g, exclude=prune.exclude, granularity="filter", example_inputs=x)
+    masks.update(0.5)
+    g.eval()
+    small, report = remove_pruned_channels(g, x)
+    assert report["removed"]["blocks.0.body.0"] == 4  # inside the residual block: half its filters
+    assert count_parameters(small) < count_parameters(g)
+    with torch.no_grad():
+        assert float((small(*x) - g(*x)).abs().max()) <= 1e-5
