@@ -72,6 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup", type=int, default=3, help="untimed calls per model/backend/batch first")
     p.add_argument("--physical", action="store_true", help="also time the physically pruned model (auto for filter)")
     p.add_argument("--output", help="also write the JSON results to this file")
+    p.add_argument("--model", metavar="FILE.py:FACTORY", help="rebuild runs of a bring-your-own GAN (as in compress)")
     p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
 
@@ -82,34 +83,55 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output file (onnx, packed) or directory (physical)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--model", metavar="FILE.py:FACTORY", help="rebuild runs of a bring-your-own GAN (as in compress)")
     p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
 
 
 # ------------------------------------------------------------------------------------------------------ loading
-def _load_run(run: str | Path) -> tuple[nn.Module, Callable[[int], tuple[torch.Tensor, ...]], dict[str, Any]]:
-    """(generator as saved, ``batch -> sample inputs``, info) for a run directory."""
+def _load_run(
+    run: str | Path, model: str | None = None
+) -> tuple[nn.Module, Callable[[int], tuple[torch.Tensor, ...]], dict[str, Any]]:
+    """(generator as saved, ``batch -> sample inputs``, info) for a run directory (``model``: ``--model`` spec)."""
     from gancompress.config import ModelCfg, RunCfg
     from gancompress.families import get_family
-    from gancompress.io import load_module, read_json
+    from gancompress.io import read_json
+    from gancompress.user_model import build_user_model, is_user_run, load_saved
 
     run = Path(run)
     if not (run / "generator.json").is_file():
         raise UserError(f"{run} is not a gancompress run directory (no generator.json / generator.safetensors)")
-    g = load_module(run, "generator").eval()
+    g = load_saved(run, "generator", model).eval()  # a user architecture needs --model (clear error otherwise)
     meta = read_json(run / "generator.json")
-    family = meta.get("family") or (run_config(run).model.family if (run / "config.json").is_file() else None)
-    if not family:
-        raise UserError(f"{run}: the GAN family is unknown (no 'family' in generator.json, no config.json)")
-    # a CycleGAN teacher holds two generators: trace / export the one of the run's data.direction (Family.select)
-    cfg = run_config(run) if (run / "config.json").is_file() else RunCfg(model=ModelCfg(family=family))
-    g, _, loss = get_family(family).select(g, None, cfg)
     compress = read_json(run / "compress.json") if (run / "compress.json").is_file() else {}
+    if model or is_user_run(run):
+        loss = build_user_model(model).loss  # the factory's GanLoss draws the generator inputs
+        family = "user"
+    else:
+        family = meta.get("family") or (run_config(run).model.family if (run / "config.json").is_file() else None)
+        if not family:
+            raise UserError(f"{run}: the GAN family is unknown (no 'family' in generator.json, no config.json)")
+        # a CycleGAN teacher holds two generators: trace / export the one of the run's data.direction (select)
+        cfg = run_config(run) if (run / "config.json").is_file() else RunCfg(model=ModelCfg(family=family))
+        g, _, loss = get_family(family).select(g, None, cfg)
 
     def make_inputs(n: int) -> tuple[torch.Tensor, ...]:
         return tuple(loss.sample_input(n, torch.Generator().manual_seed(0), "cpu"))
 
-    return g, make_inputs, {"family": family, "teacher": compress.get("teacher")}
+    return g, make_inputs, {"family": family, "teacher": compress.get("teacher"), "model": model}
+
+
+def _fresh(g: nn.Module, model: str | None) -> nn.Module:
+    """A new dense module of ``g``'s architecture (no masks): from its arch spec, or the user's factory."""
+    from gancompress.models import create_model
+    from gancompress.user_model import USER_ARCH, build_user_model
+
+    spec = getattr(g, "arch_spec", None)
+    if isinstance(spec, dict) and spec.get("arch") not in (None, USER_ARCH):
+        return create_model(spec["arch"], **spec.get("kwargs", {})).eval()
+    if not model:
+        raise UserError("this generator was built by a user factory: pass --model FILE.py:FACTORY")
+    return build_user_model(model).generator.eval()
 
 
 def _physical(
@@ -141,10 +163,10 @@ def _label(run: Path, used: set[str]) -> str:
 # ---------------------------------------------------------------------------------------------------- benchmark
 def cmd_benchmark(args: argparse.Namespace) -> int:
     from gancompress.deploy import is_filter_structured, model_stats
-    from gancompress.io import load_module, write_json
+    from gancompress.io import write_json
     from gancompress.latency import add_speedups, benchmark_latency, thread_contention
-    from gancompress.models import create_model
     from gancompress.report import format_table
+    from gancompress.user_model import load_saved
 
     if args.threads < 1 or args.rounds < 1 or args.warmup < 0:
         raise UserError("--threads and --rounds must be >= 1 and --warmup >= 0")
@@ -156,7 +178,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     used: set[str] = set()
     for run_arg in args.runs:
         run = Path(run_arg)
-        g, make_inputs, meta = _load_run(run)
+        g, make_inputs, meta = _load_run(run, args.model)
         label = _label(run, used)
         teacher = meta["teacher"]
         if teacher and not (Path(teacher) / "generator.json").is_file():
@@ -168,11 +190,11 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
             dense_name = teachers.get(str(Path(teacher).resolve()))
             if dense_name is None:
                 dense_name = teachers[str(Path(teacher).resolve())] = f"{Path(teacher).name}:dense"
-                models[dense_name] = load_module(teacher, "generator").eval()
+                models[dense_name] = load_saved(teacher, "generator", args.model).eval()
                 info[dense_name] = {"run": str(teacher), "kind": "dense", "source": "teacher"}
         else:  # same architecture, fresh dense weights: what the unpruned generator costs
             dense_name = f"{label}:dense"
-            models[dense_name] = create_model(g.arch_spec["arch"], **g.arch_spec.get("kwargs", {})).eval()
+            models[dense_name] = _fresh(g, args.model)
             info[dense_name] = {"run": str(run), "kind": "dense", "source": "same architecture, fresh dense weights"}
         inputs[dense_name] = make_inputs
         models[f"{label}:masked"] = g
@@ -230,7 +252,7 @@ def _out_file(out: Path, default_name: str, overwrite: bool) -> Path:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    g, make_inputs, meta = _load_run(args.run)
+    g, make_inputs, meta = _load_run(args.run, args.model)
     out = Path(args.out)
     if args.format == "onnx":
         from gancompress.deploy import ParityError, export_onnx
@@ -244,7 +266,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         payload = {"format": "onnx", **res}
         text = f"ONNX (opset {res['opset']}) → {res['path']} ({res['size_bytes']} bytes)"
     elif args.format == "packed":
-        payload = _export_packed(g, make_inputs, _out_file(out, "generator.packed.safetensors", args.overwrite))
+        path = _out_file(out, "generator.packed.safetensors", args.overwrite)
+        payload = _export_packed(g, make_inputs, path, args.model)
         text = f"packed → {payload['path']}: {payload['size_bytes']} bytes, {payload['size_ratio']:.3f}× the dense size"
     else:
         payload = _export_physical(g, make_inputs, out, meta, args)
@@ -260,14 +283,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _export_packed(g: nn.Module, make_inputs: Callable[[int], tuple[torch.Tensor, ...]], path: Path) -> dict[str, Any]:
+def _export_packed(
+    g: nn.Module, make_inputs: Callable[[int], tuple[torch.Tensor, ...]], path: Path, model: str | None = None
+) -> dict[str, Any]:
     from gancompress.io import load_state_dict_checked
-    from gancompress.models import create_model
     from gancompress.pruning.packed import load_packed, packed_size_ratio, save_packed
 
     save_packed(g, path)
     ratio = packed_size_ratio(g)
-    rebuilt = create_model(g.arch_spec["arch"], **g.arch_spec.get("kwargs", {})).eval()
+    rebuilt = _fresh(g, model)
     load_state_dict_checked(rebuilt, load_packed(path), path)
     diff = _max_diff(g, rebuilt, make_inputs(8))
     size = path.stat().st_size

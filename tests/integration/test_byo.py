@@ -69,6 +69,19 @@ def test_cli_compress_with_model_then_evaluate(
     scores = json.loads((tmp_path / "e.json").read_text())[str(out)]
     assert scores["sparsity"] == pytest.approx(0.5, abs=0.01) and "fidelity_psnr" in scores
 
+    # benchmark and export rebuild the user architecture the same way (and refuse without --model)
+    assert main(["benchmark", str(out), "--backends", "eager", "--batch-sizes", "1", "--rounds", "1", "-q"]) == 2
+    assert f"--model {MODEL}" in capsys.readouterr().err
+    bench = ["benchmark", str(out), "--model", MODEL, "--backends", "eager", "--batch-sizes", "1", "--rounds", "1"]
+    assert main([*bench, "--warmup", "1", "--output", str(tmp_path / "b.json"), "-q"]) == 0
+    rows = json.loads((tmp_path / "b.json").read_text())["latency"]
+    assert {r["model"].split(":")[-1] for r in rows} == {"dense", "masked"} and all(r["median_ms"] for r in rows)
+    capsys.readouterr()
+    packed = tmp_path / "g.packed.safetensors"
+    assert main(["export", str(out), "--model", MODEL, "--format", "packed", "--out", str(packed), "--json", "-q"]) == 0
+    exported = json.loads(capsys.readouterr().out)
+    assert exported["max_abs_diff"] == 0.0 and exported["size_ratio"] < 1.0
+
 
 def test_missing_model_file_subprocess(tmp_path: Path, env: dict[str, str]) -> None:
     proc = run(
