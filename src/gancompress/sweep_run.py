@@ -124,6 +124,8 @@ def run_sweep(kind: str, args: argparse.Namespace) -> tuple[dict[str, Any], Path
             "tasks": {},
         }  # fmt: skip
     plan = results["plan"]
+    # latency is measured after training: a resumed run may add it later, on a quieter machine (--no-latency first)
+    plan["latency"] = kind == "granularity" and not args.no_latency
     for name in plan["tasks"]:
         t = get_task(name)
         results["tasks"].setdefault(name, {
