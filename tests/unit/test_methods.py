@@ -414,43 +414,34 @@ def test_em_prune_regrows_in_the_training_loop(data: gc.ImageDataset, monkeypatc
 
 
 # ------------------------------------------------------------------------------------ pruned D through the loop
-def test_pruned_discriminator_resumes_exactly(data: gc.ImageDataset, tmp_path) -> None:
-    """D's masks are buffers in D's state_dict, so checkpoints carry them and a resumed run matches (row n)."""
+@pytest.mark.parametrize(
+    ("method", "update_every", "steps", "ckpt"),
+    [
+        ("prune_g_and_d", 1, 4, 2),  # row n: D's masks are buffers in D's state_dict, so checkpoints carry them
+        # row m: the dense shadow weights W (where pruned weights regrow from) are checkpointed (extra_state); the
+        # run is resumed between two re-selections
+        ("em_prune", 3, 7, 4),
+    ],
+)
+def test_pruned_g_and_d_resume_exactly(
+    data: gc.ImageDataset, tmp_path, method: str, update_every: int, steps: int, ckpt: int
+) -> None:
     from gancompress.io import RunDir
 
     g, d = make_gan()
     kwargs = {
-        "method": "prune_g_and_d",
-        "prune": PruneCfg(sparsity=SPARSITY, update_every=1),
-        "train": gc.TrainCfg(steps=4, batch_size=8, log_every=1, ckpt_every=2),
+        "method": method,
+        "prune": PruneCfg(sparsity=SPARSITY, update_every=update_every),
+        "train": gc.TrainCfg(steps=steps, batch_size=8, log_every=1, ckpt_every=ckpt),
     }
     full = gc.compress(g, d, data, run=RunDir(tmp_path / "full"), **kwargs)
-    resumed = gc.compress(
-        g, d, data, run=RunDir(tmp_path / "res"), resume_from=tmp_path / "full" / "checkpoints" / "step_2", **kwargs
-    )
-    assert same(weights(full.discriminator), weights(resumed.discriminator))
-    for (_, a), (_, b) in zip(full.d_masks.items(), resumed.d_masks.items(), strict=True):
-        assert torch.equal(a.weight_mask, b.weight_mask)
-
-
-def test_em_prune_resumes_exactly_with_its_shadow_weights(data: gc.ImageDataset, tmp_path) -> None:
-    """Row m's dense shadow weights W (where pruned weights regrow from) are checkpointed: a run resumed between two
-    re-selections ends with the same weights, masks and W as the uninterrupted one."""
-    from gancompress.io import RunDir
-
-    g, d = make_gan()
-    kwargs = {
-        "method": "em_prune",
-        "prune": PruneCfg(sparsity=SPARSITY, update_every=3),
-        "train": gc.TrainCfg(steps=7, batch_size=8, log_every=1, ckpt_every=4),
-    }
-    full = gc.compress(g, d, data, run=RunDir(tmp_path / "full"), **kwargs)
-    resumed = gc.compress(
-        g, d, data, run=RunDir(tmp_path / "res"), resume_from=tmp_path / "full" / "checkpoints" / "step_4", **kwargs
-    )
+    resume_from = tmp_path / "full" / "checkpoints" / f"step_{ckpt}"
+    resumed = gc.compress(g, d, data, run=RunDir(tmp_path / "res"), resume_from=resume_from, **kwargs)
     assert same(weights(full.generator), weights(resumed.generator))
-    for (_, a), (_, b) in zip(full.masks.items(), resumed.masks.items(), strict=True):
-        assert torch.equal(a.weight_mask, b.weight_mask)
+    assert same(weights(full.discriminator), weights(resumed.discriminator))
+    for full_masks, res_masks in ((full.masks, resumed.masks), (full.d_masks, resumed.d_masks)):
+        for (_, a), (_, b) in zip(full_masks.items(), res_masks.items(), strict=True):
+            assert torch.equal(a.weight_mask, b.weight_mask)
 
 
 def test_filter_pruned_discriminator_keeps_its_output_layer(data: gc.ImageDataset) -> None:

@@ -21,6 +21,7 @@ l_O) switches it with ``with loss.generator_scope(g_orig): ...``.
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -32,6 +33,8 @@ from torch import nn
 
 if TYPE_CHECKING:
     from gancompress.data import ImageDataset
+
+log = logging.getLogger(__name__)
 
 Batch = dict[str, torch.Tensor]
 
@@ -174,6 +177,42 @@ class GanLoss(ABC):
     def real_data(self, batch: Batch) -> torch.Tensor:
         """The real images of a batch (what generated samples are compared against in evaluation)."""
         return batch["real"]
+
+
+class SourceImageLoss(GanLoss):
+    """Image-to-image families (pix2pix, CycleGAN): G translates the batch's ``source`` image.
+
+    Subclasses set :attr:`missing_source` (the error when data has no source images, saying which dataset to use) and
+    :attr:`placeholder` (what blank inputs stand for), and implement :meth:`placeholder_source` and ``eval_inputs``.
+    """
+
+    missing_source: str = "this family needs batches with source images (batch key 'source')"
+    placeholder: str = "blank images"
+    _warned: bool = False
+
+    def _source(self, batch: Batch) -> torch.Tensor:
+        if "source" not in batch:
+            from gancompress.errors import UserError
+
+            raise UserError(self.missing_source)
+        return batch["source"]
+
+    def generator_input(self, batch: Batch) -> tuple[torch.Tensor, ...]:
+        return (self._source(batch),)
+
+    def placeholder_source(self, n: int, device: torch.device | str) -> torch.Tensor:
+        """Shape-correct stand-in sources when no data is bound (tracing and latency need only shapes)."""
+        raise NotImplementedError
+
+    def sample_input(self, n: int, generator: torch.Generator, device: torch.device | str) -> tuple[torch.Tensor, ...]:
+        if self.eval_data is not None:
+            return self.eval_inputs(self.eval_data, n, generator, device).inputs
+        if not self._warned:  # images need real sources; say once that these are not
+            log.info(
+                "%s: no data bound (loss.bind_eval_data), sample inputs are %s", type(self).__name__, self.placeholder
+            )
+            self._warned = True
+        return (self.placeholder_source(n, device),)
 
 
 def weighted_sum(terms: Mapping[str, torch.Tensor], weights: Mapping[str, float]) -> torch.Tensor:

@@ -35,7 +35,7 @@ from gancompress.config import DataCfg, ModelCfg
 from gancompress.data import ImageDataset
 from gancompress.errors import UserError
 from gancompress.families import FAMILIES, Family
-from gancompress.families.base import Batch, EvalInputs, GanLoss, draw_batch
+from gancompress.families.base import Batch, EvalInputs, GanLoss, SourceImageLoss, draw_batch
 from gancompress.models import create_model
 from gancompress.models.cyclegan import CycleDiscriminators, CycleGenerators, init_cyclegan_weights
 
@@ -61,37 +61,26 @@ def _l1(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return _per_sample((x - y).abs())
 
 
-class _UnpairedLoss(GanLoss):
+class _UnpairedLoss(SourceImageLoss):
     """Shared input handling: ``source`` images in, held-out sources for evaluation and sample grids."""
 
     #: LSGAN scores are not logits: the diagnostics read them like a critic (means, midpoint accuracy)
     score_kind = "critic"
+    missing_source = (
+        "cyclegan needs unpaired two-domain data (batch key 'source'): use a '<base>_unpaired' dataset, "
+        "e.g. --data fashion_mnist_unpaired --set data.classes=7,9"
+    )
 
     def __init__(self, direction: str, image_shape: tuple[int, int, int], generator: nn.Module | None = None) -> None:
         self.direction, self.image_shape, self.generator = direction, tuple(image_shape), generator
-        self._warned = False
-
-    @staticmethod
-    def _source(batch: Batch) -> torch.Tensor:
-        if "source" not in batch:
-            raise UserError(
-                "cyclegan needs unpaired two-domain data (batch key 'source'): use a '<base>_unpaired' dataset, "
-                "e.g. --data fashion_mnist_unpaired --set data.classes=7,9"
-            )
-        return batch["source"]
 
     def _gen(self) -> nn.Module:
         if self.generator is None:
             raise UserError("cyclegan's cycle / identity terms need the generator: make_loss(g, d) or generator_scope")
         return self.generator
 
-    def sample_input(self, n: int, generator: torch.Generator, device: torch.device | str) -> tuple[torch.Tensor, ...]:
-        if self.eval_data is not None:
-            return self.eval_inputs(self.eval_data, n, generator, device).inputs
-        if not self._warned:  # tracing / latency need only shapes; images need real sources
-            log.info("cyclegan: no data bound (loss.bind_eval_data), sample inputs are blank images")
-            self._warned = True
-        return (torch.zeros(n, *self.image_shape, device=device),)
+    def placeholder_source(self, n: int, device: torch.device | str) -> torch.Tensor:
+        return torch.zeros(n, *self.image_shape, device=device)
 
 
 class CycleDirectionLoss(_UnpairedLoss):
@@ -115,9 +104,6 @@ class CycleDirectionLoss(_UnpairedLoss):
         if reverse is not None:  # frozen: a fixed judge of invertibility, never trained (no grad to its parameters)
             reverse.eval().requires_grad_(False)
         self.g_weights = {"gen": 1.0, "idt": LAMBDA_IDT, **({"cycle": LAMBDA_CYC} if reverse is not None else {})}
-
-    def generator_input(self, batch: Batch) -> tuple[torch.Tensor, ...]:
-        return (self._source(batch),)
 
     def eval_inputs(
         self, data: ImageDataset | None, n: int, generator: torch.Generator, device: torch.device | str

@@ -21,7 +21,7 @@ from gancompress.config import DataCfg, ModelCfg
 from gancompress.data import ImageDataset
 from gancompress.errors import UserError
 from gancompress.families import FAMILIES, Family
-from gancompress.families.base import Batch, EvalInputs, GanLoss, draw_batch
+from gancompress.families.base import Batch, EvalInputs, GanLoss, SourceImageLoss, draw_batch
 from gancompress.models import create_model
 from gancompress.models.pix2pix import init_pix2pix_weights
 
@@ -32,27 +32,20 @@ def _per_sample(t: torch.Tensor) -> torch.Tensor:
     return t.flatten(1).mean(1)
 
 
-class Pix2PixLoss(GanLoss):
+class Pix2PixLoss(SourceImageLoss):
     """Non-saturating conditional GAN loss on PatchGAN logits + λ·L1 to the paired target; inputs = source images."""
 
     g_weights: ClassVar[dict[str, float]] = {"gen": 1.0, "l1": 100.0}  # λ = 100 (Isola et al. §4)
     d_weights: ClassVar[dict[str, float]] = {"real": 0.5, "fake": 0.5}  # D's loss ÷ 2 (Isola et al. §3.3)
 
+    missing_source = (
+        "pix2pix needs paired data with source images (batch key 'source'): use a '<base>_edges' dataset, "
+        "e.g. --data fashion_mnist_edges"
+    )
+    placeholder = "blank edge maps"
+
     def __init__(self, source_channels: int, image_size: int, generator: nn.Module | None = None) -> None:
         self.source_channels, self.image_size, self.generator = source_channels, image_size, generator
-        self._warned = False
-
-    @staticmethod
-    def _source(batch: Batch) -> torch.Tensor:
-        if "source" not in batch:
-            raise UserError(
-                "pix2pix needs paired data with source images (batch key 'source'): use a '<base>_edges' dataset, "
-                "e.g. --data fashion_mnist_edges"
-            )
-        return batch["source"]
-
-    def generator_input(self, batch: Batch) -> tuple[torch.Tensor, ...]:
-        return (self._source(batch),)
 
     def eval_inputs(
         self, data: ImageDataset | None, n: int, generator: torch.Generator, device: torch.device | str
@@ -62,13 +55,8 @@ class Pix2PixLoss(GanLoss):
         batch = draw_batch(data, n, generator, device)
         return EvalInputs((self._source(batch),), target=batch["real"])
 
-    def sample_input(self, n: int, generator: torch.Generator, device: torch.device | str) -> tuple[torch.Tensor, ...]:
-        if self.eval_data is not None:
-            return self.eval_inputs(self.eval_data, n, generator, device).inputs
-        if not self._warned:  # tracing / latency need only shapes; images need real sources
-            log.info("pix2pix: no data bound (loss.bind_eval_data), sample inputs are blank edge maps")
-            self._warned = True
-        return (-torch.ones(n, self.source_channels, self.image_size, self.image_size, device=device),)
+    def placeholder_source(self, n: int, device: torch.device | str) -> torch.Tensor:
+        return -torch.ones(n, self.source_channels, self.image_size, self.image_size, device=device)
 
     def generator_terms(self, g_out: torch.Tensor, batch: Batch, d: nn.Module) -> dict[str, torch.Tensor]:
         logits = d(g_out, self._source(batch))
