@@ -67,8 +67,10 @@ def test_table2_resume_runs_only_missing_cells(table2: Path, env: dict[str, str]
 def test_granularity_sparsity_and_latency(tmp_path: Path, env: dict[str, str]) -> None:
     out = tmp_path / "gran"
     args = ["reproduce", "granularity", "--dry-run", "--tasks", "dcgan", "--granularities", "element,filter,nm"]
-    proc = run([*args, "--sparsities", "0.5,0.9", "--latency-rounds", "1", "--out", str(out), "--json"], env)
+    args += ["--sparsities", "0.5,0.9", "--latency-rounds", "1", "--jobs", "2"]  # cells in 2 worker processes
+    proc = run([*args, "--out", str(out), "--json"], env)
     assert proc.returncode == 0, proc.stderr
+    assert "running 5 cells on 2 worker processes" in proc.stderr
     results = json.loads(proc.stdout)
     cells = results["tasks"]["dcgan"]["cells"]
     # 90 % has no N:4 pattern, so it is skipped there; 50 % N:4 is 2:4
