@@ -105,7 +105,7 @@ def _speed(results: Mapping, task: str, key: str, batch: int = 1) -> tuple[float
 
 def granularity_rows(results: Mapping, task: str) -> tuple[list[str], list[list[str]]]:
     t, seed = results["tasks"][task], results["plan"]["seeds"][0]
-    headers = ["granularity"] + [f"{s:.0%}: FID ×dense | speed-up b1 (ideal)" for s in _sparsities(results)]
+    headers = ["granularity"] + [f"{s:.0%}: FID ×dense | speed-up b1 / b16 (ideal)" for s in _sparsities(results)]
     rows = []
     for g in _granularities(results):
         row = [g]
@@ -113,10 +113,11 @@ def granularity_rows(results: Mapping, task: str) -> tuple[list[str], list[list[
             ratio = _ratio(t, g, s)
             key = next((k for k, c in t["cells"].items() if c["seed"] == seed and _same(c["granularity"], g)
                         and abs(c["sparsity"] - s) < 1e-9), "")  # fmt: skip
-            sp, ideal = _speed(results, task, key)
+            (sp1, ideal), (sp16, _) = _speed(results, task, key, 1), _speed(results, task, key, 16)
             txt = "–" if ratio is None else f"{ratio:.3f}×"
-            if sp is not None:
-                txt += f" | {sp:.2f}× ({ideal:.2f}×)" if ideal else f" | {sp:.2f}×"
+            if sp1 is not None:
+                txt += f" | {sp1:.2f}× / " + (f"{sp16:.2f}×" if sp16 is not None else "–")
+                txt += f" ({ideal:.2f}×)" if ideal else ""
             row.append(txt)
         rows.append(row)
     return headers, rows
