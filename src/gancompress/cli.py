@@ -194,9 +194,11 @@ def validate(cfg: RunCfg) -> None:
     from gancompress.families import FAMILIES
     from gancompress.methods import METHODS
     from gancompress.pruning import SCHEDULES, check_importance, make_granularity
+    from gancompress.user_model import USER_FAMILY
 
     DATASETS.get(cfg.data.name)
-    FAMILIES.get(cfg.model.family)
+    if cfg.model.family != USER_FAMILY:  # a --model run: the user's factory, checked when it is built
+        FAMILIES.get(cfg.model.family)
     METHODS.get(cfg.method.name)
     granularity = make_granularity(cfg.prune.granularity)
     SCHEDULES.get(cfg.prune.schedule)

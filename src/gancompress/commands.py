@@ -112,6 +112,15 @@ def _load_teacher(args: argparse.Namespace) -> tuple[nn.Module, nn.Module | None
 
     With ``--model file.py:factory`` the user's factory builds G and D and ``--generator`` holds bare weights.
     """
+    g, d, base, steps, teacher_dir = _load_teacher_any(args)
+    if getattr(args, "model", None):  # config.json must say the run is a user GAN, not the default family
+        from gancompress.user_model import USER_FAMILY
+
+        base = replace(base, model=replace(base.model, family=USER_FAMILY))
+    return g, d, base, steps, teacher_dir
+
+
+def _load_teacher_any(args: argparse.Namespace) -> tuple[nn.Module, nn.Module | None, RunCfg, int | None, str | None]:
     from gancompress.pipeline import gan_info, load_gan, train_teacher
 
     model = getattr(args, "model", None)
@@ -260,7 +269,16 @@ def _loss(cfg: RunCfg, g: nn.Module, model: str | None = None):
         from gancompress.user_model import build_user_model
 
         return build_user_model(model).loss
+    _check_not_user(cfg)
     return get_family(cfg.model.family).make_loss(g, None)
+
+
+def _check_not_user(cfg: RunCfg) -> None:
+    """A run made with ``--model`` has no registered family to rebuild its loss: ask for the factory again."""
+    from gancompress.user_model import USER_FAMILY
+
+    if cfg.model.family == USER_FAMILY:
+        raise UserError("this run's GAN was built by a user factory (model.family=user): pass --model FILE.py:FACTORY")
 
 
 def _select(cfg: RunCfg, g: nn.Module, d: nn.Module | None, model: str | None = None):
@@ -270,6 +288,7 @@ def _select(cfg: RunCfg, g: nn.Module, d: nn.Module | None, model: str | None = 
 
     if model:
         return g, d, _loss(cfg, g, model)
+    _check_not_user(cfg)
     return get_family(cfg.model.family).select(g, d, cfg)
 
 

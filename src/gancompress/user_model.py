@@ -32,6 +32,8 @@ from gancompress.io import import_state_dict, load_module, load_state_dict_check
 log = logging.getLogger(__name__)
 
 USER_ARCH = "user"
+#: ``model.family`` recorded in config.json of runs made with ``--model`` (no registered family rebuilds them).
+USER_FAMILY = "user"
 
 
 @dataclass

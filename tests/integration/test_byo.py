@@ -57,6 +57,7 @@ def test_cli_compress_with_model_then_evaluate(
     meta = json.loads((out / "generator.json").read_text())
     assert (meta["arch"], meta["model"]) == ("user", MODEL)
     assert json.loads((out / "teacher" / "generator.json").read_text())["model"] == MODEL
+    assert json.loads((out / "config.json").read_text())["model"]["family"] == "user"  # not the default family
 
     # a saved user model is rebuilt only with an explicit --model (its code is never run implicitly)
     monkeypatch.chdir(ROOT)
