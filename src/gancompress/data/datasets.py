@@ -4,6 +4,9 @@ Every loader returns an :class:`ImageDataset` holding the whole split in memory 
 ``[-1, 1]`` (the datasets this project uses are small). :func:`load_dataset` then applies the ``DataCfg`` options
 (classes, limit, size, channels) the same way for every dataset.
 
+The IDX (MNIST-format) file parser behind ``fashion_mnist`` lives in :mod:`gancompress.data.idx_format`;
+:func:`read_idx` is re-exported here, so ``from gancompress.data.datasets import read_idx`` keeps working.
+
 Example:
     >>> from gancompress.config import DataCfg
     >>> ds = load_dataset(DataCfg(name="digits", image_size=16), "test")
@@ -14,10 +17,8 @@ Example:
 from __future__ import annotations
 
 import functools
-import gzip
 import hashlib
 import logging
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,6 +29,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from gancompress.config import DataCfg
+from gancompress.data.idx_format import read_idx
 from gancompress.errors import UserError
 from gancompress.registry import Registry
 
@@ -222,74 +224,14 @@ def load_digits_dataset(cfg: DataCfg, split: str) -> ImageDataset:
     return ImageDataset(x.float(), y, "digits", split, 10, tuple(str(i) for i in range(10)))
 
 
-# ---------------------------------------------------------------- fashion_mnist (IDX files)
+# ---------------------------------------------------------------- fashion_mnist (IDX files, parsed by idx_format.py)
 
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _FASHION_FILES = {
     ("train", "images"): "train-images-idx3-ubyte",
     ("train", "labels"): "train-labels-idx1-ubyte",
     ("test", "images"): "t10k-images-idx3-ubyte",
     ("test", "labels"): "t10k-labels-idx1-ubyte",
 }
-
-
-def read_idx(path: str | Path) -> np.ndarray:
-    """Parse an IDX file (the MNIST format), gzip-compressed or plain; decoded arrays are cached per file.
-
-    Args:
-        path: the file; compression is detected from its content, not its name.
-
-    Returns:
-        A read-only array with the header's shape and dtype (``uint8`` for MNIST images and labels).
-
-    Raises:
-        UserError: ``"corrupt IDX file <path>: ..."`` for a bad magic number, dtype, dimension count or size.
-
-    Example:
-        >>> read_idx("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz").shape  # doctest: +SKIP
-        (10000,)
-    """
-    p = Path(path).resolve()
-    try:
-        st = p.stat()
-    except OSError as e:
-        raise UserError(f"cannot read IDX file {path}: {e.strerror or e}") from None
-    return _read_idx_cached(str(p), st.st_mtime_ns, st.st_size)
-
-
-@functools.lru_cache(maxsize=8)
-def _read_idx_cached(path: str, mtime_ns: int, size: int) -> np.ndarray:
-    del mtime_ns, size  # only part of the cache key: a rewritten file is read again
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as e:
-        raise UserError(f"corrupt IDX file {path}: cannot decompress ({e})") from None
-    if len(raw) < 4:
-        raise UserError(f"corrupt IDX file {path}: only {len(raw)} bytes, too short for a header")
-    if raw[0] != 0 or raw[1] != 0:
-        raise UserError(f"corrupt IDX file {path}: bad magic number 0x{raw[:4].hex()} (expected 0x000008NN)")
-    dtype_code, ndim = raw[2], raw[3]
-    if dtype_code not in _IDX_DTYPES:
-        raise UserError(f"corrupt IDX file {path}: unknown data type byte 0x{dtype_code:02x}")
-    if ndim < 1:
-        raise UserError(f"corrupt IDX file {path}: zero dimensions in header")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise UserError(f"corrupt IDX file {path}: truncated header ({len(raw)} bytes for {ndim} dimensions)")
-    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    dtype = np.dtype(_IDX_DTYPES[dtype_code])
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(raw) - header != expected:
-        raise UserError(
-            f"corrupt IDX file {path}: payload is {len(raw) - header} bytes, header {shape} needs {expected}"
-        )
-    arr = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
-    arr = arr.astype(dtype.newbyteorder("="), copy=False)
-    arr.flags.writeable = False  # shared by every caller through the cache
-    return arr
 
 
 def _find_idx(directory: Path, base: str) -> Path | None:

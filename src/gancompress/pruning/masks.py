@@ -13,6 +13,8 @@ layer's ``bias`` (``bias_mask`` buffer on the layer) and the normalisation layer
 (``channel_mask`` buffer on the BatchNorm / InstanceNorm, applied to its affine weight and bias and its running mean).
 Without it a BatchNorm in eval mode turns a zeroed channel into the constant ``β − μ·γ/σ``.
 
+Mask buffer names and helpers live in :mod:`.mask_buffers`, parameter counts in :mod:`.counting` (re-exported here).
+
 Example:
     >>> from torch import nn
     >>> g_comp = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
@@ -35,52 +37,29 @@ from torch import Tensor, nn
 
 from gancompress.errors import UserError
 from gancompress.pruning.allocation import check_policy, layer_sparsities, matches
-from gancompress.pruning.granularity import PRUNABLE_TYPES, Granularity, _canonical, make_granularity
+from gancompress.pruning.counting import count_nonzero, count_parameters  # noqa: F401  (re-exported)
+from gancompress.pruning.granularity import PRUNABLE_TYPES, Granularity, make_granularity
 from gancompress.pruning.importance import Importance, layer_scores
+from gancompress.pruning.mask_buffers import (
+    BIAS_MASK_NAME,
+    CHANNEL_MASK_NAME,
+    MASK_BUFFER_NAMES,  # noqa: F401  (re-exported: moved to mask_buffers.py)
+    MASK_NAME,
+    NORM_TYPES,  # noqa: F401  (re-exported: moved to mask_buffers.py)
+    _has_channel_state,
+    _mask_,
+    _new_mask,
+    _norm_tensors,
+    _register_coupled,
+    ensure_mask_buffers,
+    output_channel_keep,
+)
 
 log = logging.getLogger(__name__)
-
-MASK_NAME = "weight_mask"
-# DECISION: coupled masks get names that do NOT end in "weight_mask", so everything keyed on ``*.weight_mask`` (the
-# pruned layers, sparsity reports, "masked_layers" in checkpoints, packed export) keeps counting prunable weights only.
-BIAS_MASK_NAME = "bias_mask"  # (out,) on a filter-pruned layer with a bias
-CHANNEL_MASK_NAME = "channel_mask"  # (num_features,) on a BatchNorm / InstanceNorm consuming a filter-pruned layer
-MASK_BUFFER_NAMES = (MASK_NAME, BIAS_MASK_NAME, CHANNEL_MASK_NAME)
-NORM_TYPES: tuple[type[nn.Module], ...] = (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)
 
 
 def _prunable(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(name, mod) for name, mod in model.named_modules() if isinstance(mod, PRUNABLE_TYPES)]
-
-
-def _new_mask(module: nn.Module) -> Tensor:
-    weight = module.weight
-    return torch.ones(weight.shape, dtype=weight.dtype, device=weight.device)
-
-
-def _has_channel_state(norm: nn.Module) -> bool:
-    """Whether a dead input channel can leave ``norm`` non-zero (affine parameters or running statistics)."""
-    return bool(getattr(norm, "affine", False)) or getattr(norm, "running_mean", None) is not None
-
-
-def _norm_tensors(norm: nn.Module) -> list[Tensor]:
-    """The per-channel tensors a ``channel_mask`` zeroes: affine weight/bias and the running mean.
-
-    With γ = β = 0 the norm's output of a dead channel is exactly 0 in train and eval mode; zeroing the running mean
-    as well makes it 0 for ``affine=False`` norms in eval mode ((0 − 0)/σ).
-    """
-    return [t for t in (norm.weight, norm.bias, getattr(norm, "running_mean", None)) if isinstance(t, Tensor)]
-
-
-def _register_coupled(module: nn.Module, name: str, size: int, like: Tensor) -> None:
-    if name not in module._buffers:
-        module.register_buffer(name, torch.ones(size, dtype=like.dtype, device=like.device))
-
-
-def _mask_(tensor: Tensor, mask: Tensor) -> None:
-    # DECISION: masked_fill, not ``mul_``: a negative weight × 0 is −0.0; exact +0.0 keeps pruned entries bit-exact
-    # zeros (the packed export stores only the bitmask for them).
-    tensor.masked_fill_(mask == 0, 0.0)
 
 
 class MaskSet:
@@ -202,40 +181,7 @@ class MaskSet:
             raise UserError("model carries no weight_mask buffers; use MaskSet.attach to start pruning it")
         return cls(targets, make_granularity(granularity), model=model, example_inputs=example_inputs)
 
-    @staticmethod
-    def ensure_mask_buffers(model: nn.Module, state_dict_keys: Iterable[str]) -> list[str]:
-        """Give ``model`` an all-ones mask buffer for every ``<module>.{weight,bias,channel}_mask`` key it lacks.
-
-        Lets a freshly built model ``load_state_dict(sd, strict=True)`` a pruned checkpoint. Keys whose module does
-        not exist are skipped (``load_state_dict`` then reports them).
-
-        Args:
-            model: Freshly built model.
-            state_dict_keys: Keys of the state dict about to be loaded.
-
-        Returns:
-            Names of the modules that received a ``weight_mask`` (the pruned layers; coupled ``bias_mask`` /
-            ``channel_mask`` buffers are created too but not listed).
-        """
-        added = []
-        for key in state_dict_keys:
-            mod_name, _, buf = key.rpartition(".")
-            if buf not in MASK_BUFFER_NAMES:
-                continue
-            try:
-                mod = model.get_submodule(mod_name)
-            except AttributeError:
-                continue
-            if buf in mod._buffers:
-                continue
-            if buf == MASK_NAME and isinstance(getattr(mod, "weight", None), Tensor):
-                mod.register_buffer(MASK_NAME, _new_mask(mod))
-                added.append(mod_name)
-            elif buf == BIAS_MASK_NAME and isinstance(getattr(mod, "bias", None), Tensor):
-                _register_coupled(mod, BIAS_MASK_NAME, mod.bias.shape[0], mod.bias)
-            elif buf == CHANNEL_MASK_NAME and isinstance(mod, NORM_TYPES) and _has_channel_state(mod):
-                _register_coupled(mod, CHANNEL_MASK_NAME, mod.num_features, _norm_tensors(mod)[0])
-        return added
+    ensure_mask_buffers = staticmethod(ensure_mask_buffers)  # defined in mask_buffers.py (loading pruned checkpoints)
 
     # ---------------------------------------------------------------- coupled channels (filter granularity)
     def _couple(self) -> dict[str, list[str]]:
@@ -432,22 +378,3 @@ class MaskSet:
 
     def __repr__(self) -> str:
         return f"MaskSet({len(self)} layers, granularity={self.granularity.name}, sparsity={self.target_sparsity})"
-
-
-def output_channel_keep(layer: nn.Module, mask: Tensor) -> Tensor:
-    """``(out,)`` 1.0 where any weight of the output channel is kept, 0.0 where the whole filter is pruned.
-
-    Output channels: Conv2d dim 0, ConvTranspose2d dim 1 within each group, Linear rows (see ``granularity.py``).
-    """
-    c = _canonical(mask, layer)  # (groups, out/g, in/g, kH, kW)
-    return (c.reshape(c.shape[0] * c.shape[1], -1) != 0).any(dim=1).to(mask.dtype)
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of parameter elements (shared parameters counted once)."""
-    return sum(p.numel() for p in model.parameters())
-
-
-def count_nonzero(model: nn.Module) -> int:
-    """Number of non-zero parameter elements over all parameters."""
-    return sum(int(p.detach().count_nonzero()) for p in model.parameters())
