@@ -17,15 +17,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from gancompress.cli import resolve_config
 from gancompress.config import RunCfg, to_dict
 from gancompress.data import fashion_mnist_available, load_dataset
 from gancompress.evaluate import Evaluator
-from gancompress.families import GanLoss, get_family
-from gancompress.imagegrid import save_image_grid
+from gancompress.families import get_family
+from gancompress.imagegrid import sample_grid
 from gancompress.io import RunDir, env_info, write_json
 from gancompress.metrics import HIGHER_IS_BETTER
 from gancompress.pipeline import compress, prune_oneshot, save, train_teacher
@@ -53,14 +52,6 @@ def _curves(history: list[dict[str, float]]) -> dict[str, list[list[float]]]:
         for k in CURVE_KEYS
         if any(k in row for row in history)
     }
-
-
-def _grid(g: nn.Module, loss: GanLoss, path: Path, device: str) -> str:
-    g.eval()
-    with torch.no_grad():
-        images = g(*loss.sample_input(64, torch.Generator().manual_seed(4321), device))
-    save_image_grid(images.cpu(), path, nrow=8, scale=2)
-    return f"samples/{path.name}"
 
 
 def demo_config(args: argparse.Namespace) -> tuple[RunCfg, dict[str, Any]]:
@@ -161,6 +152,7 @@ def run_demo(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
         log.info("evaluating %s", e["name"])
         teacher = None if e["name"] == "teacher" else g_orig
         scores = evaluator.evaluate(e["g"], loss, teacher=teacher, seed=cfg.seed, metrics=cfg.eval.metrics)
+        grid = sample_grid(e["g"], loss, run.samples / f"{e['name']}.png", cfg.device)
         models.append(
             {
                 "name": e["name"],
@@ -169,7 +161,7 @@ def run_demo(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
                 "sparsity": scores["sparsity"],
                 "metrics": scores,
                 "seconds": e["seconds"],
-                "samples": _grid(e["g"], loss, run.samples / f"{e['name']}.png", cfg.device),
+                "samples": f"samples/{grid.name}",
                 "curves": e["curves"],
                 "flags": e["flags"],
                 "control": e["name"] == "teacher_continued",

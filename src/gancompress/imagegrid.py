@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,7 +24,7 @@ from PIL import Image
 
 log = logging.getLogger(__name__)
 
-__all__ = ["make_grid", "save_image_grid", "to_uint8"]
+__all__ = ["make_grid", "sample_grid", "save_image_grid", "to_uint8"]
 
 
 def to_uint8(x: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -125,3 +126,17 @@ def save_image_grid(
     Image.fromarray(np.ascontiguousarray(grid)).save(path, format="PNG")  # 2-D → "L", (H, W, 3) → "RGB"
     log.debug("wrote %s (%dx%d)", path, grid.shape[1], grid.shape[0])
     return path
+
+
+def sample_grid(
+    g: torch.nn.Module, loss: Any, path: str | Path, device: str | torch.device, *, n: int = 64, seed: int = 4321
+) -> Path:
+    """Write ``n`` samples of ``g`` from ``loss.sample_input`` with a fixed seed as one grid (2× upscaled).
+
+    The same seed for every model of a run, so the teacher's and each compressed generator's grids show the same
+    noise / source images side by side. ``g`` is left in eval mode, as every caller scores it next.
+    """
+    g.eval()
+    with torch.no_grad():
+        images = g(*loss.sample_input(n, torch.Generator().manual_seed(seed), device))
+    return save_image_grid(images.cpu(), path, nrow=8, scale=2)

@@ -32,7 +32,7 @@ from gancompress.demo import CURVE_KEYS
 from gancompress.errors import UserError
 from gancompress.evaluate import Evaluator
 from gancompress.families import GanLoss, get_family
-from gancompress.imagegrid import save_image_grid
+from gancompress.imagegrid import sample_grid
 from gancompress.io import RunDir, env_info, read_json, write_json
 from gancompress.methods import METHODS, create_method
 from gancompress.pipeline import _budget, compress, gan_info, load_gan, save, train_teacher
@@ -78,13 +78,6 @@ def _describe(method: str, variant: str | None) -> str:
 
 def _curves(history: list[dict[str, float]]) -> dict[str, list[list[float]]]:
     return {k: [[h["step"], h[k]] for h in history if k in h] for k in CURVE_KEYS if any(k in h for h in history)}
-
-
-def _grid(g: nn.Module, loss: GanLoss, path: Path, device: str) -> None:
-    g.eval()
-    with torch.no_grad():
-        images = g(*loss.sample_input(64, torch.Generator().manual_seed(4321), device))
-    save_image_grid(images.cpu(), path, nrow=8, scale=2)
 
 
 def _history(run_path: Path) -> list[dict[str, float]]:
@@ -174,7 +167,7 @@ class Table1Job:
             history, alarms, train_seconds = res.history, sorted({a["kind"] for a in res.alarms}), res.seconds
         self.loss = self._make_loss()
         metrics = self._evaluate(self.g_orig, is_teacher=True)
-        _grid(self.g_orig, self.loss, self.out / "samples" / "teacher.png", self.cfg.device)
+        sample_grid(self.g_orig, self.loss, self.out / "samples" / "teacher.png", self.cfg.device)
         self.results["teacher"] = {
             "path": str(path),
             "source": source,
@@ -253,7 +246,7 @@ class Table1Job:
             metrics, samples = teacher["metrics"], teacher["samples"]
         else:
             metrics, samples = self._evaluate(g, is_teacher=False), f"samples/{cell.name}_s{cell.seed}.png"
-            _grid(g, self.loss, self.out / samples, cfg.device)
+            sample_grid(g, self.loss, self.out / samples, cfg.device)
         # row a's first seed cost the teacher's training
         extra, extra_cpu = (teacher["seconds"], teacher.get("cpu_seconds") or 0.0) if is_teacher else (0.0, 0.0)
         return {

@@ -18,14 +18,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from gancompress.config import MethodCfg, PruneCfg, RunCfg, to_dict
 from gancompress.data import load_dataset
 from gancompress.evaluate import Evaluator
 from gancompress.families import GanLoss, get_family
-from gancompress.imagegrid import save_image_grid
+from gancompress.imagegrid import sample_grid
 from gancompress.io import RunDir, write_json
 from gancompress.pipeline import compress, gan_info, load_gan, save, train_teacher
 from gancompress.pruning.granularity import incompatible_layers
@@ -152,11 +151,7 @@ class Sweep:
         teacher = None if g is None else g_dense
         metrics = st.evaluator.evaluate(target, loss, teacher=teacher, seed=st.cfg.seed, metrics=st.cfg.eval.metrics)
         samples = f"samples/{name}_{label}.png"
-        (self.out / "samples").mkdir(exist_ok=True)
-        target.eval()
-        with torch.no_grad():
-            images = target(*loss.sample_input(32, torch.Generator().manual_seed(4321), st.cfg.device))
-        save_image_grid(images.cpu(), self.out / samples, nrow=8, scale=2)
+        sample_grid(target, loss, self.out / samples, st.cfg.device, n=32)
         return {"metrics": metrics, "samples": samples}
 
     # ------------------------------------------------------------------------------------------ cells

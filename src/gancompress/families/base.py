@@ -215,6 +215,11 @@ class SourceImageLoss(GanLoss):
         return (self.placeholder_source(n, device),)
 
 
+def per_sample(t: torch.Tensor) -> torch.Tensor:
+    """Mean over every non-batch dim: one value per sample (the loss terms' shape, so Eq. 7–8 can reduce per sample)."""
+    return t.flatten(1).mean(1)
+
+
 def weighted_sum(terms: Mapping[str, torch.Tensor], weights: Mapping[str, float]) -> torch.Tensor:
     """Σ_k w_k · mean(term_k); a term without a weight counts with weight 1."""
     total: torch.Tensor | None = None

@@ -35,7 +35,7 @@ from gancompress.config import DataCfg, ModelCfg
 from gancompress.data import ImageDataset
 from gancompress.errors import UserError
 from gancompress.families import FAMILIES, Family
-from gancompress.families.base import Batch, EvalInputs, GanLoss, SourceImageLoss, draw_batch
+from gancompress.families.base import Batch, EvalInputs, GanLoss, SourceImageLoss, draw_batch, per_sample
 from gancompress.models import create_model
 from gancompress.models.cyclegan import CycleDiscriminators, CycleGenerators, init_cyclegan_weights
 
@@ -48,17 +48,13 @@ LAMBDA_CYC = 10.0  # Zhu et al. §4: λ = 10
 LAMBDA_IDT = 0.5 * LAMBDA_CYC  # Zhu et al. §5.2 / reference code: identity weight 0.5·λ
 
 
-def _per_sample(t: torch.Tensor) -> torch.Tensor:
-    return t.flatten(1).mean(1)
-
-
 def _ls(scores: torch.Tensor, target: float) -> torch.Tensor:
     """Least-squares GAN loss per sample: mean over D's patches of (score − target)²."""
-    return _per_sample((scores - target) ** 2)
+    return per_sample((scores - target) ** 2)
 
 
 def _l1(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return _per_sample((x - y).abs())
+    return per_sample((x - y).abs())
 
 
 class _UnpairedLoss(SourceImageLoss):
@@ -213,7 +209,7 @@ class CycleGANLoss(_UnpairedLoss):
         return self._terms(g_out, batch, d)
 
     def discriminator_scores(self, d: nn.Module, images: torch.Tensor, batch: Batch) -> torch.Tensor:
-        return _per_sample(d.d_b(images))  # the loop's diagnostics see B images: real B and G_AB(a)
+        return per_sample(d.d_b(images))  # the loop's diagnostics see B images: real B and G_AB(a)
 
     def real_data(self, batch: Batch) -> torch.Tensor:
         return self._domains(batch)[1]

@@ -21,15 +21,11 @@ from gancompress.config import DataCfg, ModelCfg
 from gancompress.data import ImageDataset
 from gancompress.errors import UserError
 from gancompress.families import FAMILIES, Family
-from gancompress.families.base import Batch, EvalInputs, GanLoss, SourceImageLoss, draw_batch
+from gancompress.families.base import Batch, EvalInputs, GanLoss, SourceImageLoss, draw_batch, per_sample
 from gancompress.models import create_model
 from gancompress.models.pix2pix import init_pix2pix_weights
 
 log = logging.getLogger(__name__)
-
-
-def _per_sample(t: torch.Tensor) -> torch.Tensor:
-    return t.flatten(1).mean(1)
 
 
 class Pix2PixLoss(SourceImageLoss):
@@ -60,26 +56,26 @@ class Pix2PixLoss(SourceImageLoss):
 
     def generator_terms(self, g_out: torch.Tensor, batch: Batch, d: nn.Module) -> dict[str, torch.Tensor]:
         logits = d(g_out, self._source(batch))
-        return {"gen": _per_sample(F.softplus(-logits)), "l1": _per_sample((g_out - batch["real"]).abs())}
+        return {"gen": per_sample(F.softplus(-logits)), "l1": per_sample((g_out - batch["real"]).abs())}
 
     def discriminator_terms(
         self, g_out: torch.Tensor, batch: Batch, d: nn.Module, *, fake_only: bool = False
     ) -> dict[str, torch.Tensor]:
         source = self._source(batch)
-        terms = {"fake": _per_sample(F.softplus(d(g_out, source)))}  # = BCE(D(x, G(x)), 0) per patch, averaged
+        terms = {"fake": per_sample(F.softplus(d(g_out, source)))}  # = BCE(D(x, G(x)), 0) per patch, averaged
         if not fake_only:
-            terms["real"] = _per_sample(F.softplus(-d(batch["real"], source)))
+            terms["real"] = per_sample(F.softplus(-d(batch["real"], source)))
         return terms
 
     def fake_terms(
         self, g_out: torch.Tensor, batch: Batch, d: nn.Module
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         logits = d(g_out, self._source(batch))  # one D forward serves Eq. 7 ("gen") and Eq. 8 ("fake")
-        l1 = _per_sample((g_out - batch["real"]).abs())
-        return {"gen": _per_sample(F.softplus(-logits)), "l1": l1}, {"fake": _per_sample(F.softplus(logits))}
+        l1 = per_sample((g_out - batch["real"]).abs())
+        return {"gen": per_sample(F.softplus(-logits)), "l1": l1}, {"fake": per_sample(F.softplus(logits))}
 
     def discriminator_scores(self, d: nn.Module, images: torch.Tensor, batch: Batch) -> torch.Tensor:
-        return _per_sample(d(images, self._source(batch)))
+        return per_sample(d(images, self._source(batch)))
 
 
 @FAMILIES.register("pix2pix")

@@ -23,7 +23,7 @@ from gancompress.config import DataCfg, ModelCfg
 from gancompress.data import ImageDataset
 from gancompress.errors import UserError
 from gancompress.families import FAMILIES, Family
-from gancompress.families.base import Batch, EvalInputs, GanLoss, draw_batch
+from gancompress.families.base import Batch, EvalInputs, GanLoss, draw_batch, per_sample
 from gancompress.models import create_model
 from gancompress.models.srgan import init_srgan_weights
 
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 def _mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return (a - b).pow(2).flatten(1).mean(1)
+    return per_sample((a - b).pow(2))
 
 
 class SRGANLoss(GanLoss):

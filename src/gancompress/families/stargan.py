@@ -34,7 +34,7 @@ from gancompress.config import DataCfg, ModelCfg
 from gancompress.data import ImageDataset
 from gancompress.errors import UserError
 from gancompress.families import FAMILIES, Family
-from gancompress.families.base import Batch, EvalInputs, GanLoss, draw_batch
+from gancompress.families.base import Batch, EvalInputs, GanLoss, draw_batch, per_sample
 from gancompress.models import create_model
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ class StarGANLoss(GanLoss):
         source = batch.get("rec_source", batch["real"])  # the input x (teacher_as_real moves it out of "real")
         original = self.domain_index(batch.get("rec_label", batch.get("label")))
         back = self.generator(g_out, self.one_hot(original).to(g_out.device))
-        return (source - back).abs().flatten(1).mean(1)  # Choi et al. Eq. 4, per sample
+        return per_sample((source - back).abs())  # Choi et al. Eq. 4, per sample
 
     def _g_terms(self, src: torch.Tensor, cls: torch.Tensor, g_out: torch.Tensor, batch: Batch):
         return {
