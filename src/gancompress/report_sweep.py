@@ -142,6 +142,10 @@ def outcome(results: Mapping) -> list[str]:
                 if len(ranked) > 1:
                     lines.append(f"{name} at {s:.0%}: best {ranked[0][1]} ({ranked[0][0]:.3f}×), "
                                  f"worst {ranked[-1][1]} ({ranked[-1][0]:.3f}×)")  # fmt: skip
+    profile, overrides = results.get("profile", {}), results.get("plan", {}).get("overrides", [])
+    if profile.get("budget_fraction") is not None:  # the settings the ratios depend on, stated with them
+        lines.append(f"{profile.get('name', '')} profile: compression budget {profile['budget_fraction']:g} × the "
+                     f"teacher's steps" + (f"; --set {', '.join(overrides)}" if overrides else ""))  # fmt: skip
     timing = results.get("timing", {})
     if timing.get("wall_seconds"):
         lines.append(f"wall time {timing['wall_seconds'] / 60:.1f} min, CPU {timing.get('cpu_seconds', 0) / 60:.1f} min"

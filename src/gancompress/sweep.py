@@ -20,7 +20,7 @@ from typing import Any
 
 from torch import nn
 
-from gancompress.config import MethodCfg, PruneCfg, RunCfg, to_dict
+from gancompress.config import RunCfg, to_dict
 from gancompress.data import load_dataset
 from gancompress.evaluate import Evaluator
 from gancompress.families import GanLoss, get_family
@@ -161,19 +161,25 @@ class Sweep:
         st = self.state(p.task)
         g, d, loss = st.view()
         teacher = self.results["tasks"][p.task]["teacher"]
-        importance = self.results["plan"]["filter_importance"] if p.granularity == "filter" else "magnitude"
+        importance = self.results["plan"]["filter_importance"] if p.granularity == "filter" else st.cfg.prune.importance
         # N:M cannot prune a layer whose input channels are not a multiple of M (a 1-channel first conv): dense
         keep = tuple(incompatible_layers(g, p.granularity))
         if keep:
             log.info("%s %s: %s kept dense (incompatible with %s)", p.task, p.key, ", ".join(keep), p.granularity)
-        prune = replace(PruneCfg(), granularity=p.granularity, sparsity=p.sparsity, importance=importance, exclude=keep)
+        # the run's prune / method settings (``--set prune.scope=global``, ``--set method.anchor=1``) with this
+        # point's granularity and sparsity; the method is always Eq. 9's self_supervised
+        prune = replace(
+            st.cfg.prune, granularity=p.granularity, sparsity=p.sparsity, importance=importance,
+            exclude=tuple(st.cfg.prune.exclude) + keep,
+        )  # fmt: skip
         train = replace(st.cfg.train, steps=None, budget_fraction=self.profile["budget_fraction"], log_every=50)
         rel = Path("cells") / p.task / p.key.replace("/", "_").replace(":", "-")
         run = RunDir(self.out / rel, overwrite=True)
-        write_json(run.path / "config.json", to_dict(replace(st.cfg, prune=prune)))
+        method = replace(st.cfg.method, name="self_supervised")
+        write_json(run.path / "config.json", to_dict(replace(st.cfg, prune=prune, method=method)))
         result = compress(
-            g, d, st.train_data, family=st.cfg.model.family, loss=loss, method=MethodCfg(name="self_supervised"),
-            prune=prune, train=train, teacher_steps=teacher["steps"], run=run, seed=p.seed, device=st.cfg.device,
+            g, d, st.train_data, family=st.cfg.model.family, loss=loss, method=method, prune=prune, train=train,
+            teacher_steps=teacher["steps"], run=run, seed=p.seed, device=st.cfg.device,
         )  # fmt: skip
         save(result, run.path, family=st.cfg.model.family)
         run.close()

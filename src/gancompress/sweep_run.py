@@ -80,6 +80,18 @@ def plan_points(kind: str, args: argparse.Namespace, seeds: list[int]) -> tuple[
     return tasks, points
 
 
+def _check_overrides(tasks: list[str], points: list[list[Any]], overrides: list[str], args: argparse.Namespace) -> None:
+    """Bad ``--set`` keys / values, or a prune policy a planned granularity refuses, fail before anything runs."""
+    from gancompress.config import override
+    from gancompress.pruning.allocation import check_fixed
+    from gancompress.pruning.granularity import make_granularity
+
+    for name in tasks:
+        cfg = override(get_task(name).run_config(args.profile, dry_run=bool(args.dry_run)), overrides)
+        for granularity, _ in points:
+            check_fixed(make_granularity(granularity), cfg.prune.scope, cfg.prune.layer_sparsity)
+
+
 def run_sweep(kind: str, args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
     """Run (or ``--resume``) a ``table2`` / ``granularity`` sweep into ``args.out``; (results, report.md, .html)."""
     from gancompress.report_sweep import write_sweep_report
@@ -110,6 +122,7 @@ def run_sweep(kind: str, args: argparse.Namespace) -> tuple[dict[str, Any], Path
         if args.dry_run:  # synthetic data (each task's dry_data), a few steps, tiny widths: checks the wiring
             profile["dry_run"] = True
             overrides += ["train.steps=4", "eval.num_samples=64", "model.ngf=8", "model.ndf=8"]
+        _check_overrides(tasks, points, overrides, args)
         results = {
             "kind": kind,
             "title": "Table 2 reproduction (element sparsity)" if kind == "table2" else "Granularity study",

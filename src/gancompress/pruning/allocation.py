@@ -60,6 +60,11 @@ def check_policy(
             raise UserError(
                 f"prune.layer_sparsity entry {pattern!r} matches no pruned layer; pruned: {', '.join(layer_names)}"
             )
+    check_fixed(granularity, scope, layer_sparsity)
+
+
+def check_fixed(granularity: Granularity, scope: str, layer_sparsity: Mapping[str, float]) -> None:
+    """``UserError`` when a fixed-sparsity granularity (N:M) is given a global scope or per-layer overrides."""
     if granularity.fixed_sparsity is not None and (scope != "uniform" or layer_sparsity):
         raise UserError(
             f"{granularity.name} sparsity is fixed per group ({granularity.fixed_sparsity:.0%}); prune.scope=global "
