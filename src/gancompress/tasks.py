@@ -7,7 +7,7 @@ one teacher with two generators, compressed one direction at a time: two tasks s
 
 Example:
     >>> sorted(TASKS)[:3]
-    ['cyclegan_a2b', 'cyclegan_b2a', 'dcgan']
+    ['cyclegan_a2b', 'cyclegan_b2a', 'cyclegan_tops_a2b']
     >>> round(paper_ratios("dcgan")[0.5][0], 3)
     1.005
 """
@@ -79,18 +79,26 @@ _CYCLE = {
     "eval": {"num_samples": 1000},
 }
 
-_SNEAKER_BOOT = {"a2b": "sneaker → ankle boot", "b2a": "ankle boot → sneaker"}
+#: the two unpaired pairs (PAPER.md §6: "sneaker ↔ ankle boot (and one more pair)"), as the paper has two CycleGAN
+#: datasets: a shape change (low-top → high-top shoe) and a detail change (T-shirt/top → shirt: collar, buttons,
+#: long sleeves). Task names: ``cyclegan<suffix>_<direction>``; both directions share one teacher.
+_CYCLE_PAIRS: dict[str, tuple[tuple[int, int], tuple[str, str]]] = {
+    "": ((7, 9), ("sneaker", "ankle boot")),
+    "_tops": ((0, 6), ("T-shirt/top", "shirt")),
+}
 
 
-def _cycle_task(direction: str) -> Task:
-    """CycleGAN, one direction of the shared two-generator teacher (PAPER.md §5 lists four CycleGAN rows)."""
+def _cycle_task(pair: str, direction: str) -> Task:
+    """CycleGAN, one direction of a pair's shared two-generator teacher (PAPER.md §5 lists four CycleGAN rows)."""
+    classes, (a, b) = _CYCLE_PAIRS[pair]
+    what = f"{a} → {b}" if direction == "a2b" else f"{b} → {a}"
     return Task(
-        name=f"cyclegan_{direction}",
-        title=f"CycleGAN {_SNEAKER_BOOT[direction]} (unpaired), Fashion-MNIST 32 px",
-        config={**_CYCLE, "data": {**_CYCLE["data"], "direction": direction}},
+        name=f"cyclegan{pair}_{direction}",
+        title=f"CycleGAN {what} (unpaired), Fashion-MNIST 32 px",
+        config={**_CYCLE, "data": {**_CYCLE["data"], "classes": list(classes), "direction": direction}},
         steps={"quick": 500, "full": 1500},
         paper=("CycleGAN Monet→Photo", "CycleGAN Photo→Monet", "CycleGAN Zebra→Horse", "CycleGAN Horse→Zebra"),
-        teacher_key="cyclegan",
+        teacher_key=f"cyclegan{pair}",
         dry_data={"name": "fake_unpaired", "classes": [2, 7], "direction": direction},
     )
 
@@ -118,7 +126,7 @@ TASKS: dict[str, Task] = {
             paired=True,
             dry_data={"name": "fake_edges"},
         ),
-        *(_cycle_task(direction) for direction in ("a2b", "b2a")),
+        *(_cycle_task(pair, direction) for pair in _CYCLE_PAIRS for direction in ("a2b", "b2a")),
         Task(
             name="stargan",
             title="StarGAN among sandal / sneaker / ankle boot, Fashion-MNIST 32 px",
