@@ -10,27 +10,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
 import torch
+from clirun import gancompress
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from gancompress.io import load_checkpoint
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gancompress", *args, "-q"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=300,
-    )
+run = partial(gancompress, quiet=True)  # every CLI call here ends in -q
 
 
 def files(path: Path) -> dict[str, int]:

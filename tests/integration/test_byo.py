@@ -7,22 +7,17 @@ bad inputs go through ``cli.main`` in-process (same code path, exit code and std
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from clirun import ROOT, gancompress, run_cmd
 from safetensors.torch import save_file
 
 from gancompress.cli import main
 
-ROOT = Path(__file__).resolve().parents[2]
 MODEL = "examples/byo_model.py:build"
-
-
-def run(cmd: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +25,7 @@ def example_out(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -
     """``python examples/byo_gan.py`` with tiny settings: trains, compresses, evaluates, saves."""
     out = tmp_path_factory.mktemp("byo") / "example"
     args = ["--steps", "3", "--compress-steps", "3", "--num-samples", "64", "--batch-size", "16", "--out", str(out)]
-    proc = run([sys.executable, "examples/byo_gan.py", *args], env)
+    proc = run_cmd([sys.executable, "examples/byo_gan.py", *args], env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out
 
@@ -49,9 +44,9 @@ def test_cli_compress_with_model_then_evaluate(
     out = tmp_path / "cli"
     weights = ["--generator", str(example_out / "teacher_generator.safetensors")]
     weights += ["--discriminator", str(example_out / "teacher_discriminator.safetensors")]
-    cmd = [sys.executable, "-m", "gancompress", "compress", "--model", MODEL, *weights, "--data", "digits"]
+    cmd = ["compress", "--model", MODEL, *weights, "--data", "digits"]
     cmd += ["--set", "data.image_size=16", "--sparsity", "0.5", "--steps", "2", "--batch-size", "16"]
-    proc = run([*cmd, "--out", str(out), "--json", "-q"], env)
+    proc = gancompress([*cmd, "--out", str(out), "--json", "-q"], env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout)["sparsity"] == pytest.approx(0.5, abs=0.01)
     meta = json.loads((out / "generator.json").read_text())
@@ -85,9 +80,7 @@ def test_cli_compress_with_model_then_evaluate(
 
 
 def test_missing_model_file_subprocess(tmp_path: Path, env: dict[str, str]) -> None:
-    proc = run(
-        [sys.executable, "-m", "gancompress", "compress", "--model", "nope/none.py:build", "--dry-run", "-q"], env
-    )
+    proc = gancompress(["compress", "--model", "nope/none.py:build", "--dry-run", "-q"], env)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == ["error: --model: file not found: nope/none.py"]
 

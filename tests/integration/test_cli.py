@@ -4,23 +4,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def run(args: list[str], env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gancompress", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd or ROOT,
-        timeout=300,
-    )
+from clirun import gancompress
 
 
 def assert_bad_input(proc: subprocess.CompletedProcess[str], *fragments: str) -> None:
@@ -35,17 +22,17 @@ def assert_bad_input(proc: subprocess.CompletedProcess[str], *fragments: str) ->
 @pytest.fixture(scope="module")
 def teacher(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Path:
     out = tmp_path_factory.mktemp("runs") / "teacher"
-    proc = run(["train", "--dry-run", "--out", str(out), "-q"], env)
+    proc = gancompress(["train", "--dry-run", "--out", str(out), "-q"], env)
     assert proc.returncode == 0, proc.stderr
     return out
 
 
 def test_help_and_version(env: dict[str, str]) -> None:
-    proc = run(["--help"], env)
+    proc = gancompress(["--help"], env)
     assert proc.returncode == 0
     for cmd in ("train", "prune", "compress", "evaluate", "report", "demo"):
         assert cmd in proc.stdout
-    assert run(["--version"], env).stdout.strip()
+    assert gancompress(["--version"], env).stdout.strip()
 
 
 def test_train_dry_run_writes_run_dir(teacher: Path) -> None:
@@ -67,7 +54,7 @@ def test_train_dry_run_writes_run_dir(teacher: Path) -> None:
 
 def test_compress_dry_run_and_evaluate(teacher: Path, tmp_path: Path, env: dict[str, str]) -> None:
     out = tmp_path / "comp"
-    proc = run(["compress", "--teacher", str(teacher), "--dry-run", "--out", str(out), "--json", "-q"], env)
+    proc = gancompress(["compress", "--teacher", str(teacher), "--dry-run", "--out", str(out), "--json", "-q"], env)
     assert proc.returncode == 0, proc.stderr
     payload = json.loads(proc.stdout)
     assert payload["method"] == "self_supervised"
@@ -77,7 +64,7 @@ def test_compress_dry_run_and_evaluate(teacher: Path, tmp_path: Path, env: dict[
     state = load_file(str(out / "generator.safetensors"))
     masks = [v for k, v in state.items() if k.endswith("weight_mask")]
     assert masks and sum(int(m.sum()) for m in masks) == pytest.approx(0.5 * sum(m.numel() for m in masks), abs=2)
-    proc = run(["evaluate", str(out), "--num-samples", "64", "--json", "-q", "--data", "fake"], env)
+    proc = gancompress(["evaluate", str(out), "--num-samples", "64", "--json", "-q", "--data", "fake"], env)
     assert proc.returncode == 0, proc.stderr
     scores = json.loads(proc.stdout)[str(out)]
     assert scores["fid"] >= 0 and scores["num_samples"] == 64
@@ -86,7 +73,7 @@ def test_compress_dry_run_and_evaluate(teacher: Path, tmp_path: Path, env: dict[
 
 
 def test_prune_prints_per_layer_sparsity(teacher: Path, tmp_path: Path, env: dict[str, str]) -> None:
-    proc = run(
+    proc = gancompress(
         [
             "prune",
             "--teacher",
@@ -109,13 +96,13 @@ def test_prune_prints_per_layer_sparsity(teacher: Path, tmp_path: Path, env: dic
 
 def test_demo_dry_run_writes_report(tmp_path: Path, env: dict[str, str]) -> None:
     out = tmp_path / "demo"
-    proc = run(["demo", "--dry-run", "--out", str(out)], env)
+    proc = gancompress(["demo", "--dry-run", "--out", str(out)], env)
     assert proc.returncode == 0, proc.stderr
     assert (out / "report.md").is_file() and (out / "report.html").is_file() and (out / "results.json").is_file()
     assert str(out / "report.md") in proc.stdout
     names = [m["name"] for m in json.loads((out / "results.json").read_text())["models"]]
     assert names == ["teacher", "oneshot_prune", "oneshot_finetune", "self_supervised", "teacher_continued"]
-    proc = run(["report", str(out), "-q"], env)
+    proc = gancompress(["report", str(out), "-q"], env)
     assert proc.returncode == 0, proc.stderr
 
 
@@ -129,8 +116,10 @@ def test_evaluate_without_config_needs_data(teacher: Path, tmp_path: Path, env: 
     bare.mkdir()
     for name in ("generator.json", "generator.safetensors"):
         (bare / name).write_bytes((teacher / name).read_bytes())
-    assert_bad_input(run(["evaluate", str(bare)], env), "no config.json", "--data")
-    proc = run(["evaluate", str(bare), "--data", "fake", "--num-samples", "32", "--seeds", "2", "--json", "-q"], env)
+    assert_bad_input(gancompress(["evaluate", str(bare)], env), "no config.json", "--data")
+    proc = gancompress(
+        ["evaluate", str(bare), "--data", "fake", "--num-samples", "32", "--seeds", "2", "--json", "-q"], env
+    )
     assert proc.returncode == 0, proc.stderr
     scores = json.loads(proc.stdout)[str(bare)]
     assert scores["seeds"] == [0, 1] and len(scores["fid_values"]) == 2 and scores["fid_ci95"] > 0

@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from clirun import gancompress
 
-ROOT = Path(__file__).resolve().parents[2]
 OUTPUT_LAYER = "net.9"  # the --dry-run DCGAN generator's last ConvTranspose2d (32 px: net.0, net.3, net.6, net.9)
-
-
-def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gancompress", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300
-    )
 
 
 @pytest.fixture(scope="module")
 def teacher(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Path:
     out = tmp_path_factory.mktemp("runs") / "T"
-    proc = run(["train", "--dry-run", "--out", str(out), "-q"], env)
+    proc = gancompress(["train", "--dry-run", "--out", str(out), "-q"], env)
     assert proc.returncode == 0, proc.stderr
     return out
 
@@ -34,19 +26,19 @@ def pruned(teacher: Path, env: dict[str, str]) -> Path:
     pytest.importorskip("gancompress.pruning.physical")
     out = teacher.parent / "P"
     args = ["prune", "--teacher", str(teacher), "--granularity", "filter", "--sparsity", "0.5"]
-    proc = run([*args, "--set", f"prune.exclude={OUTPUT_LAYER}", "--out", str(out), "-q"], env)
+    proc = gancompress([*args, "--set", f"prune.exclude={OUTPUT_LAYER}", "--out", str(out), "-q"], env)
     assert proc.returncode == 0, proc.stderr
     return out
 
 
 def test_help_lists_deploy_commands(env: dict[str, str]) -> None:
-    proc = run(["--help"], env)
+    proc = gancompress(["--help"], env)
     assert proc.returncode == 0 and "benchmark" in proc.stdout and "export" in proc.stdout
 
 
 def test_benchmark_json(pruned: Path, env: dict[str, str]) -> None:
     args = ["benchmark", str(pruned), "--rounds", "1", "--batch-sizes", "1", "--backends", "eager", "--json", "-q"]
-    proc = run(args, env)
+    proc = gancompress(args, env)
     assert proc.returncode == 0, proc.stderr
     payload = json.loads(proc.stdout)
     models = payload["models"]
@@ -69,9 +61,11 @@ def test_benchmark_uses_the_recorded_teacher_as_dense_reference(
     teacher: Path, tmp_path: Path, env: dict[str, str]
 ) -> None:
     comp = tmp_path / "C"  # element-sparse compress run: compress.json names the teacher; no physical model
-    proc = run(["compress", "--teacher", str(teacher), "--dry-run", "--out", str(comp), "-q"], env)
+    proc = gancompress(["compress", "--teacher", str(teacher), "--dry-run", "--out", str(comp), "-q"], env)
     assert proc.returncode == 0, proc.stderr
-    proc = run(["benchmark", str(comp), "--rounds", "1", "--batch-sizes", "1", "--backends", "eager", "--json"], env)
+    proc = gancompress(
+        ["benchmark", str(comp), "--rounds", "1", "--batch-sizes", "1", "--backends", "eager", "--json"], env
+    )
     assert proc.returncode == 0, proc.stderr
     payload = json.loads(proc.stdout)
     assert set(payload["models"]) == {"T:dense", "C:masked"}
@@ -81,7 +75,9 @@ def test_benchmark_uses_the_recorded_teacher_as_dense_reference(
 
 
 def test_benchmark_table_output(pruned: Path, env: dict[str, str]) -> None:
-    proc = run(["benchmark", str(pruned), "--rounds", "1", "--batch-sizes", "2", "--backends", "eager", "-q"], env)
+    proc = gancompress(
+        ["benchmark", str(pruned), "--rounds", "1", "--batch-sizes", "2", "--backends", "eager", "-q"], env
+    )
     assert proc.returncode == 0, proc.stderr
     assert "| P:physical |" in proc.stdout and "effective_macs" in proc.stdout and "measured_over_ideal" in proc.stdout
 
@@ -89,18 +85,18 @@ def test_benchmark_table_output(pruned: Path, env: dict[str, str]) -> None:
 def test_export_onnx(pruned: Path, tmp_path: Path, env: dict[str, str]) -> None:
     pytest.importorskip("onnxruntime")
     out = tmp_path / "g.onnx"
-    proc = run(["export", str(pruned), "--format", "onnx", "--out", str(out), "--json", "-q"], env)
+    proc = gancompress(["export", str(pruned), "--format", "onnx", "--out", str(out), "--json", "-q"], env)
     assert proc.returncode == 0, proc.stderr
     payload = json.loads(proc.stdout)
     assert out.is_file() and payload["max_abs_diff"] <= 1e-4 and payload["format"] == "onnx"
-    again = run(["export", str(pruned), "--format", "onnx", "--out", str(out), "-q"], env)
+    again = gancompress(["export", str(pruned), "--format", "onnx", "--out", str(out), "-q"], env)
     assert again.returncode == 2 and "--overwrite" in again.stderr  # refuses to replace silently
 
 
 def test_export_packed(pruned: Path, tmp_path: Path, env: dict[str, str]) -> None:
     pytest.importorskip("gancompress.pruning.packed")
     out = tmp_path / "g.packed.safetensors"
-    proc = run(["export", str(pruned), "--format", "packed", "--out", str(out), "--json", "-q"], env)
+    proc = gancompress(["export", str(pruned), "--format", "packed", "--out", str(out), "--json", "-q"], env)
     assert proc.returncode == 0, proc.stderr
     payload = json.loads(proc.stdout)
     assert out.is_file() and payload["max_abs_diff"] == 0.0 and 0 < payload["size_ratio"] < 1
@@ -110,7 +106,7 @@ def test_export_physical_round_trips(pruned: Path, tmp_path: Path, env: dict[str
     from gancompress.io import load_module
 
     out = tmp_path / "phys"
-    proc = run(["export", str(pruned), "--format", "physical", "--out", str(out), "--json", "-q"], env)
+    proc = gancompress(["export", str(pruned), "--format", "physical", "--out", str(out), "--json", "-q"], env)
     assert proc.returncode == 0, proc.stderr
     payload = json.loads(proc.stdout)
     assert payload["params"] < payload["params_before"] and payload["max_abs_diff"] <= 1e-4
@@ -133,6 +129,6 @@ def test_export_physical_round_trips(pruned: Path, tmp_path: Path, env: dict[str
     ],
 )
 def test_bad_input_exits_2(pruned: Path, env: dict[str, str], args: list[str], fragment: str) -> None:
-    proc = run([a.format(run=pruned) for a in args], env)
+    proc = gancompress([a.format(run=pruned) for a in args], env)
     assert proc.returncode == 2, proc.stderr
     assert fragment in proc.stderr and "Traceback" not in proc.stderr

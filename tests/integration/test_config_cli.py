@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
+from clirun import ROOT, gancompress
 
 TOML = """
 seed = 7
@@ -47,9 +46,7 @@ prune:
 """
 
 
-def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "gancompress", *args, "-q"]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+run = partial(gancompress, quiet=True)  # every CLI call here ends in -q
 
 
 def git_sha() -> str | None:

@@ -18,9 +18,8 @@ from pathlib import Path
 import pytest
 import torch
 import torch.distributed as dist
+from clirun import gancompress, run_cmd
 from safetensors.torch import load_file
-
-ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.skipif(
     not (dist.is_available() and dist.is_gloo_available()), reason="torch.distributed with gloo is not available"
@@ -76,20 +75,13 @@ def _env(tmp_path: Path, watch: Path | None = None) -> dict[str, str]:
 
 def torchrun(args: list[str], env: dict[str, str], nproc: int = 2) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", f"--nproc_per_node={nproc}"]
-    return subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    return run_cmd([*cmd, *args], env, timeout=120)
 
 
 def test_compress_with_two_processes(tmp_path: Path) -> None:
     env = _env(tmp_path)
     teacher = tmp_path / "teacher"
-    proc = subprocess.run(
-        [sys.executable, "-m", "gancompress", "train", "--dry-run", "--out", str(teacher), "-q"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=120,
-    )
+    proc = gancompress(["train", "--dry-run", "--out", str(teacher), "-q"], env, timeout=120)
     assert proc.returncode == 0, proc.stderr
 
     out = tmp_path / "ddp"

@@ -7,27 +7,21 @@ short); the resume test then drops one finished cell from results.json and check
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from clirun import gancompress
 
-ROOT = Path(__file__).resolve().parents[2]
 METHODS = ("dense", "self_supervised", "oneshot_finetune")
 TINY = ["--dry-run", "--set", "data.image_size=16", "--teacher-steps", "6", "--seeds", "2"]
-
-
-def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gancompress", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300
-    )
 
 
 @pytest.fixture(scope="module")
 def table_run(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("runs") / "table1"
-    proc = run(["reproduce", "table1", *TINY, "--methods", ",".join(METHODS), "--out", str(out), "--json", "-q"], env)
+    proc = gancompress(
+        ["reproduce", "table1", *TINY, "--methods", ",".join(METHODS), "--out", str(out), "--json", "-q"], env
+    )
     assert proc.returncode == 0, proc.stderr
     return out, json.loads(proc.stdout)
 
@@ -70,7 +64,9 @@ def test_resume_skips_finished_cells(table_run: tuple[Path, dict], env: dict[str
     ss = next(r for r in results["models"] if r["name"] == "self_supervised")
     del ss["cells"]["1"]  # as if the run had crashed during this cell
     (out / "results.json").write_text(json.dumps(results))
-    proc = run(["reproduce", "table1", *TINY, "--methods", ",".join(METHODS), "--out", str(out), "--resume"], env)
+    proc = gancompress(
+        ["reproduce", "table1", *TINY, "--methods", ",".join(METHODS), "--out", str(out), "--resume"], env
+    )
     assert proc.returncode == 0, proc.stderr
     assert "8 cells planned, 1 to run (7 finished)" in proc.stderr
     assert "[1/1] self_supervised seed 1" in proc.stderr and "teacher reloaded" in proc.stderr
@@ -88,7 +84,7 @@ def test_jobs_runs_cells_in_worker_processes(table_run: tuple[Path, dict], env: 
             del row["cells"]["1"]
     (out / "results.json").write_text(json.dumps(results))
     args = ["reproduce", "table1", *TINY, "--methods", ",".join(METHODS), "--out", str(out), "--resume", "--jobs", "2"]
-    proc = run(args, env)
+    proc = gancompress(args, env)
     assert proc.returncode == 0, proc.stderr
     assert "running 2 cells on 2 worker processes" in proc.stderr and "[2/2] done" in proc.stderr
     after = json.loads((out / "results.json").read_text())
@@ -97,19 +93,19 @@ def test_jobs_runs_cells_in_worker_processes(table_run: tuple[Path, dict], env: 
     for name, cells in before.items():  # same seeds in a worker (one thread) → the same cells, to rounding
         assert got[name] == pytest.approx(cells, rel=1e-3), name
     assert after["timing"]["jobs"] == 2 and after["timing"]["cpu_seconds"] > results["timing"]["cpu_seconds"]
-    bad = run(["reproduce", "table1", *TINY, "--out", str(out.parent / "bad"), "--jobs", "0"], env)
+    bad = gancompress(["reproduce", "table1", *TINY, "--out", str(out.parent / "bad"), "--jobs", "0"], env)
     assert bad.returncode == 2 and "--jobs must be >= 1" in bad.stderr and not (out.parent / "bad").exists()
 
 
 def test_report_command_and_refusals(table_run: tuple[Path, dict], env: dict[str, str]) -> None:
     out, _ = table_run
     (out / "report.md").unlink()
-    proc = run(["report", str(out)], env)
+    proc = gancompress(["report", str(out)], env)
     assert proc.returncode == 0, proc.stderr
     assert "| b | self_supervised | 2 |" in (out / "report.md").read_text()
-    proc = run(["reproduce", "table1", *TINY, "--out", str(out)], env)  # exists, no --resume
+    proc = gancompress(["reproduce", "table1", *TINY, "--out", str(out)], env)  # exists, no --resume
     assert proc.returncode == 2 and "already exists" in proc.stderr
-    proc = run(["reproduce", "table1", "--dry-run", "--methods", "dense,bogus", "--variants", "sample"], env)
+    proc = gancompress(["reproduce", "table1", "--dry-run", "--methods", "dense,bogus", "--variants", "sample"], env)
     assert proc.returncode == 2 and "unknown Table 1 method 'bogus'" in proc.stderr  # before anything is written
 
 
@@ -117,7 +113,7 @@ def test_given_teacher_is_row_a(table_run: tuple[Path, dict], tmp_path: Path, en
     out, _ = table_run
     teacher = out / "teacher"
     args = ["--teacher", str(teacher), "--methods", "a,b", "--seeds", "1", "--no-control", "--num-samples", "64"]
-    proc = run(["reproduce", "table1", *args, "--out", str(tmp_path / "t"), "-q"], env)
+    proc = gancompress(["reproduce", "table1", *args, "--out", str(tmp_path / "t"), "-q"], env)
     assert proc.returncode == 0, proc.stderr
     results = json.loads((tmp_path / "t" / "results.json").read_text())
     assert results["teacher"]["source"] == "given" and results["teacher"]["steps"] == 6
@@ -131,7 +127,7 @@ def test_table1_on_a_second_family_uses_its_task_config(tmp_path: Path, env: dic
     """Issue 7 item 5: `--family stargan` takes the StarGAN task (3 domains, WGAN-GP, D at twice G's rate)."""
     out = tmp_path / "stargan"
     args = ["reproduce", "table1", "--family", "stargan", "--dry-run", "--teacher-steps", "4", "--seeds", "1"]
-    proc = run(
+    proc = gancompress(
         [*args, "--methods", "dense,self_supervised,adversarial_distill", "--no-control", "--out", str(out)], env
     )
     assert proc.returncode == 0, proc.stderr

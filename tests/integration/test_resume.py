@@ -11,17 +11,16 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import torch
+from clirun import ROOT, gancompress, gancompress_cmd
 from safetensors.torch import load_file
 
 from gancompress.io import latest_checkpoint, load_checkpoint
 
-ROOT = Path(__file__).resolve().parents[2]
 STEPS = 120
 ARGS = [
     "--steps",
@@ -39,14 +38,6 @@ ARGS = [
 ]
 
 
-def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "gancompress", *args]
-
-
-def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
-
-
 def max_abs_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
     assert a.keys() == b.keys()
     return max(((a[k].double() - b[k].double()).abs().max().item() if a[k].numel() else 0.0) for k in a)
@@ -54,17 +45,17 @@ def max_abs_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> floa
 
 def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path: Path, env: dict[str, str]) -> None:
     teacher = tmp_path / "teacher"
-    proc = run(cli("train", "--dry-run", "--out", str(teacher), "-q"), env)
+    proc = gancompress(["train", "--dry-run", "--out", str(teacher), "-q"], env)
     assert proc.returncode == 0, proc.stderr
     compress = ["compress", "--teacher", str(teacher), *ARGS]
 
     full = tmp_path / "full"
-    proc = run(cli(*compress, "--out", str(full)), env)
+    proc = gancompress([*compress, "--out", str(full)], env)
     assert proc.returncode == 0, proc.stderr
 
     killed = tmp_path / "killed"
-    child = subprocess.Popen(cli(*compress, "--out", str(killed)), env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)  # fmt: skip
+    cmd = gancompress_cmd([*compress, "--out", str(killed)])
+    child = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
         while not (killed / "checkpoints" / "step_20").is_dir():
@@ -81,7 +72,7 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path: Path, env: dict[
     assert 20 <= killed_at < STEPS, f"the kill came too late (last checkpoint step {killed_at})"
     assert not (killed / "generator.safetensors").exists()
 
-    proc = run(cli(*compress, "--out", str(killed), "--resume"), env)
+    proc = gancompress([*compress, "--out", str(killed), "--resume"], env)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     expected = json.loads((full / "compress.json").read_text())

@@ -5,27 +5,21 @@ cells, latency compares physically shrunk filter-pruned generators with the dens
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
+from clirun import gancompress
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gancompress", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600
-    )
+run = partial(gancompress, timeout=600)  # the table2 sweep gets twice the default 300 s
 
 
 @pytest.fixture(scope="module")
 def table2(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Path:
     out = tmp_path_factory.mktemp("runs") / "table2"
-    proc = run(
-        ["reproduce", "table2", "--dry-run", "--tasks", "dcgan", "--sparsities", "0.5,0.9", "--out", str(out)], env
-    )
+    args = ["reproduce", "table2", "--dry-run", "--tasks", "dcgan", "--sparsities", "0.5,0.9", "--out", str(out)]
+    # the run's own prune / method settings reach every cell (they were once silently replaced by the defaults)
+    proc = run([*args, "--set", "prune.scope=global", "--set", "method.anchor=0.5"], env)
     assert proc.returncode == 0, proc.stderr
     assert "Table 2 (element sparsity)" in proc.stdout and "dense FID" in proc.stdout
     return out
@@ -41,11 +35,15 @@ def test_table2_cells_ratios_and_report(table2: Path) -> None:
         assert cell["achieved_sparsity"] == pytest.approx(cell["sparsity"], abs=0.01), key
         assert cell["metrics"]["fid"] > 0 and (table2 / cell["samples"]).is_file()
         assert (table2 / cell["run"] / "generator.safetensors").is_file()
+        cfg = json.loads((table2 / cell["run"] / "config.json").read_text())
+        assert (cfg["prune"]["scope"], cfg["method"]["anchor"]) == ("global", 0.5), key
+        assert cfg["method"]["name"] == "self_supervised"
     # the paper's ratio for DCGAN/MNIST at 50 %: 50.634 / 50.391 (PAPER.md §5)
     assert task["paper_ratios"]["0.5"] == [pytest.approx(50.634 / 50.391)]
     md = (table2 / "report.md").read_text()
     ratio = task["cells"]["element@0.5/s0"]["metrics"]["fid"] / task["teacher"]["metrics"]["fid"]
     assert f"({ratio:.3f}×) [1.005]" in md and "## Outcome" in md
+    assert "--set prune.scope=global, method.anchor=0.5" in md  # the ratios are stated with their settings
     assert "<table>" in (table2 / "report.html").read_text()
 
 
@@ -98,6 +96,8 @@ def test_granularity_sparsity_and_latency(tmp_path: Path, env: dict[str, str]) -
         (["--teacher", "runs/x"], "sweeps take task=RUN_DIR pairs"),
         (["--jobs", "0"], "--jobs must be >= 1"),
         (["--granularities", "blocks"], "unknown granularity 'blocks'"),
+        (["--granularities", "nm", "--set", "prune.scope=global"], "nm:3:4 sparsity is fixed per group"),
+        (["--set", "prune.scope=wide"], "unknown prune.scope 'wide'"),
     ],
 )
 def test_bad_flags_exit_2_and_write_nothing(tmp_path: Path, capsys, extra: list[str], message: str) -> None:

@@ -1,0 +1,32 @@
+"""Subprocess helpers shared by the CLI integration tests: ``from clirun import ROOT, gancompress, run_cmd``.
+
+A plain module, not a conftest: pytest's default ``prepend`` import mode puts this directory on ``sys.path`` when it
+imports a test module here, so the tests import it by name (there is no ``__init__.py`` under ``tests/``).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository root: the default working directory of every run
+
+
+def run_cmd(
+    cmd: list[str], env: dict[str, str], *, cwd: Path | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd`` with ``env`` in ``cwd`` (default: the repository root), capturing stdout and stderr as text."""
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd or ROOT, timeout=timeout)
+
+
+def gancompress_cmd(args: list[str], *, quiet: bool = False) -> list[str]:
+    """The command line ``python -m gancompress *args`` (``-q`` appended last when ``quiet``)."""
+    return [sys.executable, "-m", "gancompress", *args, *(["-q"] if quiet else [])]
+
+
+def gancompress(
+    args: list[str], env: dict[str, str], *, quiet: bool = False, cwd: Path | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m gancompress *args`` (``-q`` appended last when ``quiet``) via :func:`run_cmd`."""
+    return run_cmd(gancompress_cmd(args, quiet=quiet), env, cwd=cwd, timeout=timeout)
