@@ -246,11 +246,53 @@ def test_no_masks_is_an_error() -> None:
         remove_pruned_channels(custom_model(), (torch.randn(1, 3, 8, 8),))
 
 
-def test_nonzero_activation_breaks_equivalence_loudly() -> None:
+def test_nonzero_activation_keeps_the_layer_whole_with_the_reason() -> None:
     net = nn.Sequential(nn.Conv2d(3, 8, 1), nn.Sigmoid(), nn.Conv2d(8, 2, 1))  # sigmoid(0) = 0.5 ≠ 0
     MaskSet.attach(net, granularity="filter", exclude=["2"]).update(0.5)
-    with pytest.raises(UserError, match="differs from the masked one"):
-        remove_pruned_channels(net.eval(), (torch.randn(2, 3, 4, 4),))
+    x = torch.randn(2, 3, 4, 4)
+    small, report = remove_pruned_channels(net.eval(), (x,))
+    assert report["removed"] == {} and "the output changed by" in report["skipped"]["0"]
+    assert report["max_abs_diff"] == 0.0 and count_parameters(small) == count_parameters(net)
+
+
+class _ConstantAfterConv(nn.Module):
+    """A pruned conv output plus a registered constant: its channels are not dead (probe case B6)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 3, 3, padding=1)
+        self.register_buffer("noise", torch.randn(1, 8, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b(torch.relu(self.a(x) + self.noise))
+
+
+class _LinearIntoConv(nn.Module):
+    """A Linear reshaped into conv channels (DCGAN-style stem without a norm in between; probe case B3)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc, self.conv, self.out = nn.Linear(16, 8 * 4 * 4), nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 1, 1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.relu(self.conv(torch.relu(self.fc(z)).view(-1, 8, 4, 4))))
+
+
+@pytest.mark.parametrize(
+    ("make", "x"), [(_ConstantAfterConv, torch.randn(2, 3, 8, 8)), (_LinearIntoConv, torch.randn(2, 16))]
+)
+def test_graphs_torch_pruning_cannot_follow_are_kept_exact(make, x) -> None:
+    """Every group is checked against the masked model as it is removed; one that breaks it is undone and reported."""
+    torch.manual_seed(0)
+    net = make().eval()
+    excluded = "b" if make is _ConstantAfterConv else "out"
+    MaskSet.attach(net, granularity="filter", exclude=[excluded]).update(0.5)
+    with torch.no_grad():
+        masked = net(x)
+    small, report = remove_pruned_channels(net, (x,))
+    with torch.no_grad():
+        assert torch.allclose(small.eval()(x), masked, atol=1e-5)
+    assert report["skipped"] and all("breaks the model" in r or "changed" in r for r in report["skipped"].values())
 
 
 # ------------------------------------------------------------------------------------------- channel spec + io
@@ -323,3 +365,14 @@ def test_srgan_filter_pruning_keeps_subpixel_convs_dense_and_removes_channels_ex
     assert count_parameters(small) < count_parameters(g)
     with torch.no_grad():
         assert float((small(*x) - g(*x)).abs().max()) <= 1e-5
+
+
+def test_spectral_norm_layers_are_kept_whole_with_the_reason() -> None:
+    torch.manual_seed(0)
+    sn = nn.utils.parametrizations.spectral_norm
+    net = nn.Sequential(sn(nn.Conv2d(3, 8, 3, padding=1)), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU())
+    net.append(nn.Conv2d(8, 3, 1))
+    MaskSet.attach(net, granularity="filter", exclude=["4"]).update(0.5)
+    _, report = remove_pruned_channels(net.eval(), (torch.randn(2, 3, 8, 8),))
+    assert "parametrized weight" in report["skipped"]["0"] and report["removed"] == {"2": 4}
+    assert report["max_abs_diff"] <= 1e-4

@@ -454,3 +454,45 @@ def test_bn_scale_importance_needs_filter_granularity() -> None:
         MaskSet.attach(g, granularity="element").update(0.5, importance="bn_scale")
     with pytest.raises(UserError, match="unknown importance"):
         MaskSet.attach(g, granularity="element").update(0.5, importance="nope")
+
+
+# ------------------------------------------------------------------ parametrized weights (SAGAN / BigGAN generators)
+@pytest.mark.parametrize("wrap", ["spectral_norm", "weight_norm"])
+def test_masks_prune_the_effective_weight_of_spectral_and_weight_norm_layers(wrap: str) -> None:
+    """``weight`` is recomputed from the stored original on every access: masks must zero that original, or nothing
+    is pruned while the report says 50 % (probe case B1)."""
+    from torch.nn.utils import parametrizations
+
+    torch.manual_seed(0)
+    p = getattr(parametrizations, wrap)
+    g = nn.Sequential(p(nn.Conv2d(4, 8, 3)), nn.ReLU(), p(nn.ConvTranspose2d(8, 3, 4)))
+    masks = MaskSet.attach(g)
+    masks.update(0.5)
+    opt = torch.optim.Adam(g.parameters(), lr=1e-2)
+    for _ in range(3):
+        opt.zero_grad()
+        g(torch.randn(2, 4, 8, 8)).pow(2).mean().backward()
+        masks.mask_grads()
+        opt.step()
+        masks.apply()
+    for name, mod in masks.items():
+        assert torch.equal(mod.weight == 0, mod.weight_mask == 0), name  # exactly the masked entries are zero
+        assert float((mod.weight == 0).float().mean()) == pytest.approx(0.5), name
+
+
+@pytest.mark.parametrize(
+    ("wrap", "message"),
+    [
+        (lambda m: nn.utils.spectral_norm(m), "legacy torch.nn.utils.spectral_norm hook"),
+        (lambda m: nn.utils.weight_norm(m), "legacy torch.nn.utils.weight_norm hook"),
+        (lambda m: nn.utils.parametrizations.orthogonal(m), "only one spectral norm or one weight norm"),
+    ],
+)
+def test_weights_masks_cannot_reach_are_refused_with_the_fix(wrap, message: str) -> None:
+    import warnings
+
+    with warnings.catch_warnings():  # the legacy helpers are deprecated
+        warnings.simplefilter("ignore")
+        g = nn.Sequential(wrap(nn.Conv2d(4, 4, 3)))
+    with pytest.raises(UserError, match=message):
+        MaskSet.attach(g)

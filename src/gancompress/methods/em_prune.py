@@ -20,6 +20,7 @@ from gancompress.methods.base import Method
 from gancompress.methods.self_supervised import consistency
 from gancompress.pruning import MaskSet
 from gancompress.pruning.granularity import PRUNABLE_TYPES
+from gancompress.pruning.mask_buffers import stored_weight
 
 
 @METHODS.register("em_prune")
@@ -52,9 +53,8 @@ class EmPrune(Method):
     def setup(self, g_comp: nn.Module, g_orig: nn.Module | None, d: nn.Module | None, loss: GanLoss) -> None:
         super().setup(g_comp, g_orig, d, loss)
         # W starts as G_O's dense weights, taken before the loop's one-shot update zeroes the pruned ones
-        self.dense: dict[str, torch.Tensor] = {
-            name: m.weight.detach().clone() for name, m in g_comp.named_modules() if isinstance(m, PRUNABLE_TYPES)
-        }
+        layers = [(name, m) for name, m in g_comp.named_modules() if isinstance(m, PRUNABLE_TYPES)]
+        self.dense: dict[str, torch.Tensor] = {name: stored_weight(m).detach().clone() for name, m in layers}
 
     def extra_state(self) -> dict[str, torch.Tensor]:
         """The dense shadow weights W, saved with each checkpoint (``train._checkpoint``)."""
@@ -72,12 +72,12 @@ class EmPrune(Method):
             return
         for name, mod in masks.items():
             mask = mod.weight_mask.bool()
-            w = self.dense.get(name)
+            w, stored = self.dense.get(name), stored_weight(mod)  # the parameter (spectral norm: its original)
             if w is None:  # resumed run: W restarts from the masked weights
-                w = self.dense[name] = mod.weight.detach().clone()
+                w = self.dense[name] = stored.detach().clone()
             # kept entries were W itself, so the optimizer updated W; pruned entries were 0 = W ⊙ M, so the new value
             # is exactly the optimizer's step, added onto W (straight-through)
-            w.copy_(torch.where(mask, mod.weight, w + mod.weight))
+            w.copy_(torch.where(mask, stored, w + stored))
         every = int(prune.update_every) if prune is not None else 10
         if (step + 1) % every == 0 and masks.target_sparsity is not None:
             self.reselect(masks, masks.target_sparsity, prune.importance if prune is not None else "magnitude")
@@ -86,7 +86,7 @@ class EmPrune(Method):
     def reselect(self, masks: MaskSet, sparsity: float, importance: str = "magnitude") -> None:
         """E-step: load W into the modules and recompute the masks from it (pruned weights may regrow)."""
         for name, mod in masks.items():
-            mod.weight.copy_(self.dense[name])
+            stored_weight(mod).copy_(self.dense[name])
         masks.update(sparsity, importance=importance)
 
     def generator_step(self, batch: Batch) -> dict[str, Any]:

@@ -26,7 +26,9 @@ from collections.abc import Iterable
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
+from gancompress.errors import UserError
 from gancompress.pruning.granularity import _canonical
 
 MASK_NAME = "weight_mask"
@@ -36,6 +38,48 @@ BIAS_MASK_NAME = "bias_mask"  # (out,) on a filter-pruned layer with a bias
 CHANNEL_MASK_NAME = "channel_mask"  # (num_features,) on a BatchNorm / InstanceNorm consuming a filter-pruned layer
 MASK_BUFFER_NAMES = (MASK_NAME, BIAS_MASK_NAME, CHANNEL_MASK_NAME)
 NORM_TYPES: tuple[type[nn.Module], ...] = (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)
+
+
+#: parametrizations whose weight is W_stored times a (per-tensor or per-output-channel) scale, so the effective weight
+#: is exactly 0 wherever the stored tensor is: spectral norm W = W_orig / σ (SAGAN / BigGAN generators) and weight
+#: norm W = g · v / ‖v‖. Masks are applied to the stored tensor; any other parametrization is refused.
+_SCALING_PARAMETRIZATIONS = {"_SpectralNorm": "original", "_WeightNorm": "original1"}
+
+
+def stored_weight(module: nn.Module) -> Tensor:
+    """The tensor that holds ``module.weight``: the parameter itself, or the stored original of a spectral / weight
+    norm parametrization (``module.weight`` is recomputed from it on every access, so zeroing ``weight`` would do
+    nothing). Call :func:`check_weight_storage` first."""
+    if parametrize.is_parametrized(module, "weight"):
+        plist = module.parametrizations.weight
+        return getattr(plist, _SCALING_PARAMETRIZATIONS[type(plist[0]).__name__])
+    return module.weight
+
+
+def check_weight_storage(module: nn.Module, name: str) -> None:
+    """``UserError`` unless masking :func:`stored_weight` zeroes ``module.weight`` exactly.
+
+    Refused: legacy hook-based ``torch.nn.utils.spectral_norm`` / ``weight_norm``, ``torch.nn.utils.prune`` state,
+    and parametrizations other than one spectral norm or one weight norm.
+    """
+    hooks = {type(h).__name__ for h in module._forward_pre_hooks.values()}
+    legacy = {"SpectralNorm": "spectral_norm", "WeightNorm": "weight_norm"}
+    for hook, fn in legacy.items():
+        if hook in hooks:
+            raise UserError(
+                f"layer {name!r} uses the legacy torch.nn.utils.{fn} hook; use torch.nn.utils.parametrizations.{fn} "
+                f"(supported: masks apply to its stored weight) or remove it (torch.nn.utils.remove_{fn})"
+            )
+    if hasattr(module, "weight_orig"):
+        raise UserError(f"layer {name!r} carries torch.nn.utils.prune state; call torch.nn.utils.prune.remove first")
+    if parametrize.is_parametrized(module, "weight"):
+        kinds = [type(p).__name__ for p in module.parametrizations.weight]
+        if len(kinds) != 1 or kinds[0] not in _SCALING_PARAMETRIZATIONS:
+            raise UserError(
+                f"layer {name!r} has the weight parametrization(s) {', '.join(kinds)}; only one spectral norm or one "
+                "weight norm keeps pruned weights at zero — remove the others "
+                "(torch.nn.utils.parametrize.remove_parametrizations) or exclude the layer (prune.exclude)"
+            )
 
 
 def _new_mask(module: nn.Module) -> Tensor:

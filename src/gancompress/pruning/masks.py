@@ -51,8 +51,10 @@ from gancompress.pruning.mask_buffers import (
     _new_mask,
     _norm_tensors,
     _register_coupled,
+    check_weight_storage,
     ensure_mask_buffers,
     output_channel_keep,
+    stored_weight,
 )
 
 log = logging.getLogger(__name__)
@@ -144,10 +146,7 @@ class MaskSet:
         for name, mod in targets.items():
             if isinstance(mod.weight, nn.parameter.UninitializedParameter):
                 raise UserError(f"layer {name!r} is lazy and uninitialised; run one forward pass before pruning")
-            if hasattr(mod, "weight_orig"):
-                raise UserError(
-                    f"layer {name!r} carries torch.nn.utils.prune state; call torch.nn.utils.prune.remove first"
-                )
+            check_weight_storage(mod, name)  # spectral norm: masks go to the stored weight; others refused
             gran.check(mod, name)
         for mod in targets.values():
             if MASK_NAME not in mod._buffers:
@@ -320,7 +319,7 @@ class MaskSet:
     def _masked(self) -> Iterator[tuple[list[Tensor], Tensor]]:
         """``(tensors, mask)`` for every mask buffer: weights, coupled biases and norm channels."""
         for mod in self._targets.values():
-            yield [mod.weight], getattr(mod, MASK_NAME)
+            yield [stored_weight(mod)], getattr(mod, MASK_NAME)
             bias_mask = mod._buffers.get(BIAS_MASK_NAME)
             if bias_mask is not None and isinstance(mod.bias, Tensor):
                 yield [mod.bias], bias_mask

@@ -6,8 +6,9 @@ of Conv2d / ConvTranspose2d / Linear whose whole filter mask is zero, the couple
 the consumers' input channels. The dependency bookkeeping (which layers share a channel: norms, activations, the next
 convolution, concatenations, residual adds) is torch-pruning's ``DependencyGraph`` (Fang et al. 2023, DepGraph).
 
-This is the only module that changes shapes; it records the new sizes (:func:`channel_spec`) so a checkpoint can be
-rebuilt from its JSON alone (:func:`apply_channel_spec`, used by ``io.load_module``).
+This is the only module that changes shapes; it records the new sizes (:func:`channel_spec`, in
+``channel_spec.py``) so a checkpoint can be rebuilt from its JSON alone (:func:`apply_channel_spec`, used by
+``io.load_module``).
 
 Example:
     >>> import torch
@@ -29,8 +30,10 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from gancompress.errors import UserError
+from gancompress.pruning.channel_spec import apply_channel_spec, channel_spec
 from gancompress.pruning.masks import (
     MASK_BUFFER_NAMES,
     NORM_TYPES,
@@ -170,6 +173,8 @@ def _removable(tp: Any, graph: Any, group: Any, dead: dict[nn.Module, Tensor]) -
             return [], "its channels reach the model output (exclude the output layer from pruning)"
         if isinstance(mod, _CONV) and mod.groups > 1:
             return [], f"grouped convolution {graph._module2name.get(mod, mod)!r} (groups={mod.groups}) is unsupported"
+        if isinstance(mod, nn.Module) and parametrize.is_parametrized(mod):
+            return [], f"{graph._module2name.get(mod, mod)!r} has a parametrized weight (spectral / weight norm)"
         if isinstance(mod, _CHANNEL_MIXING_NORMS):
             return [], f"{type(mod).__name__} mixes channels, removing one changes the others"
         if not graph.is_out_channel_pruning_fn(item.dep.handler):
@@ -206,8 +211,9 @@ def remove_pruned_channels(
         after]}), ``skipped`` ({layer: reason}), ``params_before``, ``params_after``, ``max_abs_diff``.
 
     Raises:
-        UserError: No masks, torch-pruning missing, or outputs that differ beyond ``atol`` (e.g. an activation with
-            f(0) ≠ 0 between a pruned layer and its consumer).
+        UserError: No masks, torch-pruning missing, or a final output that differs beyond ``atol`` (a safety net:
+            each coupling group is checked as it is removed, and one that changes the output — an activation with
+            f(0) ≠ 0 before its consumer, a graph torch-pruning cannot follow — is undone and listed in ``skipped``).
 
     Example:
         >>> small, report = remove_pruned_channels(g_comp, (torch.randn(1, 64),))  # doctest: +SKIP
@@ -217,16 +223,15 @@ def remove_pruned_channels(
     tp = _torch_pruning()
     example_inputs = _as_tuple(example_inputs)
     pruned = copy.deepcopy(model)
-    modes = {m: m.training for m in pruned.modules()}
+    modes = {n: m.training for n, m in pruned.named_modules()}
     masks = MaskSet.from_model(pruned)
     masks.apply()
-    names = {m: n for n, m in pruned.named_modules()}
-    dead = {}  # layer → (out,) bool: filter mask all zero and no bias left (else the channel is a constant)
-    for _, mod in masks.items():
-        dead[mod] = output_channel_keep(mod, mod.weight_mask) == 0
+    dead: dict[str, Tensor] = {}  # layer → (out,) bool: filter mask all zero and no bias left (else a constant)
+    for name, mod in masks.items():
+        dead[name] = output_channel_keep(mod, mod.weight_mask) == 0
         if isinstance(mod.bias, Tensor):
-            dead[mod] &= mod.bias.detach() == 0
-    before = {names[m]: _out_size(m) for m in dead}
+            dead[name] &= mod.bias.detach() == 0
+    before = {n: _out_size(m) for n, m in masks.items()}
     pruned.eval()
     with torch.no_grad():
         reference = pruned(*example_inputs)
@@ -235,34 +240,47 @@ def remove_pruned_channels(
             m._buffers.pop(buf, None)
     graph = _dependency_graph(tp, pruned, example_inputs)
     skipped: dict[str, str] = {}
-    for layer in list(dead):
-        idxs = dead[layer].nonzero().flatten().tolist()
+    for name in list(dead):
+        idxs = dead[name].nonzero().flatten().tolist()
         if not idxs:
             continue
+        layer = dict(pruned.named_modules())[name]
+        by_module = {m: dead[n] for n, m in pruned.named_modules() if n in dead}
         fn = tp.prune_linear_out_channels if isinstance(layer, nn.Linear) else tp.prune_conv_out_channels
-        roots, reason = _removable(tp, graph, graph.get_pruning_group(layer, fn, idxs), dead)
+        roots, reason = _removable(tp, graph, graph.get_pruning_group(layer, fn, idxs), by_module)
         if reason:
-            skipped[names[layer]] = reason
-            log.info("not removing channels of %s: %s", names[layer], reason)
+            skipped[name] = reason
+            log.info("not removing channels of %s: %s", name, reason)
             continue
         if len(roots) >= _out_size(layer):
             roots = roots[1:]  # DECISION: keep one (zero) channel rather than a zero-width layer
         if not roots:
             continue
         group = graph.get_pruning_group(layer, fn, roots)
-        group.prune()
+        # DECISION: torch-pruning's coupling rules cannot follow every graph (a Linear reshaped into conv channels,
+        # a concat of views, a constant added to a conv output): each group is checked against the masked model
+        # right away and undone — the layer kept whole, with the reason — rather than failing the whole export.
+        snapshot = copy.deepcopy(pruned)
+        broken = _prune_group_checked(group, pruned, example_inputs, reference, atol)
+        if broken:
+            pruned = snapshot
+            skipped[name] = f"removing its channels breaks the model ({broken}); kept whole"
+            log.info("not removing channels of %s: %s", name, skipped[name])
+            graph = _dependency_graph(tp, pruned, example_inputs)
+            continue
+        names = {m: n for n, m in pruned.named_modules()}
         for item in group.items:  # keep the dead-channel vectors aligned with the new channel numbering
-            mod = item.dep.target.module
-            if mod in dead and graph.is_out_channel_pruning_fn(item.dep.handler):
-                keep = torch.ones(len(dead[mod]), dtype=torch.bool)
+            n = names.get(item.dep.target.module)
+            if n in dead and graph.is_out_channel_pruning_fn(item.dep.handler):
+                keep = torch.ones(len(dead[n]), dtype=torch.bool)
                 keep[list(item.idxs)] = False
-                dead[mod] = dead[mod][keep]
-    for m, training in modes.items():
-        m.training = training
+                dead[n] = dead[n][keep]
+    for n, m in pruned.named_modules():
+        m.training = modes.get(n, m.training)
     for p in pruned.parameters():
         p.grad = None
     pruned.channel_spec = channel_spec(pruned)
-    channels = {n: [before[n], _out_size(m)] for m, n in names.items() if n in before}
+    channels = {n: [before[n], _out_size(m)] for n, m in pruned.named_modules() if n in before}
     report: dict[str, Any] = {
         "removed": {n: b - a for n, (b, a) in channels.items() if a != b},
         "channels": channels,
@@ -291,87 +309,23 @@ def remove_pruned_channels(
     return pruned, report
 
 
-# --------------------------------------------------------------------------------------------- channel spec
-def channel_spec(module: nn.Module) -> dict[str, dict[str, Any]]:
-    """Channel sizes of every convolution, Linear and BatchNorm / InstanceNorm layer of ``module``.
-
-    Returns:
-        ``{name: {"type": "Conv2d", "in": 3, "out": 8}}``, Linear likewise, norms ``{"type", "num_features"}``.
-
-    Example:
-        >>> channel_spec(nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8)))
-        {'0': {'type': 'Conv2d', 'in': 3, 'out': 8}, '1': {'type': 'BatchNorm2d', 'num_features': 8}}
-    """
-    spec: dict[str, dict[str, Any]] = {}
-    for name, m in module.named_modules():
-        if isinstance(m, _CONV):
-            spec[name] = {"type": type(m).__name__, "in": m.in_channels, "out": m.out_channels}
-        elif isinstance(m, nn.Linear):
-            spec[name] = {"type": type(m).__name__, "in": m.in_features, "out": m.out_features}
-        elif isinstance(m, NORM_TYPES):
-            spec[name] = {"type": type(m).__name__, "num_features": m.num_features}
-    return spec
+def _prune_group_checked(
+    group: Any, model: nn.Module, example_inputs: tuple[Any, ...], reference: Tensor, atol: float | None
+) -> str | None:
+    """Prune ``group`` in place, then run ``model`` (eval mode); what went wrong, or ``None`` when the output still
+    matches ``reference`` (to ``atol``, or in shape only when ``atol`` is ``None``)."""
+    try:
+        group.prune()
+        with torch.no_grad():
+            out = model(*example_inputs)
+    except (RuntimeError, KeyError, IndexError, ValueError) as e:  # shape mismatches surface as any of these
+        return f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"
+    if not isinstance(out, Tensor) or out.shape != reference.shape:
+        return "the output shape changed"
+    diff = float((out - reference).abs().max()) if out.numel() else 0.0
+    if atol is not None and not diff <= atol:
+        return f"the output changed by {diff:.3g}"
+    return None
 
 
-def _new_param(old: Tensor, shape: tuple[int, ...]) -> nn.Parameter:
-    return nn.Parameter(old.new_zeros(shape), requires_grad=old.requires_grad)
-
-
-def apply_channel_spec(module: nn.Module, spec: Mapping[str, Mapping[str, Any]]) -> nn.Module:
-    """Resize the layers of a freshly built full-size ``module`` to the sizes in ``spec`` (from :func:`channel_spec`).
-
-    # DECISION: layers are resized in place (new zero parameters of the recorded shape, size attributes updated), not
-    # rebuilt: kernel, stride, padding, groups, bias, affine, eps, momentum… and any subclass stay exactly as built.
-    The values are then overwritten by ``load_state_dict``.
-
-    Args:
-        module: Freshly built model (``create_model(arch, **kwargs)``).
-        spec: ``{layer name: sizes}``.
-
-    Returns:
-        ``module`` (resized in place), with ``module.channel_spec`` set.
-
-    Raises:
-        UserError: ``spec`` names a layer the architecture lacks, of another type, or with impossible sizes.
-
-    Example:
-        >>> net = apply_channel_spec(nn.Sequential(nn.Conv2d(3, 8, 3)), {"0": {"type": "Conv2d", "in": 3, "out": 5}})
-        >>> tuple(net[0].weight.shape)
-        (5, 3, 3, 3)
-    """
-    for name, entry in spec.items():
-        try:
-            m = module.get_submodule(name)
-        except AttributeError:
-            raise UserError(f"channel_spec names layer {name!r}, which the architecture does not have") from None
-        if not isinstance(entry, Mapping) or entry.get("type") != type(m).__name__:
-            raise UserError(f"channel_spec entry {name!r} = {entry!r} does not fit layer type {type(m).__name__}")
-        try:
-            if isinstance(m, NORM_TYPES):
-                n = int(entry["num_features"])
-                if n != m.num_features:
-                    m.num_features = n
-                    if m.weight is not None:
-                        m.weight, m.bias = _new_param(m.weight, (n,)), _new_param(m.bias, (n,))
-                    if getattr(m, "running_mean", None) is not None:
-                        m.running_mean, m.running_var = m.running_mean.new_zeros(n), m.running_var.new_ones(n)
-                continue
-            cin, cout = int(entry["in"]), int(entry["out"])
-        except (KeyError, TypeError, ValueError):
-            raise UserError(f"channel_spec entry {name!r} = {entry!r} is malformed") from None
-        if isinstance(m, nn.Linear):
-            m.in_features, m.out_features, shape = cin, cout, (cout, cin)
-        elif isinstance(m, _CONV):
-            g = m.groups
-            if cin % g or cout % g:
-                raise UserError(f"channel_spec {name!r}: {cin}→{cout} channels do not divide into groups={g}")
-            shape = (cin, cout // g, *m.kernel_size) if m.transposed else (cout, cin // g, *m.kernel_size)
-            m.in_channels, m.out_channels = cin, cout
-        else:
-            raise UserError(f"channel_spec entry {name!r}: cannot resize {type(m).__name__}")
-        if tuple(m.weight.shape) != shape:
-            m.weight = _new_param(m.weight, shape)
-        if m.bias is not None and m.bias.shape[0] != cout:
-            m.bias = _new_param(m.bias, (cout,))
-    module.channel_spec = {k: dict(v) for k, v in spec.items()}
-    return module
+__all__ = ["apply_channel_spec", "channel_spec", "coupled_norms", "remove_pruned_channels"]
