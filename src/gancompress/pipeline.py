@@ -182,8 +182,11 @@ def compress(
             raise UserError("pass either family= (a built-in GAN family) or loss= (your GanLoss object)")
         loss = fam.make_loss(g_orig, d_orig)
     check_output_shape(g_orig, data, loss)
+    if loss.eval_data is None:  # conditional families: sample grids / tracing from real source images and domains
+        loss.bind_eval_data(evaluator.test if evaluator is not None else data)
     steps = _budget(strategy, train_cfg, teacher_steps)
-    prune = keep_output_dense(g_orig, prune)
+    g_device = next(g_orig.parameters()).device
+    prune = keep_output_dense(g_orig, prune, loss.sample_input(2, torch.Generator().manual_seed(0), g_device))
     if strategy.schedule is not None:
         prune = replace(prune, schedule=strategy.schedule)
     torch.manual_seed(seed)
@@ -200,8 +203,6 @@ def compress(
         if strategy.d_init == "random":
             _reinit(d, fam)
     loss.generator = g_comp  # terms that re-apply G (StarGAN "rec") follow the trained generator; see GanLoss
-    if loss.eval_data is None:  # conditional families: sample grids / tracing from real source images and domains
-        loss.bind_eval_data(evaluator.test if evaluator is not None else data)
     masks = None
     if strategy.prunes:
         example = loss.sample_input(2, torch.Generator().manual_seed(0), device)  # traces filter→norm coupling
@@ -212,7 +213,7 @@ def compress(
     if strategy.prunes_d:  # rows m, n: D pruned to the same sparsity, granularity and schedule as g_comp
         with torch.no_grad():
             d_example = (teacher(*loss.sample_input(2, torch.Generator().manual_seed(0), device)),)
-        d_prune = keep_output_dense(d, replace(prune, exclude=()))  # prune.exclude names G's layers, not D's
+        d_prune = keep_output_dense(d, replace(prune, exclude=()), d_example)  # prune.exclude names G's layers
         d_masks = MaskSet.attach(d, exclude=d_prune.exclude, granularity=prune.granularity, example_inputs=d_example)
         d_masks.configure(scope=prune.scope, final_sparsity=prune.sparsity)  # layer overrides name G's layers
     loader = InfiniteLoader(data, train_cfg.batch_size, seed=seed, device=device, **distributed.shard())
@@ -270,6 +271,9 @@ def check_output_shape(g: nn.Module, data: ImageDataset, loss: GanLoss) -> None:
         return
     finally:
         g.train(was_training)
+    if not isinstance(out, torch.Tensor) or out.dim() != 4:
+        got = f"shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else f"a {type(out).__name__}"
+        raise UserError(f"the generator must return one (N, C, H, W) image tensor; it returned {got}")
     made, real = tuple(out.shape[1:]), tuple(data.images.shape[1:])
     if made != real:
         raise UserError(
@@ -279,11 +283,13 @@ def check_output_shape(g: nn.Module, data: ImageDataset, loss: GanLoss) -> None:
         )
 
 
-def keep_output_dense(g: nn.Module, prune: PruneCfg) -> PruneCfg:
-    """For structured granularities, exclude the generator's last prunable layer unless the user named exclusions.
+def keep_output_dense(g: nn.Module, prune: PruneCfg, example_inputs: tuple[Any, ...] | None = None) -> PruneCfg:
+    """For structured granularities, exclude the generator's output layer unless the user named exclusions.
 
     DECISION: filter pruning of the layer that produces the image would delete image channels (an RGB generator
-    must output 3), so ``filter`` keeps it dense by default; any explicit ``prune.exclude`` is used as given.
+    must output 3), so ``filter`` keeps it dense by default; any explicit ``prune.exclude`` is used as given. The
+    output layer is the prunable layer that runs last on ``example_inputs`` (data flow: a label embedding defined
+    after the decoder is not it); without inputs, or if the forward fails, the last one defined.
     """
     from gancompress.pruning.granularity import PRUNABLE_TYPES
 
@@ -292,11 +298,38 @@ def keep_output_dense(g: nn.Module, prune: PruneCfg) -> PruneCfg:
     names = [n for n, m in g.named_modules() if isinstance(m, PRUNABLE_TYPES)]
     if not names:
         return prune
-    log.info("filter pruning keeps the output layer %r dense (set prune.exclude to choose otherwise)", names[-1])
+    output = (last_run_layer(g, example_inputs) if example_inputs is not None else None) or names[-1]
+    log.info("filter pruning keeps the output layer %r dense (set prune.exclude to choose otherwise)", output)
     shuffled = pixel_shuffle_inputs(g)
     if shuffled:  # SRGAN's sub-pixel convs: see pixel_shuffle_inputs
         log.info("filter pruning keeps the convs feeding PixelShuffle dense: %s", ", ".join(shuffled))
-    return replace(prune, exclude=tuple(dict.fromkeys([*shuffled, names[-1]])))
+    return replace(prune, exclude=tuple(dict.fromkeys([*shuffled, output])))
+
+
+def last_run_layer(g: nn.Module, example_inputs: tuple[Any, ...]) -> str | None:
+    """The Conv / ConvTranspose / Linear layer that runs last in one eval-mode forward of ``g`` (``None`` if the
+    forward fails or runs none)."""
+    from gancompress.pruning.granularity import PRUNABLE_TYPES
+
+    order: list[str] = []
+    hooks = [
+        m.register_forward_hook(lambda *_, name=n: order.append(name))
+        for n, m in g.named_modules()
+        if isinstance(m, PRUNABLE_TYPES)
+    ]
+    modes = {m: m.training for m in g.modules()}
+    g.eval()  # no BatchNorm statistics change
+    try:
+        with torch.no_grad():
+            g(*example_inputs)
+    except (RuntimeError, TypeError, ValueError, IndexError):
+        return None
+    finally:
+        for h in hooks:
+            h.remove()
+        for m, training in modes.items():
+            m.training = training
+    return order[-1] if order else None
 
 
 def pixel_shuffle_inputs(g: nn.Module) -> list[str]:
@@ -321,7 +354,7 @@ def prune_oneshot(g_orig: nn.Module, prune: PruneCfg, example_inputs: tuple | No
 
     ``example_inputs`` (generator inputs) let filter pruning trace which norm layer follows each pruned layer.
     """
-    prune = keep_output_dense(g_orig, prune)
+    prune = keep_output_dense(g_orig, prune, example_inputs)
     g = copy.deepcopy(g_orig).eval()
     masks = MaskSet.attach(g, exclude=prune.exclude, granularity=prune.granularity, example_inputs=example_inputs)
     masks.configure(scope=prune.scope, layer_sparsity=prune.layer_sparsity, final_sparsity=prune.sparsity)

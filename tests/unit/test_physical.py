@@ -202,7 +202,9 @@ def test_custom_model_physical_equals_masked() -> None:
 def test_output_layer_channels_are_never_removed() -> None:
     g = dcgan()
     z = torch.randn(2, 16)
-    MaskSet.attach(g, granularity="filter").update(0.5)  # the output layer is pruned too (its only channel)
+    MaskSet.attach(g, granularity="filter").update(0.5)
+    assert g.net[9].weight_mask.all()  # a 1-filter layer keeps its filter at 50 % (num_pruned keeps one unit) …
+    g.net[9].weight_mask.zero_()  # … so kill the output channel by hand: it must still never be removed
     small, report = remove_pruned_channels(g.eval(), (z,))
     assert "net.9" in report["skipped"] and "model output" in report["skipped"]["net.9"]
     assert small.net[9].out_channels == 1 and small(z).shape == (2, 1, 32, 32)

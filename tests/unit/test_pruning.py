@@ -186,6 +186,7 @@ def test_vector_on_odd_linear_raises() -> None:
 def test_num_pruned_rounds_half_up() -> None:
     assert num_pruned(0.5, 5) == 3
     assert num_pruned(0.35, 90) == 32  # 31.499999999999996 in floating point
+    assert (num_pruned(0.5, 1), num_pruned(0.9, 5), num_pruned(1.0, 5)) == (0, 4, 5)  # < 1 keeps one unit
     assert num_pruned(0.0, 7) == 0 and num_pruned(1.0, 7) == 7
 
 

@@ -43,11 +43,18 @@ LINEAR_VECTOR = 4
 
 
 def num_pruned(sparsity: float, num_units: int) -> int:
-    """How many of ``num_units`` units to prune: ``sparsity * num_units`` rounded half up (exact to the unit)."""
+    """How many of ``num_units`` units to prune: ``sparsity * num_units`` rounded half up (exact to the unit), but a
+    sparsity below 1 never prunes every unit.
+
+    DECISION: rounding half up would take a 1-filter layer to 0 filters at 50 % (an image head, a gate) and a
+    5-filter layer to 0 at 90 %: the layer's output becomes a constant. Keeping one unit matches ``scope=global``,
+    where every layer keeps at least one unit as well.
+    """
     if not 0.0 <= sparsity <= 1.0:
         raise ValueError(f"sparsity must be in [0, 1], got {sparsity}")
     # The epsilon absorbs float noise such as 0.35 * 90 = 31.499999999999996 (→ 32, half up).
-    return min(num_units, math.floor(sparsity * num_units + 0.5 + 1e-9))
+    k = min(num_units, math.floor(sparsity * num_units + 0.5 + 1e-9))
+    return min(k, num_units - 1) if sparsity < 1.0 and num_units > 0 else k
 
 
 def _kind(layer: nn.Module) -> str:

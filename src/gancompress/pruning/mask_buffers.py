@@ -52,7 +52,9 @@ def stored_weight(module: nn.Module) -> Tensor:
     nothing). Call :func:`check_weight_storage` first."""
     if parametrize.is_parametrized(module, "weight"):
         plist = module.parametrizations.weight
-        return getattr(plist, _SCALING_PARAMETRIZATIONS[type(plist[0]).__name__])
+        stored = _SCALING_PARAMETRIZATIONS.get(type(plist[0]).__name__) if len(plist) == 1 else None
+        if stored is not None:
+            return getattr(plist, stored)
     return module.weight
 
 
