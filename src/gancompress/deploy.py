@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import logging
 import tempfile
 import warnings
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from gancompress.errors import UserError
 from gancompress.pruning import MASK_NAME, count_nonzero, count_parameters
@@ -157,25 +159,51 @@ def _to_numpy(inputs: Sequence[Tensor]) -> list[np.ndarray]:
     return [t.detach().cpu().contiguous().numpy() for t in inputs]
 
 
+def _without_parametrizations(module: nn.Module) -> nn.Module:
+    """``module``, or an eval-mode copy with its weight parametrizations baked in: spectral norm's power iteration
+    needs ``aten::vdot``, which the ONNX exporter lacks, and in eval mode its weight is a fixed tensor anyway."""
+    if not any(parametrize.is_parametrized(m) for m in module.modules()):
+        return module
+    was_training = module.training
+    plain = copy.deepcopy(module.eval())
+    module.train(was_training)
+    for m in plain.modules():
+        if parametrize.is_parametrized(m):
+            # the copy shares its parametrized class with the original, and removal edits that class: give the copy
+            # its own first, or the original would lose its ``weight``
+            cls = type(m)
+            m.__class__ = type(cls.__name__, cls.__bases__, dict(cls.__dict__))
+            for name in list(m.parametrizations.keys()):
+                parametrize.remove_parametrizations(m, name, leave_parametrized=True)
+    return plain
+
+
 def _onnx_export(module: nn.Module, example_inputs: Sequence[Tensor], path: Path, opset: int) -> list[str]:
     """TorchScript exporter (``dynamo=False``: onnxscript is not a dependency) with a dynamic batch axis."""
     names = [f"input{i}" for i in range(len(example_inputs))] if len(example_inputs) > 1 else ["input"]
     with _eval_mode(module), torch.no_grad():
         out = module(*example_inputs)
     outs = ["output"] if isinstance(out, Tensor) else [f"output{i}" for i in range(len(out))]
+    module = _without_parametrizations(module)
     with _eval_mode(module), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy-exporter deprecation notice; the exporter is pinned on purpose
-        torch.onnx.export(
-            module,
-            tuple(example_inputs),
-            str(path),
-            dynamo=False,
-            opset_version=opset,
-            input_names=names,
-            output_names=outs,
-            dynamic_axes={n: {0: "batch"} for n in names + outs},
-            do_constant_folding=True,
-        )
+        try:
+            torch.onnx.export(
+                module,
+                tuple(example_inputs),
+                str(path),
+                dynamo=False,
+                opset_version=opset,
+                input_names=names,
+                output_names=outs,
+                dynamic_axes={n: {0: "batch"} for n in names + outs},
+                do_constant_folding=True,
+            )
+        except torch.onnx.errors.UnsupportedOperatorError as e:  # e.g. aten::vdot inside spectral norm
+            raise UserError(
+                f"the ONNX exporter cannot export this model at opset {opset}: {str(e).splitlines()[0]} "
+                "(try another --opset)"
+            ) from None
     return names
 
 

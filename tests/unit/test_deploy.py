@@ -138,6 +138,22 @@ def test_export_onnx_parity_on_tiny_dcgan(tmp_path) -> None:
     assert not g.training
 
 
+def test_export_onnx_bakes_in_spectral_norm_and_leaves_the_model_alone(tmp_path) -> None:
+    """The exporter lacks spectral norm's aten::vdot: the eval-mode weight is exported as a constant instead."""
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from torch.nn.utils import parametrize
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    torch.manual_seed(0)
+    g = nn.Sequential(spectral_norm(nn.Conv2d(3, 4, 3)), nn.ReLU(), spectral_norm(nn.Conv2d(4, 3, 1)))
+    g(torch.randn(2, 3, 8, 8))  # a training-mode step of the power iteration
+    res = export_onnx(g, (torch.randn(2, 3, 8, 8),), tmp_path / "sn.onnx")
+    assert res["max_abs_diff"] < 1e-4
+    assert parametrize.is_parametrized(g[0]) and g.training  # the user's model keeps its parametrization and mode
+    assert g(torch.randn(1, 3, 8, 8)).shape == (1, 3, 6, 6)
+
+
 def test_export_onnx_parity_failure_reports_the_number(tmp_path) -> None:
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
