@@ -16,6 +16,7 @@ from typing import Any
 
 from gancompress.evaluate import summarize
 from gancompress.report import _img_src, format_table
+from gancompress.sweep import CONTROL
 from gancompress.tasks import TABLE2_SPARSITIES
 
 #: issue 7's targets: FID(50 %) / FID(dense) ≤ 1.05 and FID(90 %) / FID(dense) ≤ 1.2 on every family.
@@ -65,6 +66,8 @@ def _fmt(s: Mapping | None, ratio: float | None = None, digits: int = 3) -> str:
 
 def table2_rows(results: Mapping) -> tuple[list[str], list[list[str]]]:
     headers = ["task", "dense FID"] + [f"{s:.0%}: FID (×dense) [paper ×]" for s in TABLE2_SPARSITIES[1:]]
+    with_control = any(g == CONTROL for g, _ in results["plan"]["points"])
+    headers += ["dense control, same budget (×dense)"] if with_control else []
     rows = []
     for name, t in results["tasks"].items():
         row = [name, f"{_teacher(t):.3f}" if _teacher(t) is not None else "–"]
@@ -72,6 +75,8 @@ def table2_rows(results: Mapping) -> tuple[list[str], list[list[str]]]:
             paper = t["paper_ratios"].get(str(s), [])
             ptxt = "–".join(f"{x:.3f}" for x in sorted({min(paper), max(paper)})) if paper else "–"
             row.append(f"{_fmt(cell_stats(t, 'element', s), _ratio(t, 'element', s))} [{ptxt}]")
+        if with_control:
+            row.append(_fmt(cell_stats(t, CONTROL, 0.0), _ratio(t, CONTROL, 0.0)))
         rows.append(row)
     return headers, rows
 
@@ -134,6 +139,11 @@ def outcome(results: Mapping) -> list[str]:
             r = _ratio(t, "element", s)
             if r is not None:
                 parts.append(f"{s:.0%}: {r:.3f}× dense ({'meets' if r <= limit else 'misses'} ≤ {limit})")
+        control = cell_stats(t, CONTROL, 0.0)
+        if parts and control:  # PAPER.md §7: a snapshot's own continuation is the honest reference
+            ratios = [f"{s:.0%}: {r['mean'] / control['mean']:.3f}×" for s in TARGETS
+                      if (r := cell_stats(t, "element", s)) is not None]  # fmt: skip
+            parts.append(f"vs the same-budget dense control ({control['mean']:.3f}): " + ", ".join(ratios))
         if parts:
             lines.append(f"{name}: element " + "; ".join(parts))
         if results["kind"] == "granularity":

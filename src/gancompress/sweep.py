@@ -55,6 +55,11 @@ class Point:
         return f"{self.granularity}@{self.sparsity:g}/s{self.seed}"
 
 
+#: The same-budget dense control of a task (PAPER.md §7): the teacher trained on, unpruned, with its plain GAN loss
+#: for the compression budget — how far one snapshot of an oscillating GAN is from its own continuation.
+CONTROL = "control"
+
+
 def nm_for(sparsity: float, m: int = 4) -> str | None:
     """The N:M pattern (M = 4) with exactly ``sparsity`` zeros, or ``None`` (e.g. 90 % has no N:4 pattern)."""
     n = (1.0 - sparsity) * m
@@ -161,21 +166,23 @@ class Sweep:
         st = self.state(p.task)
         g, d, loss = st.view()
         teacher = self.results["tasks"][p.task]["teacher"]
-        importance = self.results["plan"]["filter_importance"] if p.granularity == "filter" else st.cfg.prune.importance
+        control = p.granularity == CONTROL  # Table 1's "continued" row: row d's strategy at 0 % sparsity
+        granularity = "element" if control else p.granularity
+        importance = self.results["plan"]["filter_importance"] if granularity == "filter" else st.cfg.prune.importance
         # N:M cannot prune a layer whose input channels are not a multiple of M (a 1-channel first conv): dense
-        keep = tuple(incompatible_layers(g, p.granularity))
+        keep = tuple(incompatible_layers(g, granularity))
         if keep:
-            log.info("%s %s: %s kept dense (incompatible with %s)", p.task, p.key, ", ".join(keep), p.granularity)
+            log.info("%s %s: %s kept dense (incompatible with %s)", p.task, p.key, ", ".join(keep), granularity)
         # the run's prune / method settings (``--set prune.scope=global``, ``--set method.anchor=1``) with this
-        # point's granularity and sparsity; the method is always Eq. 9's self_supervised
+        # point's granularity and sparsity; the method is Eq. 9's self_supervised (the control: plain GAN loss)
         prune = replace(
-            st.cfg.prune, granularity=p.granularity, sparsity=p.sparsity, importance=importance,
+            st.cfg.prune, granularity=granularity, sparsity=0.0 if control else p.sparsity, importance=importance,
             exclude=tuple(st.cfg.prune.exclude) + keep,
         )  # fmt: skip
         train = replace(st.cfg.train, steps=None, budget_fraction=self.profile["budget_fraction"], log_every=50)
         rel = Path("cells") / p.task / p.key.replace("/", "_").replace(":", "-")
         run = RunDir(self.out / rel, overwrite=True)
-        method = replace(st.cfg.method, name="self_supervised")
+        method = replace(st.cfg.method, name="oneshot_finetune" if control else "self_supervised")
         write_json(run.path / "config.json", to_dict(replace(st.cfg, prune=prune, method=method)))
         result = compress(
             g, d, st.train_data, family=st.cfg.model.family, loss=loss, method=method, prune=prune, train=train,

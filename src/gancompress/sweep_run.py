@@ -21,7 +21,7 @@ from typing import Any
 
 from gancompress.errors import UserError
 from gancompress.io import RunDir, env_info, read_json
-from gancompress.sweep import PROFILES, Point, Sweep, nm_for, worker_init, worker_point, worker_teacher
+from gancompress.sweep import CONTROL, PROFILES, Point, Sweep, nm_for, worker_init, worker_point, worker_teacher
 from gancompress.tasks import TABLE2_SPARSITIES, get_task, paper_ratios, select_tasks
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,8 @@ def plan_points(kind: str, args: argparse.Namespace, seeds: list[int]) -> tuple[
     names = args.tasks.split(",") if args.tasks else DEFAULT_TASKS[kind]
     tasks = [t.name for t in select_tasks(names)]
     if kind == "table2":
-        return tasks, [["element", s] for s in _floats(args.sparsities, TABLE2_SPARSITIES[1:])]
+        points = [["element", s] for s in _floats(args.sparsities, TABLE2_SPARSITIES[1:])]
+        return tasks, points + ([] if getattr(args, "no_control", False) else [[CONTROL, 0.0]])
     grans = [g.strip() for g in args.granularities.split(",")] if args.granularities else list(GRANULARITIES)
     from gancompress.pruning.granularity import make_granularity
 
@@ -89,6 +90,8 @@ def _check_overrides(tasks: list[str], points: list[list[Any]], overrides: list[
     for name in tasks:
         cfg = override(get_task(name).run_config(args.profile, dry_run=bool(args.dry_run)), overrides)
         for granularity, _ in points:
+            if granularity == CONTROL:
+                continue
             check_fixed(make_granularity(granularity), cfg.prune.scope, cfg.prune.layer_sparsity)
 
 
@@ -137,6 +140,9 @@ def run_sweep(kind: str, args: argparse.Namespace) -> tuple[dict[str, Any], Path
             "tasks": {},
         }  # fmt: skip
     plan = results["plan"]
+    if resume and kind == "table2" and not args.no_control and [CONTROL, 0.0] not in plan["points"]:
+        plan["points"].append([CONTROL, 0.0])  # a run from before the control column gains it (--no-control: not)
+        log.info("adding the same-budget dense control to the plan")
     # latency is measured after training: a resumed run may add it later, on a quieter machine (--no-latency first)
     plan["latency"] = kind == "granularity" and not args.no_latency
     for name in plan["tasks"]:

@@ -30,20 +30,24 @@ def test_table2_cells_ratios_and_report(table2: Path) -> None:
     assert results["kind"] == "table2" and results["plan"]["tasks"] == ["dcgan"]
     task = results["tasks"]["dcgan"]
     assert task["teacher"]["metrics"]["fid"] > 0 and task["teacher"]["source"] == "trained"
-    assert sorted(task["cells"]) == ["element@0.5/s0", "element@0.9/s0"]
+    assert sorted(task["cells"]) == ["control@0/s0", "element@0.5/s0", "element@0.9/s0"]
     for key, cell in task["cells"].items():
         assert cell["achieved_sparsity"] == pytest.approx(cell["sparsity"], abs=0.01), key
         assert cell["metrics"]["fid"] > 0 and (table2 / cell["samples"]).is_file()
         assert (table2 / cell["run"] / "generator.safetensors").is_file()
         cfg = json.loads((table2 / cell["run"] / "config.json").read_text())
         assert (cfg["prune"]["scope"], cfg["method"]["anchor"]) == ("global", 0.5), key
-        assert cfg["method"]["name"] == "self_supervised"
+        # the control (PAPER.md §7) is the teacher trained on unpruned with its plain GAN loss, same budget
+        control = key.startswith("control")
+        assert cfg["method"]["name"] == ("oneshot_finetune" if control else "self_supervised"), key
+        assert cell["steps"] == task["cells"]["element@0.5/s0"]["steps"], key
     # the paper's ratio for DCGAN/MNIST at 50 %: 50.634 / 50.391 (PAPER.md §5)
     assert task["paper_ratios"]["0.5"] == [pytest.approx(50.634 / 50.391)]
     md = (table2 / "report.md").read_text()
     ratio = task["cells"]["element@0.5/s0"]["metrics"]["fid"] / task["teacher"]["metrics"]["fid"]
     assert f"({ratio:.3f}×) [1.005]" in md and "## Outcome" in md
     assert "--set prune.scope=global, method.anchor=0.5" in md  # the ratios are stated with their settings
+    assert "dense control, same budget" in md and "vs the same-budget dense control" in md
     assert "<table>" in (table2 / "report.html").read_text()
 
 
@@ -56,7 +60,7 @@ def test_table2_resume_runs_only_missing_cells(table2: Path, env: dict[str, str]
     assert proc.returncode == 0, proc.stderr
     assert "1 cells to run" in proc.stderr and "teacher of" not in proc.stderr  # teacher kept, not retrained
     after = json.loads((table2 / "results.json").read_text())["tasks"]["dcgan"]["cells"]
-    assert sorted(after) == ["element@0.5/s0", "element@0.9/s0"]
+    assert sorted(after) == ["control@0/s0", "element@0.5/s0", "element@0.9/s0"]
     assert after["element@0.9/s0"]["metrics"]["fid"] == pytest.approx(before, rel=1e-6)  # same seed, same cell
     proc = run(["report", str(table2)], env)
     assert proc.returncode == 0, proc.stderr
