@@ -16,6 +16,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -36,7 +38,25 @@ def worker_threads(jobs: int) -> int:
 def _start(init: Callable[..., None], args: tuple[Any, ...], threads: int, level: int) -> None:
     logging.basicConfig(level=level, format=f"[worker {os.getpid()}] %(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(threads)
+    _exit_with_parent(os.getppid())
     init(*args)
+
+
+def _exit_with_parent(parent: int, every: float = 2.0) -> None:
+    """A worker whose parent is gone (killed with SIGKILL, no chance to clean up) stops instead of training on as an
+    orphan: nothing would record its result, and it would hold the cores the next run needs."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(every)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _sigterm_to_exit(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)  # so run_pool's cleanup runs (the default SIGTERM action skips it)
 
 
 def _timed(work: Callable[[T], dict[str, Any]], item: T) -> tuple[dict[str, Any], float]:
@@ -70,6 +90,8 @@ def run_pool(
     )
     pending: dict[Future[tuple[dict[str, Any], float]], T] = {pool.submit(_timed, work, it): it for it in items}
     done = 0
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _sigterm_to_exit) if main else None
     try:
         while pending:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -79,8 +101,18 @@ def run_pool(
                 done += 1
                 log.info("[%d/%d] done: %s", done, len(items), describe(item))
                 on_done(item, rec, cpu)
+    except BaseException:
+        # DECISION: stop the cells in flight rather than wait minutes for them (Ctrl-C, SIGTERM, a failed cell);
+        # their results were never recorded, so --resume runs them again
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            proc.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    else:
+        pool.shutdown(wait=True)
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 __all__ = ["run_pool", "worker_threads"]
