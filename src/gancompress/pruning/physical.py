@@ -247,7 +247,10 @@ def remove_pruned_channels(
         layer = dict(pruned.named_modules())[name]
         by_module = {m: dead[n] for n, m in pruned.named_modules() if n in dead}
         fn = tp.prune_linear_out_channels if isinstance(layer, nn.Linear) else tp.prune_conv_out_channels
-        roots, reason = _removable(tp, graph, graph.get_pruning_group(layer, fn, idxs), by_module)
+        try:
+            roots, reason = _removable(tp, graph, graph.get_pruning_group(layer, fn, idxs), by_module)
+        except (RuntimeError, IndexError, KeyError, ValueError) as e:  # e.g. a concat of views it cannot index
+            roots, reason = [], f"its channel coupling cannot be traced ({type(e).__name__}: {str(e)[:120]})"
         if reason:
             skipped[name] = reason
             log.info("not removing channels of %s: %s", name, reason)
