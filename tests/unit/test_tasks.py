@@ -61,5 +61,9 @@ def test_granularity_plan_skips_sparsities_without_an_nm_pattern() -> None:
     tasks, points = plan_points("granularity", args, [0])
     assert tasks == ["dcgan"]
     assert points == [["element", 0.5], ["nm:2:4", 0.5], ["filter", 0.5], ["element", 0.9], ["filter", 0.9]]
-    tasks, points = plan_points("table2", argparse.Namespace(tasks=None, granularities=None, sparsities=None), [0])
-    assert tasks == list(TASKS) and points == [["element", s] for s in (0.25, 0.5, 0.75, 0.9)]
+    args = argparse.Namespace(tasks=None, granularities=None, sparsities=None)
+    tasks, points = plan_points("table2", args, [0])
+    element = [["element", s] for s in (0.25, 0.5, 0.75, 0.9)]
+    assert tasks == list(TASKS) and points == [*element, ["control", 0.0]]  # the same-budget dense control last
+    args.no_control = True
+    assert plan_points("table2", args, [0])[1] == element
