@@ -28,7 +28,9 @@ from gancompress.imagegrid import sample_grid
 from gancompress.io import RunDir, write_json
 from gancompress.pipeline import compress, gan_info, load_gan, save, train_teacher
 from gancompress.pruning.granularity import incompatible_layers
+from gancompress.table1_results import CONTROL_VARIANT
 from gancompress.tasks import Task, get_task
+from gancompress.variants import apply_variant
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +168,7 @@ class Sweep:
         st = self.state(p.task)
         g, d, loss = st.view()
         teacher = self.results["tasks"][p.task]["teacher"]
-        control = p.granularity == CONTROL  # Table 1's "continued" row: row d's strategy at 0 % sparsity
+        control = p.granularity == CONTROL  # Table 1's "continued" row: row d's strategy at 0 % sparsity (variants.py)
         granularity = "element" if control else p.granularity
         importance = self.results["plan"]["filter_importance"] if granularity == "filter" else st.cfg.prune.importance
         # N:M cannot prune a layer whose input channels are not a multiple of M (a 1-channel first conv): dense
@@ -174,15 +176,18 @@ class Sweep:
         if keep:
             log.info("%s %s: %s kept dense (incompatible with %s)", p.task, p.key, ", ".join(keep), granularity)
         # the run's prune / method settings (``--set prune.scope=global``, ``--set method.anchor=1``) with this
-        # point's granularity and sparsity; the method is Eq. 9's self_supervised (the control: plain GAN loss)
+        # point's granularity and sparsity; the method is Eq. 9's self_supervised, the control Table 1's variant
         prune = replace(
-            st.cfg.prune, granularity=granularity, sparsity=0.0 if control else p.sparsity, importance=importance,
+            st.cfg.prune, granularity=granularity, sparsity=p.sparsity, importance=importance,
             exclude=tuple(st.cfg.prune.exclude) + keep,
         )  # fmt: skip
         train = replace(st.cfg.train, steps=None, budget_fraction=self.profile["budget_fraction"], log_every=50)
-        rel = Path("cells") / p.task / p.key.replace("/", "_").replace(":", "-")
+        method = replace(st.cfg.method, name="self_supervised")
+        if control:
+            method, prune, train = apply_variant(CONTROL_VARIANT, method, prune, train)
+        slug = p.key.replace("/", "_").replace(":", "-")
+        rel = Path("cells") / p.task / slug
         run = RunDir(self.out / rel, overwrite=True)
-        method = replace(st.cfg.method, name="oneshot_finetune" if control else "self_supervised")
         write_json(run.path / "config.json", to_dict(replace(st.cfg, prune=prune, method=method)))
         result = compress(
             g, d, st.train_data, family=st.cfg.model.family, loss=loss, method=method, prune=prune, train=train,
@@ -190,7 +195,7 @@ class Sweep:
         )  # fmt: skip
         save(result, run.path, family=st.cfg.model.family)
         run.close()
-        scored = self._score(p.task, result.generator, p.key.replace("/", "_").replace(":", "-"))
+        scored = self._score(p.task, result.generator, slug)
         return {
             "task": p.task, "granularity": p.granularity, "sparsity": p.sparsity, "seed": p.seed,
             "achieved_sparsity": round(result.masks.overall_sparsity(), 4) if result.masks is not None else 0.0,
