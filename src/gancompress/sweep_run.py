@@ -191,13 +191,31 @@ def run_sweep(kind: str, args: argparse.Namespace) -> tuple[dict[str, Any], Path
     return results, md, html
 
 
+def given_by_key(given: dict[str, str], keys: list[str]) -> dict[str, str]:
+    """``--teacher`` pairs (per task name) → {teacher key: DIR} for the planned teacher ``keys``.
+
+    The tasks of one key share a teacher (CycleGAN's two directions), so ``cyclegan_tops_a2b=DIR`` also serves a plan
+    holding only ``cyclegan_tops_b2a`` — rather than silently training a second teacher. A pair no planned task uses
+    is reported, not dropped in silence.
+    """
+    out: dict[str, str] = {}
+    for name, path in given.items():
+        key = get_task(name).key
+        if key not in keys:
+            log.warning("--teacher %s=%s ignored: no planned task uses that teacher", name, path)
+        elif out.setdefault(key, path) != path:
+            raise UserError(f"--teacher gives two runs for the teacher shared by {key} tasks: {out[key]} and {path}")
+    return out
+
+
 def _teacher_phase(sweep: Sweep, given: dict[str, str], jobs: int) -> None:
     """Train (or take) one teacher per teacher key, score it for every task that uses it."""
     results, tasks = sweep.results, sweep.results["plan"]["tasks"]
     by_key: dict[str, list[str]] = {}
     for name in tasks:
         by_key.setdefault(get_task(name).key, []).append(name)
-    todo = [(names[0], next((given[n] for n in names if n in given), None)) for names in by_key.values()
+    by_given = given_by_key(given, list(by_key))
+    todo = [(names[0], by_given.get(key)) for key, names in by_key.items()
             if not results["tasks"][names[0]].get("teacher")]  # fmt: skip
 
     def done(item: tuple[str, str | None], rec: dict[str, Any], cpu: float) -> None:
@@ -225,4 +243,4 @@ def _teacher_phase(sweep: Sweep, given: dict[str, str], jobs: int) -> None:
                 sweep.save()
 
 
-__all__ = ["GRANULARITIES", "SPARSITIES", "plan_points", "run_sweep"]
+__all__ = ["GRANULARITIES", "SPARSITIES", "given_by_key", "plan_points", "run_sweep"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,18 @@ def test_granularity_plan_skips_sparsities_without_an_nm_pattern() -> None:
     assert tasks == list(TASKS) and points == [*element, ["control", 0.0]]  # the same-budget dense control last
     args.no_control = True
     assert plan_points("table2", args, [0])[1] == element
+
+
+def test_a_given_teacher_serves_every_task_sharing_it(caplog: pytest.LogCaptureFixture) -> None:
+    from gancompress.sweep_run import given_by_key
+
+    key = get_task("cyclegan_tops_b2a").key
+    assert key == get_task("cyclegan_tops_a2b").key != get_task("cyclegan_b2a").key
+    # the a2b pair names the teacher a plan of only b2a uses: it is taken, not silently retrained
+    with caplog.at_level(logging.WARNING, logger="gancompress.sweep_run"):
+        out = given_by_key({"cyclegan_tops_a2b": "runs/t", "dcgan": "runs/d"}, [key])
+    assert out == {key: "runs/t"}
+    assert "--teacher dcgan=runs/d ignored" in caplog.text
+    with pytest.raises(UserError, match="two runs for the teacher shared"):
+        given_by_key({"cyclegan_tops_a2b": "runs/t", "cyclegan_tops_b2a": "runs/u"}, [key])
+    assert given_by_key({"cyclegan_tops_a2b": "runs/t", "cyclegan_tops_b2a": "runs/t"}, [key]) == {key: "runs/t"}
