@@ -243,6 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if int(os.environ.get("WORLD_SIZE", "1")) > 1 and args.command not in MULTI_PROCESS:
             raise UserError(f"'{args.command}' runs in one process; under torchrun use train or compress")
+        _check_model_file(getattr(args, "model", None))
         func = getattr(importlib.import_module(module_name), func_name)
         return int(func(args) or 0)
     except UserError as exc:
@@ -256,12 +257,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _check_model_file(spec: str | None) -> None:
+    """``--model m/:build`` with ``m`` a directory would otherwise be reported as "file not found"."""
+    path = Path(spec.rpartition(":")[0]) if spec and spec.rpartition(":")[0] else None  # "" is not "."
+    if path is not None and path.exists() and not path.is_file():
+        kind = "a directory" if path.is_dir() else "not a regular file"
+        raise UserError(f"--model {spec}: {path} is {kind}; give a Python file, e.g. path/to/module.py:factory")
+
+
 def run_config(path: str | Path) -> RunCfg:
     """The resolved config a run directory was made with."""
     from gancompress.io import read_json
 
-    data = read_json(Path(path) / "config.json")
-    return from_dict(RunCfg, {k: v for k, v in data.items() if k in RunCfg.__dataclass_fields__})
+    file = Path(path) / "config.json"
+    if file.is_dir():
+        raise UserError(f"corrupt run config {file}: a directory, not a JSON file")
+    data = read_json(file)
+    if not isinstance(data, dict):  # a list or string would fail as an AttributeError on .items()
+        raise UserError(f"corrupt run config {file}: expected a JSON object, got {type(data).__name__}")
+    try:
+        return from_dict(RunCfg, {k: v for k, v in data.items() if k in RunCfg.__dataclass_fields__})
+    except UserError as exc:
+        raise UserError(f"corrupt run config {file}: {exc}") from None
 
 
 __all__ = ["build_parser", "main", "resolve_config", "run_config", "to_dict"]

@@ -108,11 +108,11 @@ def _load_run(
         loss = build_user_model(model).loss  # the factory's GanLoss draws the generator inputs
         family = "user"
     else:
-        family = meta.get("family") or (run_config(run).model.family if (run / "config.json").is_file() else None)
+        family = meta.get("family") or (run_config(run).model.family if (run / "config.json").exists() else None)
         if not family:
             raise UserError(f"{run}: the GAN family is unknown (no 'family' in generator.json, no config.json)")
         # a CycleGAN teacher holds two generators: trace / export the one of the run's data.direction (select)
-        cfg = run_config(run) if (run / "config.json").is_file() else RunCfg(model=ModelCfg(family=family))
+        cfg = run_config(run) if (run / "config.json").exists() else RunCfg(model=ModelCfg(family=family))
         g, _, loss = get_family(family).select(g, None, cfg)
 
     def make_inputs(n: int) -> tuple[torch.Tensor, ...]:
@@ -252,6 +252,10 @@ def _out_file(out: Path, default_name: str, overwrite: bool) -> Path:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.format == "onnx":  # before loading anything
+        from gancompress.deploy import check_opset
+
+        check_opset(args.opset)
     g, make_inputs, meta = _load_run(args.run, args.model)
     out = Path(args.out)
     if args.format == "onnx":
@@ -305,8 +309,9 @@ def _export_physical(
     meta: dict[str, Any],
     args: argparse.Namespace,
 ) -> dict[str, Any]:
-    from gancompress.io import RunDir, save_module
+    from gancompress.io import save_module
     from gancompress.pruning import count_parameters
+    from gancompress.rundir import RunDir
 
     small, report, diff = _physical(g, make_inputs)
     run = RunDir(out, overwrite=args.overwrite)

@@ -21,8 +21,9 @@ from gancompress.cli import _emit, resolve_config, run_config
 from gancompress.config import RunCfg, TrainCfg, to_dict
 from gancompress.data import load_dataset
 from gancompress.errors import UserError
-from gancompress.io import RunDir, env_info, import_state_dict, load_state_dict_checked, read_json
+from gancompress.io import import_state_dict, load_state_dict_checked, read_json
 from gancompress.report import format_table
+from gancompress.rundir import RunDir, env_info
 
 log = logging.getLogger("gancompress")
 
@@ -32,7 +33,8 @@ def _open_run(args: argparse.Namespace, default: str) -> Iterator[tuple[RunDir, 
     """``with _open_run(args, default) as (run, resume_from):`` — the run directory and the checkpoint to resume.
 
     Rank 0 creates (or refuses) the directory; under torchrun the other ranks get a view of the same path. Bad input
-    found inside the block (a ``UserError``) leaves no run behind: a new run without checkpoints is removed again.
+    found inside the block (a ``UserError``), or any error before training wrote output, leaves no run behind: a new
+    run without checkpoints is removed again.
     """
 
     def create() -> tuple[str, bool]:
@@ -49,8 +51,11 @@ def _open_run(args: argparse.Namespace, default: str) -> Iterator[tuple[RunDir, 
             raise UserError(f"--resume: no checkpoint in {run.path / 'checkpoints'}; start a new run without --resume")
     try:
         yield run, resume_from
-    except UserError:
-        if resume_from is None and distributed.is_main() and run.latest_checkpoint() is None:
+    except (Exception, KeyboardInterrupt) as exc:
+        # a crash before training wrote anything but config.json/env.json goes too: left behind, those make a re-run
+        # fail with "already exists"; a run with training output or a checkpoint stays, to inspect or resume
+        fresh = isinstance(exc, UserError) or {p.name for p in run.path.glob("*")} <= {"config.json", "env.json"}
+        if fresh and resume_from is None and distributed.is_main() and run.latest_checkpoint() is None:
             run.close()
             shutil.rmtree(run.path, ignore_errors=True)
             if existed:  # an empty directory the user made stays, empty
@@ -125,8 +130,14 @@ def _load_teacher_any(args: argparse.Namespace) -> tuple[nn.Module, nn.Module | 
 
     model = getattr(args, "model", None)
     if getattr(args, "teacher", None):
+        has_config = (Path(args.teacher) / "config.json").exists()  # run_config explains a directory there
+        if not has_config and hasattr(args, "data") and not (args.data or args.config or args.dry_run):
+            raise UserError(  # as in evaluate: the default dataset would silently replace the teacher's own
+                f"{args.teacher} has no config.json, so its dataset and family are unknown; "
+                "pass --data (and --data-dir, --family) or --config"
+            )
+        tcfg = run_config(args.teacher) if has_config else RunCfg()
         g, d = load_gan(args.teacher, "cpu", model=model)
-        tcfg = run_config(args.teacher) if (Path(args.teacher) / "config.json").is_file() else RunCfg()
         base = RunCfg(
             data=tcfg.data, model=tcfg.model, seed=tcfg.seed, train=TrainCfg(batch_size=tcfg.train.batch_size)
         )
@@ -171,7 +182,7 @@ def _arch_path(weights: str, arch: str | None) -> Path:
 
 def _load_weights_file(weights: str, arch: str | None) -> nn.Module:
     """Build the architecture from its JSON spec and load user weights (safetensors or a weights-only .pt)."""
-    from gancompress.models import create_model
+    from gancompress.models import create_model_from_spec
 
     spec_path = _arch_path(weights, arch)
     if not spec_path.is_file():
@@ -179,10 +190,7 @@ def _load_weights_file(weights: str, arch: str | None) -> nn.Module:
             f"no architecture JSON for {weights}: expected {spec_path} (or pass --generator-arch/"
             '--discriminator-arch) with {"arch": name, "kwargs": {...}}'
         )
-    spec = read_json(spec_path)
-    if not isinstance(spec, dict) or "arch" not in spec:
-        raise UserError(f"{spec_path}: an arch JSON needs an 'arch' entry (a registered model name)")
-    module = create_model(spec["arch"], **spec.get("kwargs", {}))
+    module = create_model_from_spec(read_json(spec_path), spec_path)  # checks the spec's shape, then builds
     load_state_dict_checked(module, import_state_dict(weights), weights)
     return module
 
@@ -329,8 +337,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     results: dict[str, Any] = {}
     evaluators: dict[str, Any] = {}
+    if args.seeds < 1:
+        raise UserError(f"--seeds must be >= 1, got {args.seeds}")
     for run_path in args.runs:
-        if (Path(run_path) / "config.json").is_file():
+        if not Path(run_path).is_dir():
+            raise UserError(f"{run_path} is not a run directory (one holding generator.safetensors + generator.json)")
+        if (Path(run_path) / "config.json").exists():
             base = run_config(run_path)
         elif args.data or args.dry_run or args.config:
             base = RunCfg()

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import numbers
 import tomllib
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,6 +27,24 @@ T = TypeVar("T")
 
 #: translation directions of two-domain (unpaired) data: A → B or B → A (DataCfg.direction)
 DIRECTIONS = ("a2b", "b2a")
+
+
+def _count(low: int) -> Callable[[Any], bool]:
+    """Accepts an integer >= ``low`` but not a bool (an ``int`` too: ``true`` would silently mean 1)."""
+    return lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= low
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _require(cfg: Any, keys: str, ok: Callable[[Any], bool], rule: str) -> None:
+    """UserError ``<section>.<key> must be <rule>, got <value>`` for the first of the space-separated ``keys`` that
+    fails ``ok``: checked at construction, so a bad value never reaches torch (where it fails as a traceback)."""
+    section = type(cfg).__name__.removesuffix("Cfg").lower()
+    for key in keys.split():
+        if not ok(getattr(cfg, key)):
+            raise UserError(f"{section}.{key} must be {rule}, got {getattr(cfg, key)!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,6 +70,10 @@ class DataCfg:
     def __post_init__(self) -> None:
         if self.direction not in DIRECTIONS:
             raise UserError(f"unknown data.direction {self.direction!r}; valid values: {', '.join(DIRECTIONS)}")
+        _require(self, "image_size", _count(1), "a positive integer")
+        # grayscale or RGB: the only two load_dataset converts between, and what every family generates
+        _require(self, "channels", lambda v: _count(1)(v) and v in (1, 3), "1 or 3")
+        _require(self, "limit", lambda v: v is None or _count(1)(v), "None or a positive integer")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,6 +86,9 @@ class ModelCfg:
     ndf: int = 32
     g_kwargs: dict[str, Any] = field(default_factory=dict)
     d_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _require(self, "nz ngf ndf", _count(1), "a positive integer")  # 0 / negative: a oneDNN or shape error
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,6 +180,11 @@ class TrainCfg:
             raise UserError(f"train.steps must be >= 1, got {self.steps}")
         if int(self.batch_size) < 1:
             raise UserError(f"train.batch_size must be >= 1, got {self.batch_size}")
+        _require(self, "lr_g lr_d budget_fraction", lambda v: _finite(v) and v > 0, "a finite number > 0")
+        _require(self, "beta1 beta2", lambda v: _finite(v) and 0 <= v < 1, "in [0, 1) (Adam's betas)")
+        _require(self, "grad_clip", lambda v: v is None or (_finite(v) and v > 0), "> 0, or None for no clipping")
+        _require(self, "log_every", _count(1), "an integer >= 1")  # the loop takes steps % log_every
+        _require(self, "sample_every ckpt_every eval_every", _count(0), "an integer >= 0 (0: off)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -163,6 +196,10 @@ class EvalCfg:
     extractor: str = "domain"
     seeds: int = 1
     batch_size: int = 250
+
+    def __post_init__(self) -> None:
+        # 0 samples would end in torch.cat([]) deep inside the evaluator
+        _require(self, "num_samples seeds batch_size", _count(1), "a positive integer")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -231,7 +268,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         raise UserError(f"{where}: expected true/false, got {value!r}")
     if tp is int:
         if isinstance(value, bool):
-            raise UserError(f"{where}: expected an integer, got {value!r}")
+            raise UserError(f"{where}: expected an integer, got {json.dumps(value)}")
         if isinstance(value, int):
             return value
         try:
@@ -246,6 +283,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         except (TypeError, ValueError, OverflowError):
             raise UserError(f"{where}: expected an integer, got {value!r}") from None
     if tp is float:
+        if isinstance(value, bool):  # JSON/TOML true is not 1.0
+            raise UserError(f"{where}: expected a number, got {json.dumps(value)}")
         try:
             return float(value)
         except (TypeError, ValueError):
@@ -263,6 +302,8 @@ def _hints(cls: type) -> dict[str, Any]:
 
 def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
     """Build config dataclass ``cls`` from a plain dict; unknown keys list the valid ones."""
+    if not isinstance(data, dict):  # e.g. a config.json holding a list: no AttributeError from .items()
+        raise UserError(f"{where or 'config'}: expected a table/dict, got {type(data).__name__}")
     hints = _hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
     kwargs: dict[str, Any] = {}
@@ -320,8 +361,11 @@ def load_config(path: str | Path, base: RunCfg | None = None) -> RunCfg:
         (3, 0.75, 'element')
     """
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise UserError(f"config file not found: {p}")
+    if not p.is_file():  # a directory or a device (/dev/zero would be read forever): say which
+        kind = "a directory" if p.is_dir() else "not a regular file"
+        raise UserError(f"config {p} is {kind}; pass a TOML, YAML or JSON file")
     try:
         text = p.read_text()
     except (OSError, UnicodeDecodeError) as exc:

@@ -25,10 +25,11 @@ from gancompress.data import fashion_mnist_available, load_dataset
 from gancompress.evaluate import Evaluator
 from gancompress.families import get_family
 from gancompress.imagegrid import sample_grid
-from gancompress.io import RunDir, env_info, write_json
+from gancompress.io import write_json
 from gancompress.metrics import HIGHER_IS_BETTER
 from gancompress.pipeline import compress, prune_oneshot, save, train_teacher
 from gancompress.report import write_report
+from gancompress.rundir import RunDir, env_info
 from gancompress.train import TrainResult
 
 log = logging.getLogger(__name__)

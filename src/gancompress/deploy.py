@@ -178,6 +178,23 @@ def _without_parametrizations(module: nn.Module) -> nn.Module:
     return plain
 
 
+def onnx_opsets() -> tuple[int, int]:
+    """(lowest, highest) ONNX opset ``torch.onnx.export`` accepts in this torch (7 is also ONNX Runtime's floor)."""
+    try:  # private module: guarded, with the range of torch 2.5–2.13 as the fallback
+        from torch.onnx import _constants
+
+        return int(_constants.ONNX_MIN_OPSET), int(_constants.ONNX_MAX_OPSET)
+    except (ImportError, AttributeError, TypeError, ValueError):
+        return 7, 20
+
+
+def check_opset(opset: Any) -> None:
+    """UserError listing the valid range unless torch can export ``opset`` (it fails with a RuntimeError otherwise)."""
+    low, high = onnx_opsets()
+    if isinstance(opset, bool) or not isinstance(opset, int) or not low <= opset <= high:
+        raise UserError(f"ONNX opset {opset} is not supported by this torch; choose --opset {low}..{high}")
+
+
 def _onnx_export(module: nn.Module, example_inputs: Sequence[Tensor], path: Path, opset: int) -> list[str]:
     """TorchScript exporter (``dynamo=False``: onnxscript is not a dependency) with a dynamic batch axis."""
     names = [f"input{i}" for i in range(len(example_inputs))] if len(example_inputs) > 1 else ["input"]
@@ -241,6 +258,7 @@ def export_onnx(
 
     Raises:
         ParityError: The max abs difference exceeds ``atol`` (the message gives it).
+        UserError: ``opset`` outside :func:`onnx_opsets`, or onnx / onnxruntime missing.
 
     Example:
         >>> from gancompress.models import create_model
@@ -253,6 +271,7 @@ def export_onnx(
     except ImportError:
         raise UserError("onnx is not installed; pip install 'gancompress[export]'") from None
 
+    check_opset(opset)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     names = _onnx_export(module, example_inputs, path, opset)

@@ -1,4 +1,6 @@
-"""Checkpoints (safetensors + JSON arch spec, never pickled models), safe import of .pt files, run directories.
+"""Checkpoints (safetensors + JSON arch spec, never pickled models) and safe import of .pt files.
+
+Run directories and step checkpoints live in :mod:`gancompress.rundir`.
 
 A saved module is two files: ``<name>.safetensors`` (every tensor of its state_dict, masks included) and
 ``<name>.json`` (``{"format", "arch", "kwargs", "masked_layers", ...}``), enough to rebuild it with
@@ -11,10 +13,8 @@ import json
 import logging
 import os
 import pickle
-import platform
-import shutil
-import subprocess
-import sys
+import struct
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -59,13 +59,43 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+# A JSON spec / config / results file is kilobytes (a sweep's results.json a few MB); anything bigger is not ours, and
+# reading it whole (a symlink to a huge file) could exhaust memory before json.loads even starts.
+MAX_JSON_BYTES = 64 * 2**20
+
+
+def _require_file(path: Path, what: str = "file") -> None:
+    """Raise a ``UserError`` unless ``path`` is a regular file (symlinks followed): say what it is instead."""
+    if path.is_file():
+        return
+    if path.is_dir():
+        raise UserError(f"{path} is a directory, not a {what}; pass the path of the {what} itself")
+    if path.exists():  # a device (/dev/zero), FIFO or socket: reading it may never end
+        raise UserError(f"{path} is not a regular file (a device, pipe or socket); pass a real {what}")
+    raise UserError(f"{what} not found: {path}")
+
+
 def read_json(path: str | Path) -> Any:
+    """Parse a JSON file; a missing / non-regular / oversized / invalid file gives a one-line ``UserError``."""
     path = Path(path)
+    _require_file(path)
     try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"file not found: {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        size = path.stat().st_size
+        if size > MAX_JSON_BYTES:
+            raise UserError(
+                f"{path} is {size / 2**20:.0f} MB, too large for a JSON spec (limit {MAX_JSON_BYTES // 2**20} MB)"
+            )
+        with path.open("rb") as fh:  # bounded read: the file may grow between stat and read
+            data = fh.read(MAX_JSON_BYTES + 1)
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_JSON_BYTES:
+        raise UserError(f"{path} is over {MAX_JSON_BYTES // 2**20} MB, too large for a JSON spec")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except RecursionError:  # e.g. 100 000 nested "[": json's recursive parser overflows the stack
+        raise CorruptCheckpointError(f"corrupt checkpoint {path}: JSON nested too deeply to be a spec") from None
+    except (ValueError, UnicodeDecodeError) as exc:  # ValueError: JSONDecodeError, and ints beyond 4300 digits
         raise CorruptCheckpointError(f"corrupt checkpoint {path}: not valid JSON ({exc})") from None
 
 
@@ -82,8 +112,7 @@ def save_tensors(tensors: Mapping[str, torch.Tensor], path: str | Path, metadata
 def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
     """Load a safetensors file; a truncated / non-safetensors file gives 'corrupt checkpoint <path>: …'."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"checkpoint not found: {path}")
+    _require_file(path, "checkpoint")
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
@@ -98,12 +127,15 @@ def import_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     a payload) is refused with a message saying how to re-save it. A ``{"state_dict": {...}}`` wrapper is unwrapped.
     """
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"checkpoint not found: {path}")
+    _require_file(path, "checkpoint")
     if path.suffix == ".safetensors":
         return load_tensors(path)
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        # torch warns about e.g. the pickle protocol of a hand-made file before refusing it; our own message below
+        # says what is wrong and what to do, so its two-line warning would only be noise in front of it
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "unsupported global" in str(exc).lower() or _needs_code(path):
             raise UnsafeCheckpointError(
@@ -111,14 +143,25 @@ def import_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
                 f"{RESAVE_HINT}"
             ) from None
         raise CorruptCheckpointError(f"corrupt checkpoint {path}: not a readable PyTorch state_dict file") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError, IndexError) as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CorruptCheckpointError(f"corrupt checkpoint {path}: {msg}") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError, IndexError, struct.error) as exc:
+        raise CorruptCheckpointError(
+            f"corrupt checkpoint {path}: not a readable PyTorch state_dict file (truncated, or not a checkpoint: "
+            f"{_error_detail(exc)})"
+        ) from None
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise UserError(f"{path} is not a state_dict (a dict of tensor names to tensors); {RESAVE_HINT}")
     return {str(k).removeprefix("module."): v for k, v in obj.items()}
+
+
+def _error_detail(exc: BaseException) -> str:
+    """``Type: first sentence`` of a loader error: a bare ``101`` (KeyError) or ``[Errno 22] Invalid argument`` means
+    nothing without its type, and PyTorch's zip errors go on for several sentences."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = text.split(". ")[0].rstrip(".")
+    text = text if len(text) <= 160 else text[:157] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _needs_code(path: Path) -> bool:
@@ -142,8 +185,15 @@ def _needs_code(path: Path) -> bool:
 
 
 def load_state_dict_checked(module: nn.Module, state: Mapping[str, torch.Tensor], source: str | Path) -> None:
-    """``load_state_dict(strict=True)`` with an error naming the first mismatching tensor and both shapes."""
+    """``load_state_dict(strict=True)`` that refuses, naming the first bad tensor, weights that do not fit the model.
+
+    Refused: a missing / unexpected tensor or a shape mismatch (both shapes named); a dtype ``load_state_dict`` would
+    cast destructively (integer / bool weights into a floating parameter, floats into an integer buffer such as
+    ``num_batches_tracked``); NaN/Inf values; a negative BatchNorm ``running_var``; a pruning mask that is not 0/1.
+    Floating → floating (float16 / bfloat16 / float64 into float32) is accepted: a harmless cast.
+    """
     from gancompress.pruning import MaskSet
+    from gancompress.pruning.mask_buffers import MASK_BUFFER_NAMES
 
     MaskSet.ensure_mask_buffers(module, list(state))
     own = module.state_dict()
@@ -164,7 +214,52 @@ def load_state_dict_checked(module: nn.Module, state: Mapping[str, torch.Tensor]
             f"weights in {source} do not match the architecture: unexpected tensor {extra[0]!r} "
             f"(shape {tuple(state[extra[0]].shape)})"
         )
+    for name, tensor in own.items():
+        _check_tensor(name, state[name], tensor.dtype, source, is_mask=name.rpartition(".")[2] in MASK_BUFFER_NAMES)
     module.load_state_dict(dict(state), strict=True)
+
+
+def _is_integer(dtype: torch.dtype) -> bool:
+    return not dtype.is_floating_point and not dtype.is_complex and dtype != torch.bool
+
+
+def _check_tensor(
+    name: str, value: torch.Tensor, model_dtype: torch.dtype, source: str | Path, *, is_mask: bool
+) -> None:
+    """One tensor of a file against the model's: dtype compatibility, then its values (see load_state_dict_checked)."""
+    # load_state_dict copies with a silent cast: integer weights load "fine" (a .long() of small float weights is all
+    # zeros), floats in an integer counter are truncated; neither can be what the user meant to load
+    if model_dtype.is_floating_point and not value.dtype.is_floating_point:
+        raise UserError(
+            f"weights in {source}: tensor {name!r} is {_dtype_name(value.dtype)} in the file but "
+            f"{_dtype_name(model_dtype)} in the model; save floating-point weights"
+        )
+    if _is_integer(model_dtype) and not _is_integer(value.dtype):
+        raise UserError(
+            f"weights in {source}: tensor {name!r} is {_dtype_name(value.dtype)} in the file but "
+            f"{_dtype_name(model_dtype)} in the model; it must be an integer tensor"
+        )
+    if value.dtype.is_floating_point:
+        bad = int((~torch.isfinite(value)).sum())
+        if bad:  # a diverged or corrupted model: every output it produced would be NaN
+            raise UserError(
+                f"weights in {source}: tensor {name!r} has {bad} NaN/Inf values; load weights saved before training "
+                "diverged"
+            )
+    if name.endswith("running_var") and value.numel() and bool((value < 0).any()):  # a variance is never negative
+        raise UserError(
+            f"weights in {source}: tensor {name!r} (a BatchNorm running variance) has negative values "
+            f"(min {float(value.min()):g}); the file is corrupt or not from this architecture"
+        )
+    if is_mask and value.numel() and bool(((value != 0) & (value != 1)).any()):  # any other value rescales weights
+        raise UserError(
+            f"weights in {source}: pruning mask {name!r} has values other than 0 and 1; the file is corrupt or was "
+            "edited"
+        )
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
 
 # --------------------------------------------------------------------------------------------------- modules
@@ -196,7 +291,7 @@ def load_module(
 
     ``module``: a freshly built module to load into instead (a ``--model`` user architecture, ``user_model.py``).
     """
-    from gancompress.models import create_model
+    from gancompress.models import create_model_from_spec
 
     directory = Path(directory)
     meta = read_json(directory / f"{name}.json")
@@ -208,7 +303,7 @@ def load_module(
             f"{meta.get('model')} (compress, prune, evaluate) or gancompress.load_gan(path, model=...)"
         )
     if module is None:
-        module = create_model(meta["arch"], **meta.get("kwargs", {}))
+        module = create_model_from_spec(meta, directory / f"{name}.json")
     if meta.get("channel_spec"):  # physically pruned: shrink the fresh full-size layers before loading
         from gancompress.pruning.physical import apply_channel_spec
 
@@ -246,145 +341,3 @@ def optimizer_from_tensors(
     for idx, sc in meta.get("scalars", {}).items():
         state.setdefault(int(idx), {}).update(sc)
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-
-
-# ---------------------------------------------------------------------------------------------------- run dirs
-class RunDir:
-    """One command's output directory (DESIGN.md "Run directory").
-
-    Refuses an existing non-empty directory unless ``resume`` (continue it) or ``overwrite`` (replace it).
-    Only the writer process (rank 0) should create one.
-    """
-
-    def __init__(self, path: str | Path, *, resume: bool = False, overwrite: bool = False, create: bool = True) -> None:
-        self.path = Path(path)
-        if create:
-            exists = self.path.exists() and any(self.path.iterdir())
-            if exists and not (resume or overwrite):
-                raise UserError(
-                    f"output directory {self.path} already exists; pass --resume to continue that run or "
-                    "--overwrite to replace it (refusing to mix runs)"
-                )
-            if exists and overwrite and not resume:
-                shutil.rmtree(self.path)
-            self.path.mkdir(parents=True, exist_ok=True)
-        self._tb: Any = None
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.path / "checkpoints"
-
-    @property
-    def samples(self) -> Path:
-        return self.path / "samples"
-
-    def write_json(self, name: str, obj: Any) -> Path:
-        return write_json(self.path / name, obj)
-
-    def log_metrics(self, step: int, scalars: Mapping[str, float]) -> None:
-        """Append one line to metrics.jsonl and the same scalars to TensorBoard."""
-        row = {"step": int(step), **{k: float(v) for k, v in scalars.items()}}
-        with open(self.path / "metrics.jsonl", "a") as fh:
-            fh.write(json.dumps(row) + "\n")
-        if self._tb is None:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self._tb = SummaryWriter(str(self.path / "tb"))
-            except ImportError:  # tensorboard is a declared dependency; degrade rather than die mid-run
-                log.warning("tensorboard not importable; metrics go to metrics.jsonl only")
-                self._tb = False
-        if self._tb:
-            for k, v in scalars.items():
-                self._tb.add_scalar(k, float(v), int(step))
-
-    def truncate_metrics(self, step: int) -> None:
-        """Drop ``metrics.jsonl`` rows after ``step`` (a resumed run logs them again from its checkpoint)."""
-        path = self.path / "metrics.jsonl"
-        if not path.is_file():
-            return
-        keep = []
-        for line in path.read_text().splitlines():
-            try:
-                if int(json.loads(line)["step"]) <= step:
-                    keep.append(line)
-            except (ValueError, KeyError, TypeError):  # a line cut by a kill mid-write
-                continue
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text("".join(line + "\n" for line in keep))
-        os.replace(tmp, path)
-
-    def close(self) -> None:
-        if self._tb:
-            self._tb.flush()
-            self._tb.close()
-        self._tb = None
-
-    def latest_checkpoint(self) -> Path | None:
-        return latest_checkpoint(self.path)
-
-
-def latest_checkpoint(run_path: str | Path) -> Path | None:
-    ckdir = Path(run_path) / "checkpoints"
-    steps = sorted((int(p.name.split("_")[1]), p) for p in ckdir.glob("step_*") if p.name.split("_")[1].isdigit())
-    return steps[-1][1] if steps else None
-
-
-def save_checkpoint(
-    run_path: str | Path, step: int, tensors: Mapping[str, torch.Tensor], meta: dict[str, Any], keep: int = 2
-) -> Path:
-    """Write ``checkpoints/step_<step>/`` atomically (tmp dir then rename); keep the newest ``keep``."""
-    ckdir = Path(run_path) / "checkpoints"
-    final = ckdir / f"step_{step}"
-    tmp = ckdir / f".tmp_step_{step}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    save_tensors(tensors, tmp / "state.safetensors")
-    write_json(tmp / "state.json", {"format": FORMAT, "step": step, **meta})
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    old = sorted((int(p.name.split("_")[1]), p) for p in ckdir.glob("step_*") if p.name.split("_")[1].isdigit())
-    for _, p in old[:-keep]:
-        shutil.rmtree(p, ignore_errors=True)
-    return final
-
-
-def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    path = Path(path)
-    return load_tensors(path / "state.safetensors"), read_json(path / "state.json")
-
-
-# --------------------------------------------------------------------------------------------------------- env
-def env_info(seed: int, device: str) -> dict[str, Any]:
-    """Versions, git SHA, seed, device and threads: written as env.json into every run."""
-    sha = None
-    try:
-        root = Path(__file__).resolve().parents[2]
-        sha = (
-            subprocess.run(
-                ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
-            ).stdout.strip()
-            or None
-        )
-    except (OSError, subprocess.SubprocessError):
-        pass
-    import numpy
-
-    import gancompress
-    from gancompress import distributed
-
-    return {
-        "gancompress": gancompress.__version__,
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
-        "numpy": numpy.__version__,
-        "platform": platform.platform(),
-        "git_sha": sha,
-        "seed": seed,
-        "device": device,
-        "threads": torch.get_num_threads(),
-        "world_size": distributed.world_size(),
-        "argv": sys.argv,
-    }

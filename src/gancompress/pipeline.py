@@ -28,9 +28,10 @@ from gancompress.data import ImageDataset, InfiniteLoader
 from gancompress.errors import UserError
 from gancompress.families import Family, GanLoss, get_family
 from gancompress.imagegrid import save_image_grid
-from gancompress.io import RunDir, read_json, save_module
+from gancompress.io import read_json, save_module
 from gancompress.methods import Method, create_method
 from gancompress.pruning import MaskSet, count_nonzero, count_parameters
+from gancompress.rundir import RunDir
 from gancompress.train import TrainResult
 from gancompress.train import train as train_loop
 

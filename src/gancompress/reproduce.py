@@ -33,9 +33,10 @@ from gancompress.errors import UserError
 from gancompress.evaluate import Evaluator
 from gancompress.families import GanLoss, get_family
 from gancompress.imagegrid import sample_grid
-from gancompress.io import RunDir, env_info, read_json, write_json
+from gancompress.io import read_json, write_json
 from gancompress.methods import METHODS, create_method
 from gancompress.pipeline import _budget, compress, gan_info, load_gan, save, train_teacher
+from gancompress.rundir import RunDir, env_info
 from gancompress.table1 import TABLE1_BY_METHOD, select_rows
 from gancompress.table1_config import PROFILES, table1_config
 from gancompress.table1_results import CONTROL_VARIANT, cell_done, find_row, new_row, refresh, row_name

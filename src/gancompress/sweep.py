@@ -25,9 +25,10 @@ from gancompress.data import load_dataset
 from gancompress.evaluate import Evaluator
 from gancompress.families import GanLoss, get_family
 from gancompress.imagegrid import sample_grid
-from gancompress.io import RunDir, write_json
+from gancompress.io import write_json
 from gancompress.pipeline import compress, gan_info, load_gan, save, train_teacher
 from gancompress.pruning.granularity import incompatible_layers
+from gancompress.rundir import RunDir
 from gancompress.table1_results import CONTROL_VARIANT
 from gancompress.tasks import Task, get_task
 from gancompress.variants import apply_variant

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from gancompress.errors import UserError
-from gancompress.io import RunDir, env_info, read_json
+from gancompress.io import read_json
+from gancompress.rundir import RunDir, env_info
 from gancompress.sweep import CONTROL, PROFILES, Point, Sweep, nm_for, worker_init, worker_point, worker_teacher
 from gancompress.tasks import TABLE2_SPARSITIES, get_task, paper_ratios, select_tasks
 

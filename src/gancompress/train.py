@@ -27,9 +27,10 @@ from gancompress import distributed
 from gancompress.config import PruneCfg, TrainCfg
 from gancompress.diagnostics import CollapseMonitor, d_health, grad_norm
 from gancompress.errors import NonFiniteLossError
-from gancompress.io import RunDir, load_checkpoint, optimizer_from_tensors, optimizer_to_tensors, save_checkpoint
+from gancompress.io import optimizer_from_tensors, optimizer_to_tensors
 from gancompress.methods.base import Method
 from gancompress.pruning import MaskSet, should_update, sparsity_at
+from gancompress.rundir import RunDir, load_checkpoint, save_checkpoint
 from gancompress.seeding import rng_state, set_rng_state
 
 log = logging.getLogger(__name__)

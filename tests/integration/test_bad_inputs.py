@@ -19,7 +19,7 @@ from clirun import gancompress
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from gancompress.io import load_checkpoint
+from gancompress.rundir import load_checkpoint
 
 run = partial(gancompress, quiet=True)  # every CLI call here ends in -q
 

@@ -19,7 +19,7 @@ import torch
 from clirun import ROOT, gancompress, gancompress_cmd
 from safetensors.torch import load_file
 
-from gancompress.io import latest_checkpoint, load_checkpoint
+from gancompress.rundir import latest_checkpoint, load_checkpoint
 
 STEPS = 120
 ARGS = [

@@ -13,7 +13,7 @@ from torch import nn
 
 from gancompress import distributed
 from gancompress.errors import UserError
-from gancompress.io import RunDir
+from gancompress.rundir import RunDir
 
 
 def test_no_process_group_means_one_plain_process(monkeypatch: pytest.MonkeyPatch) -> None:

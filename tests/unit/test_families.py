@@ -13,10 +13,10 @@ from gancompress.config import DataCfg, ModelCfg, PruneCfg, RunCfg, TrainCfg
 from gancompress.data import InfiniteLoader
 from gancompress.evaluate import Evaluator, eval_inputs, generate
 from gancompress.families import FAMILIES, EvalInputs, get_family
-from gancompress.io import RunDir
 from gancompress.pipeline import compress, load_gan, save, train_teacher
 from gancompress.pruning import MaskSet
 from gancompress.pruning.physical import remove_pruned_channels
+from gancompress.rundir import RunDir
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -20,23 +20,20 @@ from torch import nn
 
 from gancompress.errors import CorruptCheckpointError, UnsafeCheckpointError, UserError
 from gancompress.io import (
-    RunDir,
     import_state_dict,
-    latest_checkpoint,
-    load_checkpoint,
     load_module,
     load_state_dict_checked,
     load_tensors,
     optimizer_from_tensors,
     optimizer_to_tensors,
     read_json,
-    save_checkpoint,
     save_module,
     save_tensors,
     write_json,
 )
 from gancompress.models import create_model
 from gancompress.pruning import MaskSet
+from gancompress.rundir import RunDir, latest_checkpoint, load_checkpoint, save_checkpoint
 
 # Recent torch warns about pickle protocols when the restricted unpickler reads a hand-made file; not our concern.
 pytestmark = pytest.mark.filterwarnings("ignore:Detected pickle protocol")

@@ -426,7 +426,7 @@ def test_em_prune_regrows_in_the_training_loop(data: gc.ImageDataset, monkeypatc
 def test_pruned_g_and_d_resume_exactly(
     data: gc.ImageDataset, tmp_path, method: str, update_every: int, steps: int, ckpt: int
 ) -> None:
-    from gancompress.io import RunDir
+    from gancompress.rundir import RunDir
 
     g, d = make_gan()
     kwargs = {

@@ -18,10 +18,10 @@ import gancompress as gc
 from gancompress.config import MethodCfg
 from gancompress.errors import NonFiniteLossError
 from gancompress.families.dcgan import DCGANLoss
-from gancompress.io import RunDir, latest_checkpoint, load_checkpoint
 from gancompress.methods import create_method
 from gancompress.methods.self_supervised import consistency
 from gancompress.pruning import num_pruned
+from gancompress.rundir import RunDir, latest_checkpoint, load_checkpoint
 
 DATA_CFG = gc.DataCfg(name="fake", image_size=16)
 MODEL_CFG = gc.ModelCfg(nz=16, ngf=8, ndf=8)
@@ -382,7 +382,13 @@ def test_save_overwrite_clears_directory(tmp_path) -> None:
     cfg = gc.RunCfg(data=gc.DataCfg(name="fake"), model=gc.ModelCfg(nz=16, ngf=8, ndf=8))
     g, _ = gc.get_family("dcgan").build(cfg.model, cfg.data)
     res = gc.prune_oneshot(g, gc.PruneCfg(sparsity=0.5))
-    (tmp_path / "out").mkdir()
+    gc.save(res, tmp_path / "out")  # an earlier run in the same place
     (tmp_path / "out" / "stale.txt").write_text("old run")
     gc.save(res, tmp_path / "out", overwrite=True)
     assert not (tmp_path / "out" / "stale.txt").exists() and (tmp_path / "out" / "generator.safetensors").is_file()
+    # a folder that is not a gancompress output is never deleted by overwrite (hostile-input probe, F1)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.txt").write_text("keep")
+    with pytest.raises(gc.UserError, match="not a gancompress run"):
+        gc.save(res, tmp_path / "mine", overwrite=True)
+    assert (tmp_path / "mine" / "thesis.txt").read_text() == "keep"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -43,6 +44,9 @@ FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )  # fmt: skip
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+#: image_folder refuses larger files before decoding them: everything is resized to ``image_size`` (a few hundred px
+#: at most), and a small compressed file can claim a huge canvas (a decompression bomb: 12000×12000 px = 432 MB RGB)
+MAX_IMAGE_PIXELS = 50_000_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -295,18 +299,31 @@ def _list_images(root: Path) -> list[Path]:
 def _decode_folder(files: tuple[tuple[str, int, int], ...], size: int, channels: int) -> torch.Tensor:
     mode = "L" if channels == 1 else "RGB"
     out = np.empty((len(files), size, size, channels), dtype=np.uint8)
-    for i, (path, _, _) in enumerate(files):
-        try:
-            with Image.open(path) as im:
-                im = ImageOps.exif_transpose(im)
-                im = im.convert(mode)
-                w, h = im.size
-                s = min(w, h)  # center-crop to square, then resize
-                box = ((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s)
-                im = im.crop(box).resize((size, size), Image.Resampling.BICUBIC)
-                out[i] = np.asarray(im, dtype=np.uint8).reshape(size, size, channels)
-        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
-            raise UserError(f"unreadable or corrupt image file {path}: {e}") from None
+    with warnings.catch_warnings():  # PIL only warns between its own pixel limit and twice it: an error here too
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        for i, (path, _, _) in enumerate(files):
+            try:
+                with Image.open(path) as im:
+                    w, h = im.size  # read from the header: nothing is decoded yet
+                    if w * h > MAX_IMAGE_PIXELS:
+                        raise UserError(
+                            f"image {path} is {w}×{h} px ({w * h / 1e6:.0f} Mpx), above the image_folder limit of "
+                            f"{MAX_IMAGE_PIXELS / 1e6:.0f} Mpx; downscale it first"
+                        )
+                    im = ImageOps.exif_transpose(im)
+                    im = im.convert(mode)
+                    w, h = im.size
+                    s = min(w, h)  # center-crop to square, then resize
+                    box = ((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s)
+                    im = im.crop(box).resize((size, size), Image.Resampling.BICUBIC)
+                    out[i] = np.asarray(im, dtype=np.uint8).reshape(size, size, channels)
+            except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+                raise UserError(
+                    f"image {path} is above the image_folder limit of {MAX_IMAGE_PIXELS / 1e6:.0f} Mpx "
+                    f"({str(e).rstrip('.')}); downscale it first"
+                ) from None
+            except (OSError, UnidentifiedImageError, ValueError) as e:
+                raise UserError(f"unreadable or corrupt image file {path}: {e}") from None
     x = torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
     return x.contiguous()
 
@@ -314,6 +331,8 @@ def _decode_folder(files: tuple[tuple[str, int, int], ...], size: int, channels:
 @DATASETS.register("image_folder")
 def load_image_folder(cfg: DataCfg, split: str) -> ImageDataset:
     """Every PNG/JPEG/BMP/WebP under ``cfg.data_dir`` (recursive), center-cropped and resized to a square.
+
+    A file larger than :data:`MAX_IMAGE_PIXELS` (50 Mpx) is refused before it is decoded (UserError naming it).
 
     Labels are the sorted names of the top-level sub-directories when every image lies in one; otherwise the data is
     unlabeled. Split: a fixed seed-0 permutation, 90 % train / 10 % test (fewer than 10 images: test = train).
