@@ -66,7 +66,9 @@ def _import_file(path: Path) -> Any:
     sys.path.insert(0, folder)
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:  # the user's code: report it in one line, the file and the first line of the error
+    # the user's code: report it in one line, the file and the first line of the error; a sys.exit() in it would
+    # otherwise end gancompress with that code and no output
+    except (Exception, SystemExit) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise UserError(f"--model: importing {path} failed: {type(exc).__name__}: {first}") from None
     finally:
@@ -91,7 +93,7 @@ def build_user_model(spec: str) -> UserModel:
         raise UserError(f"--model: {path} has no function {factory_name!r} (callables defined: {', '.join(found)})")
     try:
         out = factory()
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise UserError(f"--model: {spec}() failed: {type(exc).__name__}: {first}") from None
     shape = "(generator: nn.Module, discriminator: nn.Module | None, loss: gancompress.GanLoss)"

@@ -312,3 +312,14 @@ def test_cli_config_dev_zero(env: dict[str, str], tmp_path: Path) -> None:
     proc = gancompress(["train", "--dry-run", "--config", "/dev/zero", "--out", str(out)], env, quiet=True)
     assert_exit2(proc, "config /dev/zero is not a regular file")  # not read forever, not "not found"
     assert not out.exists()
+
+
+@pytest.mark.parametrize("where", ["module", "factory"])
+def test_user_model_calling_sys_exit_is_reported(tmp_path: Path, where: str) -> None:
+    from gancompress.user_model import build_user_model
+
+    body = "import sys\n" + ("sys.exit(0)\n" if where == "module" else "def build():\n    sys.exit(0)\n")
+    (tmp_path / "m.py").write_text(body + ("def build():\n    return None\n" if where == "module" else ""))
+    # before: SystemExit went through and gancompress ended with code 0 and no output
+    with pytest.raises(UserError, match="SystemExit"):
+        build_user_model(f"{tmp_path / 'm.py'}:build")
