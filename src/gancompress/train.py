@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from gancompress import distributed
 from gancompress.config import PruneCfg, TrainCfg
 from gancompress.diagnostics import CollapseMonitor, d_health, grad_norm
-from gancompress.errors import NonFiniteLossError
+from gancompress.errors import NonFiniteLossError, UserError
 from gancompress.io import optimizer_from_tensors, optimizer_to_tensors
 from gancompress.methods.base import Method
 from gancompress.pruning import MaskSet, should_update, sparsity_at
@@ -115,6 +115,8 @@ def train(
         hooks, run = {}, None
     g, d = method.g_comp, method.d
     optimizers = _make_optimizers(method, cfg)
+    if "g" not in optimizers:  # every parameter frozen: nothing to train (was a KeyError on the first step)
+        raise UserError("the generator has no trainable parameter (all requires_grad=False); unfreeze it to compress")
     d_trainable = "d" in optimizers
     start = 0
     if resume_from is not None:

@@ -97,6 +97,13 @@ class GanLoss(ABC):
 
     g_weights: Mapping[str, float] = {}
     d_weights: Mapping[str, float] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        from gancompress.families.contract import wrap_loss_methods
+
+        wrap_loss_methods(cls)  # what a (user's) subclass returns is checked where it is produced (contract.py)
+
     #: the generator whose outputs the terms judge, for terms that apply a generator again (StarGAN "rec").
     generator: nn.Module | None = None
     #: held-out data :meth:`sample_input` draws conditions from (conditional families), see :meth:`bind_eval_data`.
@@ -227,7 +234,9 @@ def weighted_sum(terms: Mapping[str, torch.Tensor], weights: Mapping[str, float]
         part = weights.get(name, 1.0) * value.mean()
         total = part if total is None else total + part
     if total is None:
-        raise ValueError("no loss terms")
+        from gancompress.errors import UserError
+
+        raise UserError("no loss terms to optimise: the loss object returned an empty dict of terms")
     return total
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 
+from gancompress.errors import UserError
 from gancompress.families.base import Batch
 from gancompress.methods import METHODS
 from gancompress.methods.base import Method
+
+log = logging.getLogger(__name__)
 
 
 def consistency(
@@ -27,7 +31,9 @@ def consistency(
     ``"sample"``: relative error per sample, then averaged. ``distance="squared"`` squares the relative error
     (a third-party port's variant). ``eps`` guards the denominator.
     """
-    total = torch.zeros((), device=next(iter(comp.values())).device)
+    if set(orig) != set(comp):  # a loss object naming its terms differently per call: no pairs to compare
+        raise UserError(f"loss terms of G_O {sorted(orig)} and G_C {sorted(comp)} differ; Eq. 7-8 pair them by name")
+    total = torch.zeros((), device=next(iter(comp.values())).device) if comp else torch.zeros(())
     for name, l_c in comp.items():
         l_o = orig[name].detach()
         if reduction == "batch" or l_c.dim() == 0:
@@ -35,10 +41,30 @@ def consistency(
                 raise ValueError(f"per-sample reduction needs per-sample terms; {name!r} is a scalar")
             l_o, l_c = l_o.mean(), l_c.mean()
         rel = (l_o - l_c).abs() / (l_o.abs() + eps)
+        _warn_if_ill_conditioned(name, l_o, rel)
         if distance == "squared":
             rel = rel**2
         total = total + weights.get(name, 1.0) * rel.mean()
     return total
+
+
+#: a relative error above this means |l_O| is ~0 for that term (e.g. a hinge term that is exactly 0): warned once
+ILL_CONDITIONED = 1e3
+_warned: set[str] = set()
+
+
+def _warn_if_ill_conditioned(name: str, l_o: torch.Tensor, rel: torch.Tensor) -> None:
+    """Eq. 7-8 divide by |l_O|; where the teacher's term is ~0 the ratio explodes (1/eps) and swamps every other
+    term. The paper's formula is kept (PAPER.md §2); the user is told once per term which term and what to try."""
+    if name in _warned or not bool((rel.detach() > ILL_CONDITIONED).any()):
+        return
+    _warned.add(name)
+    log.warning(
+        "Eq. 7-8: G_O's loss term %r is ~0 (min |l_O| %.2g), so its relative error reaches %.3g and dominates the "
+        "loss; if this persists try method.reduction=batch (means are rarely 0), method.anchor>0, or a loss term "
+        "that is not exactly 0 for the teacher (e.g. softplus instead of a hinge)",
+        name, float(l_o.detach().abs().min()), float(rel.detach().max()),
+    )  # fmt: skip
 
 
 @METHODS.register("self_supervised")
