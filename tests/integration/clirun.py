@@ -30,3 +30,14 @@ def gancompress(
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python -m gancompress *args`` (``-q`` appended last when ``quiet``) via :func:`run_cmd`."""
     return run_cmd(gancompress_cmd(args, quiet=quiet), env, cwd=cwd, timeout=timeout)
+
+
+def error_line(proc: subprocess.CompletedProcess[str], *fragments: str) -> str:
+    """Bad input's contract (DESIGN.md): exit 2, no traceback, one ``error:`` line holding ``fragments``; returns it."""
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from clirun import gancompress
+from clirun import error_line, gancompress
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
@@ -33,16 +33,11 @@ def assert_bad_input(
     proc: subprocess.CompletedProcess[str], out: Path, *fragments: str, before: dict[str, int] | None = None
 ) -> str:
     """Exit 2, one ``error:`` line holding ``fragments``, no traceback, ``out`` untouched. Returns the line."""
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
-    for frag in fragments:
-        assert frag in lines[0], lines[0]
+    line = error_line(proc, *fragments)
     assert files(out) == (before or {}), f"{out} was written to"
     if before is None:
         assert not out.exists()
-    return lines[0]
+    return line
 
 
 @pytest.fixture(scope="module")

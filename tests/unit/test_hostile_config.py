@@ -25,7 +25,7 @@ from gancompress.deploy import check_opset, onnx_opsets
 from gancompress.errors import UserError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from clirun import gancompress  # the shared subprocess helper of the CLI tests, on the path just above
+from clirun import error_line, gancompress  # the shared subprocess helper of the CLI tests, on the path just above
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +33,7 @@ def env() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 
 
-def assert_exit2(proc, *fragments: str) -> None:
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
+assert_exit2 = error_line  # exit 2, no traceback, one error: line (clirun.py)
 
 
 def main_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
