@@ -10,7 +10,8 @@ Example:
     >>> res = gc.compress(g, d, data, family="dcgan", method="self_supervised",
     ...                   prune=gc.PruneCfg(granularity="element", sparsity=0.5),
     ...                   train=gc.TrainCfg(steps=300))                           # doctest: +SKIP
-    >>> scores = gc.evaluate(res.generator, data_test, family="dcgan")           # doctest: +SKIP
+    >>> from gancompress.evaluate import evaluate                                 # doctest: +SKIP
+    >>> scores = evaluate(res.generator, data_test, family="dcgan")              # doctest: +SKIP
     >>> gc.save(res, "runs/comp")                                                 # doctest: +SKIP
 """
 

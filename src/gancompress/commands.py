@@ -228,9 +228,10 @@ def cmd_compress(args: argparse.Namespace) -> int:
     with distributed.session(cfg.device) as device:  # torchrun: one process group for the job
         data = load_dataset(cfg.data, "train")  # bad data fails before the run directory is created
         if args.model:
-            from gancompress.user_model import UserModel, check_image_output
+            from gancompress.user_model import UserModel, check_image_output, warn_untrained_d
 
             check_image_output(UserModel(args.model, g, d, loss), *data.images.shape[1:3])
+            warn_untrained_d(args, cfg.method, d)
         with _open_run(args, "runs/compressed") as (run, resume_from):
             cfg = _start(run, cfg, resume_from)
             res = compress(

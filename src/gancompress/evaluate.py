@@ -330,8 +330,8 @@ def evaluate(
     extractor: str = "domain",
     cfg: RunCfg | None = None,
 ) -> dict[str, Any]:
-    """One-call evaluation (the public ``gc.evaluate``). ``data`` is the held-out real set; the domain extractor is
-    trained on ``train_data`` (default: ``data`` itself).
+    """One-call evaluation (``from gancompress.evaluate import evaluate``). ``data`` is the held-out real set; the
+    domain extractor is trained on ``train_data`` (default: ``data`` itself).
 
     Without ``loss`` the family's ``select`` picks what is scored (``cfg``, default ``RunCfg`` of ``family``): a
     CycleGAN teacher is scored in ``cfg.data.direction`` — ``data`` must be that direction's test split.

@@ -269,8 +269,9 @@ def save_module(module: nn.Module, directory: str | Path, name: str, extra: dict
     spec = getattr(module, "arch_spec", None)
     if spec is None:
         raise UserError(
-            f"cannot save {type(module).__name__}: it has no arch_spec (build it with create_model or "
-            "gancompress.models.register_user_model)"
+            f"cannot save {type(module).__name__}: it has no arch_spec; build it with gancompress.models.create_model "
+            "or, for your own architecture, set module.arch_spec = {'arch': 'user', 'model': "
+            "'path/to/file.py:factory'} naming the --model factory that rebuilds it"
         )
     state = module.state_dict()
     masked = [k.removesuffix(".weight_mask") for k in state if k.endswith(".weight_mask")]

@@ -23,6 +23,15 @@ import torch
 from torch import nn
 
 from gancompress import distributed
+from gancompress.byo_checks import (
+    check_api_types,
+    check_float32,
+    check_images,
+    check_output_shape,
+    check_savable,
+    module_device,
+    refuse_torchscript,
+)
 from gancompress.config import MethodCfg, PruneCfg, RunCfg, TrainCfg, to_dict
 from gancompress.data import ImageDataset, InfiniteLoader
 from gancompress.errors import UserError
@@ -100,6 +109,7 @@ def train_teacher(
     With an ``evaluator`` (:class:`gancompress.evaluate.Evaluator`) and ``train.eval_every > 0`` the class coverage
     of samples is logged periodically and watched by the collapse monitor.
     """
+    check_images(data)
     family = get_family(cfg.model.family)
     steps = cfg.train.steps or 2000
     torch.manual_seed(cfg.seed)
@@ -173,6 +183,9 @@ def compress(
         evaluator: optional :class:`gancompress.evaluate.Evaluator`; with ``train.eval_every > 0`` the class coverage
             of g_comp's samples is logged periodically (mode-collapse alarm).
     """
+    check_api_types(g_orig, d_orig, loss)  # byo_checks.py: user objects refused here, not deep inside training
+    check_images(data)
+    check_float32(g_orig, d_orig)
     prune = prune or PruneCfg()
     train_cfg = train or TrainCfg()
     method_cfg = method if isinstance(method, MethodCfg) else MethodCfg(name=method)
@@ -182,11 +195,11 @@ def compress(
         if fam is None:
             raise UserError("pass either family= (a built-in GAN family) or loss= (your GanLoss object)")
         loss = fam.make_loss(g_orig, d_orig)
-    check_output_shape(g_orig, data, loss)
     if loss.eval_data is None:  # conditional families: sample grids / tracing from real source images and domains
         loss.bind_eval_data(evaluator.test if evaluator is not None else data)
+    check_output_shape(g_orig, data, loss)  # after binding: conditional sample inputs come from the data
     steps = _budget(strategy, train_cfg, teacher_steps)
-    g_device = next(g_orig.parameters()).device
+    g_device = module_device(g_orig)
     prune = keep_output_dense(g_orig, prune, loss.sample_input(2, torch.Generator().manual_seed(0), g_device))
     if strategy.schedule is not None:
         prune = replace(prune, schedule=strategy.schedule)
@@ -254,34 +267,6 @@ def compress(
         sparsity=masks.sparsity_report() if masks is not None else [],
         d_masks=d_masks,
     )
-
-
-def check_output_shape(g: nn.Module, data: ImageDataset, loss: GanLoss) -> None:
-    """Refuse data whose images are not the size the generator makes (D would see real and fake of two sizes).
-
-    Raises:
-        UserError: naming both (C, H, W) shapes and the config keys to change.
-    """
-    device = next(g.parameters()).device
-    was_training = g.training
-    g.eval()  # no BatchNorm statistics change
-    try:
-        with torch.no_grad():
-            out = g(*loss.sample_input(2, torch.Generator().manual_seed(0), device))
-    except RuntimeError:  # inputs built from data (conditional families) are checked by the family itself
-        return
-    finally:
-        g.train(was_training)
-    if not isinstance(out, torch.Tensor) or out.dim() != 4:
-        got = f"shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else f"a {type(out).__name__}"
-        raise UserError(f"the generator must return one (N, C, H, W) image tensor; it returned {got}")
-    made, real = tuple(out.shape[1:]), tuple(data.images.shape[1:])
-    if made != real:
-        raise UserError(
-            f"the generator makes {made[0]}×{made[1]}×{made[2]} images but the {data.name!r} images are "
-            f"{real[0]}×{real[1]}×{real[2]} (C×H×W); set data.image_size={made[1]} and data.channels={made[0]} "
-            "(--set) to match the generator"
-        )
 
 
 def keep_output_dense(g: nn.Module, prune: PruneCfg, example_inputs: tuple[Any, ...] | None = None) -> PruneCfg:
@@ -355,6 +340,7 @@ def prune_oneshot(g_orig: nn.Module, prune: PruneCfg, example_inputs: tuple | No
 
     ``example_inputs`` (generator inputs) let filter pruning trace which norm layer follows each pruned layer.
     """
+    refuse_torchscript(g_orig)
     prune = keep_output_dense(g_orig, prune, example_inputs)
     g = copy.deepcopy(g_orig).eval()
     masks = MaskSet.attach(g, exclude=prune.exclude, granularity=prune.granularity, example_inputs=example_inputs)
@@ -403,7 +389,9 @@ def gan_info(path: str | Path) -> dict[str, Any]:
 def save(result: CompressResult, path: str | Path, *, family: str | None = None, overwrite: bool = False) -> Path:
     """Write a compressed generator (safetensors + arch JSON + masks) and its summary into ``path``."""
     # Saving into the run directory that compress() trained in is the normal case (resume=True keeps its logs);
-    # overwrite=True starts from an empty directory.
+    # overwrite=True starts from an empty directory. An unsavable module is refused before the directory is made
+    # (or emptied): a directory left behind without generator.json is not a run load_gan can read.
+    check_savable(result.generator, result.discriminator)
     run = RunDir(path, overwrite=True) if overwrite else RunDir(path, resume=True)
     extra = {"family": family, "method": result.method, **result.summary(), "role": "generator"}
     save_module(result.generator, run.path, "generator", extra)

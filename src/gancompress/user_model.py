@@ -25,6 +25,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from gancompress.byo_checks import check_batch, check_float32, module_device, probe_generator, refuse_torchscript
+from gancompress.config import MethodCfg
 from gancompress.errors import UserError
 from gancompress.families.base import GanLoss
 from gancompress.io import import_state_dict, load_module, load_state_dict_checked, read_json
@@ -109,6 +111,7 @@ def build_user_model(spec: str) -> UserModel:
             raise UserError(
                 f"--model: {spec}() returned a {type(value).__name__} as the {what}; it must return {shape}"
             )
+    refuse_torchscript(g, f"--model: the generator from {spec}")  # else "no prunable layer", which misleads
     if not any(isinstance(m, PRUNABLE_TYPES) for m in g.modules()):
         raise UserError(
             f"--model: the generator from {spec} has no prunable layer (Conv2d, ConvTranspose2d or Linear); "
@@ -132,34 +135,28 @@ def load_user_weights(model: UserModel, generator: str | None, discriminator: st
 
 
 def check_image_output(model: UserModel, channels: int, image_size: int) -> None:
-    """Refuse a generator whose output is not an image batch (B, C, H, W) of the data's size.
+    """Refuse a generator whose output is not an image batch (B, C, H, W) of the data's size, one image per input.
+
+    The forward and the batch check are :mod:`gancompress.byo_checks`' (shared with ``gc.compress``).
 
     Raises:
-        UserError: naming the shape the generator made and the config keys to change.
+        UserError: naming the dtype, the failure or the shape the generator made and the config keys to change.
     """
-    g = model.generator
-    was_training = g.training
-    g.eval()
-    try:
-        with torch.no_grad():
-            out = g(*model.loss.sample_input(2, torch.Generator().manual_seed(0), "cpu"))
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise UserError(
-            f"--model: the generator from {model.spec} fails on loss.sample_input(2, …): {type(exc).__name__}: {first}"
-        ) from None
-    finally:
-        g.train(was_training)
+    g, who, what = model.generator, f"--model: the generator from {model.spec}", "sample_input(2, …)"
+    check_float32(g, model.discriminator)  # float64 weights would fail the probe with a raw dtype message
+    device = module_device(g)
+    out = probe_generator(g, lambda: model.loss.sample_input(2, torch.Generator().manual_seed(0), device), what, who)
     if not isinstance(out, torch.Tensor) or out.dim() != 4:
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise UserError(f"--model: the generator from {model.spec} returns {got}; it must return images (B, C, H, W)")
+        raise UserError(f"{who} returns {got}; it must return images (B, C, H, W)")
     made = tuple(out.shape[1:])
     if made != (channels, image_size, image_size):
         raise UserError(
-            f"--model: the generator from {model.spec} makes {made[0]}×{made[1]}×{made[2]} images but the data is "
+            f"{who} makes {made[0]}×{made[1]}×{made[2]} images but the data is "
             f"{channels}×{image_size}×{image_size} (C×H×W); set data.image_size={made[1]} and "
             f"data.channels={made[0]} (--set) to match the generator"
         )
+    check_batch(out, 2, what, who)
 
 
 def load_teacher(
@@ -198,6 +195,26 @@ def load_saved(directory: str | Path, name: str, spec: str | None, device: str =
     return load_module(directory, name, device, module=module)
 
 
+def warn_untrained_d(args: Any, method_cfg: MethodCfg, d: nn.Module | None) -> None:
+    """``--model`` with ``--generator`` but no ``--discriminator``: D_O is the factory's D as built.
+
+    PAPER.md §1: D_O is the *trained* discriminator, fine-tuned; a freshly initialised one breaks the method's premise.
+    Only a warning: the factory may load trained weights itself.
+    """
+    from gancompress.methods import create_method
+
+    given = {k: getattr(args, k, None) for k in ("model", "generator", "discriminator", "teacher")}
+    if not (given["model"] and given["generator"]) or given["discriminator"] or given["teacher"] or d is None:
+        return
+    method = create_method(method_cfg)
+    if method.d_init == "orig":  # rows that re-initialise D (or use none) do not depend on its weights
+        log.warning(
+            "no --discriminator given: the factory's discriminator is used as D_O as built; %s assumes a trained D "
+            "(pass --discriminator weights)",
+            method.name,
+        )
+
+
 __all__ = [
     "USER_ARCH",
     "UserModel",
@@ -207,4 +224,5 @@ __all__ = [
     "load_saved",
     "load_teacher",
     "load_user_weights",
+    "warn_untrained_d",
 ]

@@ -69,7 +69,11 @@ def draw_batch(data: ImageDataset, n: int, generator: torch.Generator, device: t
         ((4, 1, 8, 8), ['index', 'label', 'real'])
     """
     perm = torch.randperm(len(data), generator=generator)
-    idx = perm.repeat(-(-n // len(data)))[:n]
+    return batch_at(data, perm.repeat(-(-n // len(data)))[:n], device)
+
+
+def batch_at(data: ImageDataset, idx: torch.Tensor, device: torch.device | str = "cpu") -> Batch:
+    """The items ``idx`` of ``data`` as the training loader batches them (``real``, ``index``, ``label``, extras)."""
     batch = {"real": data.images[idx].to(device), "index": idx.to(device)}
     if data.labels is not None:
         batch["label"] = data.labels[idx].to(device)

@@ -90,6 +90,7 @@ class MaskSet:
         self.layer_sparsity: dict[str, float] = {}
         self.final_sparsity: float | None = None
         self.last_layer_sparsity: dict[str, float] = {}
+        self._warned_short = False  # the "sparsity far below target" warning is given once per MaskSet
         self._model = model
         self._example_inputs = example_inputs
         # target name → names of the norm layers consuming its output channels (filter granularity; lazily built)
@@ -299,7 +300,31 @@ class MaskSet:
         self.apply()
         achieved = self.overall_sparsity()
         log.debug("masks updated: target %.4f, achieved %.4f", sparsity, achieved)
+        self._warn_if_short(float(sparsity), per_layer, achieved)
         return achieved
+
+    def _warn_if_short(self, sparsity: float, per_layer: dict[str, float], achieved: float) -> None:
+        """Warn once when the final target comes out at under half: every layer keeps at least one unit, so a model
+        of 1-unit layers (filter granularity) stays dense while the run reports it "pruned".
+
+        Ramp steps are skipped (a small early AGP target legitimately rounds to 0 filters per layer). With per-layer
+        overrides the target is the size-weighted mean of the per-layer targets, so layers pinned lower are not
+        mistaken for a shortfall.
+        """
+        if self._warned_short or sparsity <= 0.0 or sparsity < (self.final_sparsity or 0.0) - 1e-9:
+            return
+        expected = sparsity
+        if self.layer_sparsity:
+            sizes = {name: getattr(mod, MASK_NAME).numel() for name, mod in self._targets.items()}
+            total = sum(sizes.values())
+            expected = sum(per_layer[n] * k for n, k in sizes.items()) / total if total else 0.0
+        if achieved < 0.5 * expected:
+            self._warned_short = True
+            log.warning(
+                "pruning to sparsity %.1f%% achieved only %.1f%% of the pruned layers' weights: layers too small for "
+                "this granularity (%s): a layer always keeps at least one unit",
+                100 * sparsity, 100 * achieved, self.granularity.name,
+            )  # fmt: skip
 
     @torch.no_grad()
     def apply(self) -> None:
