@@ -105,6 +105,11 @@ def save_tensors(tensors: Mapping[str, torch.Tensor], path: str | Path, metadata
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+    # safetensors creates the file 0600; give it the mode every other file of the run gets (0666 minus the umask),
+    # so a model saved for deployment is readable by the service account that serves it
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     os.replace(tmp, path)
     return path
 

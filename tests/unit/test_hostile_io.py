@@ -288,3 +288,16 @@ def test_directory_passed_as_weights(tmp_path: Path) -> None:
     with pytest.raises(UserError, match=r"w\.pt is a directory, not a checkpoint"):
         import_state_dict(tmp_path / "w.pt")
     assert os.path.isdir(tmp_path / "w.pt")
+
+
+def test_saved_tensors_get_the_umask_mode_not_0600(tmp_path: Path) -> None:
+    import os
+
+    from gancompress.io import save_tensors
+
+    umask = os.umask(0o022)
+    try:
+        path = save_tensors({"w": torch.zeros(2)}, tmp_path / "g.safetensors")
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644  # was 0600, unlike the run's JSON files
