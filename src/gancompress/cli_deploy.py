@@ -143,7 +143,12 @@ def _physical(
     small, report = remove_pruned_channels(g, make_inputs(2))
     small.eval()
     if not report.get("removed"):
-        log.warning("no whole filter is pruned, so no channel was removed; prune with --granularity filter")
+        skipped = report.get("skipped") or {}
+        if skipped:  # filters were pruned, but every coupling that held them could not be shrunk: say why
+            first = next(iter(skipped.items()))
+            log.warning("no channel was removed: %d pruned layer(s) skipped, e.g. %s: %s", len(skipped), *first)
+        else:
+            log.warning("no whole filter is pruned, so no channel was removed; prune with --granularity filter")
     return small, report, _max_diff(g, small, make_inputs(8))
 
 

@@ -247,3 +247,22 @@ def test_eager_native_backend_matches_eager() -> None:
         a = _runner(g, "eager", 1, None, x)(x)
         b = _runner(g, "eager_native", 1, None, x)(x)
     assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_physical_export_names_the_skip_when_nothing_was_removed(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Filters were pruned but their coupling could not be shrunk (a grouped conv): the warning says that, not
+    "prune with --granularity filter" (found by an architecture probe)."""
+    import logging
+
+    from gancompress import cli_deploy
+    from gancompress.pruning import physical
+
+    g = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1))
+    report = {"removed": {}, "skipped": {"0": "grouped convolution '1' (groups=2) is unsupported"}}
+    monkeypatch.setattr(physical, "remove_pruned_channels", lambda m, inputs: (m, report))
+    with caplog.at_level(logging.WARNING, logger="gancompress"):
+        cli_deploy._physical(g, lambda n: (torch.randn(n, 1, 4, 4),))
+    assert "1 pruned layer(s) skipped, e.g. 0: grouped convolution" in caplog.text
+    assert "prune with --granularity filter" not in caplog.text
