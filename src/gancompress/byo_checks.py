@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from gancompress.data import ImageDataset
-from gancompress.errors import UserError
+from gancompress.errors import UserError, describe
 from gancompress.families import GanLoss
 from gancompress.families.base import batch_at
 
@@ -27,11 +27,6 @@ _SAVE_ADVICE = (
     "build it with gancompress.models.create_model or, for your own architecture, set module.arch_spec = "
     "{'arch': 'user', 'model': 'path/to/file.py:factory'} naming the --model factory that rebuilds it"
 )
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
 def module_device(module: nn.Module) -> torch.device:
@@ -117,7 +112,7 @@ def probe_generator(g: nn.Module, make_inputs: Callable[[], Any], what: str, who
     except UserError:
         raise
     except Exception as exc:  # the user's loss code: one line, not a traceback
-        raise UserError(f"the loss's {what} failed: {_first_line(exc)}") from None
+        raise UserError(f"the loss's {what} failed: {describe(exc)}") from None
     if not isinstance(inputs, (tuple, list)):
         raise UserError(
             f"the loss's {what} must return a tuple of generator arguments (g(*x)), got {type(inputs).__name__}"
@@ -128,7 +123,7 @@ def probe_generator(g: nn.Module, make_inputs: Callable[[], Any], what: str, who
         with torch.no_grad():
             return g(*inputs)
     except Exception as exc:  # the user's generator: a wrong arity or a bug would otherwise surface in training
-        raise UserError(f"{who} failed on the loss's {what}: {_first_line(exc)}") from None
+        raise UserError(f"{who} failed on the loss's {what}: {describe(exc)}") from None
     finally:
         for m, training in modes.items():
             m.training = training

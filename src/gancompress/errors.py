@@ -3,6 +3,18 @@
 from __future__ import annotations
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message (user code and libraries write pages), or its type name when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: first line`` of ``exc`` (``Type`` alone without a message): for errors of code we did not write."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
 class UserError(Exception):
     """Bad input from the user (file, flag, config, data). The message must say what to do."""
 

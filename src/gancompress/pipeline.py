@@ -82,7 +82,7 @@ def _family(family: str | Family | None) -> Family | None:
 
 def sample_hook(g: nn.Module, loss: GanLoss, run: RunDir, *, n: int = 64, seed: int = 1234, name: str = "step") -> Any:
     """A hook writing ``samples/<name>_<step>.png`` from fixed inputs (same noise every time)."""
-    device = next(g.parameters()).device
+    device = module_device(g)
     inputs = loss.sample_input(n, torch.Generator().manual_seed(seed), device)
 
     def hook(step: int) -> None:

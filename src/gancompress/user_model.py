@@ -27,7 +27,7 @@ from torch import nn
 
 from gancompress.byo_checks import check_batch, check_float32, module_device, probe_generator, refuse_torchscript
 from gancompress.config import MethodCfg
-from gancompress.errors import UserError
+from gancompress.errors import UserError, describe
 from gancompress.families.base import GanLoss
 from gancompress.io import import_state_dict, load_module, load_state_dict_checked, read_json
 
@@ -71,8 +71,7 @@ def _import_file(path: Path) -> Any:
     # the user's code: report it in one line, the file and the first line of the error; a sys.exit() in it would
     # otherwise end gancompress with that code and no output
     except (Exception, SystemExit) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise UserError(f"--model: importing {path} failed: {type(exc).__name__}: {first}") from None
+        raise UserError(f"--model: importing {path} failed: {describe(exc)}") from None
     finally:
         if folder in sys.path:
             sys.path.remove(folder)
@@ -96,8 +95,7 @@ def build_user_model(spec: str) -> UserModel:
     try:
         out = factory()
     except (Exception, SystemExit) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise UserError(f"--model: {spec}() failed: {type(exc).__name__}: {first}") from None
+        raise UserError(f"--model: {spec}() failed: {describe(exc)}") from None
     shape = "(generator: nn.Module, discriminator: nn.Module | None, loss: gancompress.GanLoss)"
     if not isinstance(out, (tuple, list)) or len(out) != 3:
         raise UserError(f"--model: {spec}() returned {type(out).__name__}; it must return {shape}")

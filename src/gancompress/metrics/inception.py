@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gancompress.errors import UserError
+from gancompress.errors import UserError, first_line
 from gancompress.metrics.features import EXTRACTORS
 
 logger = logging.getLogger(__name__)
@@ -156,8 +156,7 @@ class InceptionExtractor(nn.Module):
         try:
             net = torch.jit.load(str(path), map_location=device)
         except (RuntimeError, OSError, ValueError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            msg = f"corrupt Inception weights file {path}: {first}; reinstall with `make fid-weights`"
+            msg = f"corrupt Inception weights file {path}: {first_line(err)}; reinstall with `make fid-weights`"
             raise UserError(msg) from err
         logger.info("loaded Inception network %s (hash %s)", path, file_hash(path))
         return cls(net, file_hash(path), path)

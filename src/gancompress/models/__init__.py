@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gancompress.errors import UserError
+from gancompress.errors import UserError, first_line
 from gancompress.registry import Registry
 
 MODELS: Registry = Registry("model architecture")
@@ -54,7 +54,7 @@ def create_model(arch: str, **kwargs: Any) -> nn.Module:
     try:
         module = factory(**kwargs)
     except (TypeError, ValueError, RuntimeError) as exc:
-        raise UserError(f"cannot build {arch} from {kwargs}: {_first_line(exc)}") from exc
+        raise UserError(f"cannot build {arch} from {kwargs}: {first_line(exc)}") from exc
     module.arch_spec = {"arch": arch, "kwargs": dict(kwargs)}
     return module
 
@@ -75,11 +75,6 @@ def create_model_from_spec(spec: Any, source: str | Path) -> nn.Module:
             f"{source}: 'kwargs' must be an object of argument names to values, got {type(kwargs).__name__}"
         )
     return create_model(arch, **kwargs)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _signature(factory: Any) -> inspect.Signature | None:

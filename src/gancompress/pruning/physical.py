@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from gancompress.errors import UserError
+from gancompress.errors import UserError, describe
 from gancompress.pruning.channel_spec import apply_channel_spec, channel_spec
 from gancompress.pruning.masks import (
     MASK_BUFFER_NAMES,
@@ -250,7 +250,7 @@ def remove_pruned_channels(
         try:
             roots, reason = _removable(tp, graph, graph.get_pruning_group(layer, fn, idxs), by_module)
         except (RuntimeError, IndexError, KeyError, ValueError) as e:  # e.g. a concat of views it cannot index
-            roots, reason = [], f"its channel coupling cannot be traced ({type(e).__name__}: {str(e)[:120]})"
+            roots, reason = [], f"its channel coupling cannot be traced ({describe(e)[:160]})"
         if reason:
             skipped[name] = reason
             log.info("not removing channels of %s: %s", name, reason)
@@ -322,7 +322,7 @@ def _prune_group_checked(
         with torch.no_grad():
             out = model(*example_inputs)
     except (RuntimeError, KeyError, IndexError, ValueError) as e:  # shape mismatches surface as any of these
-        return f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"
+        return describe(e)[:200]
     if not isinstance(out, Tensor) or out.shape != reference.shape:
         return "the output shape changed"
     diff = float((out - reference).abs().max()) if out.numel() else 0.0
