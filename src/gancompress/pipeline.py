@@ -36,6 +36,7 @@ from gancompress.config import MethodCfg, PruneCfg, RunCfg, TrainCfg, to_dict
 from gancompress.data import ImageDataset, InfiniteLoader
 from gancompress.errors import UserError
 from gancompress.families import Family, GanLoss, get_family
+from gancompress.frozen import side_effect_free
 from gancompress.imagegrid import save_image_grid
 from gancompress.io import read_json, save_module
 from gancompress.methods import Method, create_method
@@ -225,7 +226,7 @@ def compress(
     strategy.setup(g_comp, teacher, d, loss)
     d_masks = None
     if strategy.prunes_d:  # rows m, n: D pruned to the same sparsity, granularity and schedule as g_comp
-        with torch.no_grad():
+        with side_effect_free(teacher):  # the teacher is frozen: no statistics update (docs/method.md §1)
             d_example = (teacher(*loss.sample_input(2, torch.Generator().manual_seed(0), device)),)
         d_prune = keep_output_dense(d, replace(prune, exclude=()), d_example)  # prune.exclude names G's layers
         d_masks = MaskSet.attach(d, exclude=d_prune.exclude, granularity=prune.granularity, example_inputs=d_example)

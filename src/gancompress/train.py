@@ -27,6 +27,7 @@ from gancompress import distributed
 from gancompress.config import PruneCfg, TrainCfg
 from gancompress.diagnostics import CollapseMonitor, d_health, grad_norm
 from gancompress.errors import NonFiniteLossError, UserError
+from gancompress.frozen import frozen_buffers, side_effect_free
 from gancompress.io import optimizer_from_tensors, optimizer_to_tensors
 from gancompress.methods.base import Method
 from gancompress.pruning import MaskSet, should_update, sparsity_at
@@ -131,7 +132,7 @@ def train(
     distributed.broadcast_module(d)
     g.train()
     if d is not None:
-        d.train(getattr(method, "train_d", True))  # a frozen D_O stays in eval mode (Method.train_d)
+        d.train()  # also a frozen D_O: it judges in the mode it was trained in (docs/decisions.md "Normalisation mode")
     mask_g_grads = getattr(method, "mask_g_grads", True)
     after_step = getattr(method, "after_optimizer_step", None)
     # a method overriding the hook may change masks there (row m's re-selection): check them after it too
@@ -171,8 +172,9 @@ def train(
                 if d_masks is not None:
                     d_masks.apply()
 
-            # D's weights get no grads from the G step: saves its weight-gradient compute
-            with _frozen(d if d_trainable else None):
+            # D's weights get no grads from the G step: saves its weight-gradient compute. A frozen D (rows i, l) runs
+            # in train mode like the D it was trained as, so its buffers (BN running statistics) are restored after.
+            with _frozen(d if d_trainable else None), frozen_buffers(None if d_trainable else d):
                 g_out = method.generator_step(batch)
                 _check_finite(step, g_out, "g")
                 optimizers["g"].zero_grad(set_to_none=True)
@@ -218,9 +220,11 @@ def train(
             if bar.disable and (done % max(1, steps // 10) == 0 or done == steps):  # no TTY: progress in the log
                 log.info("%s: step %d/%d (%.0f s)", desc, done, steps, time.perf_counter() - t0)
             if "sample" in hooks and cfg.sample_every and (done % cfg.sample_every == 0 or done == steps):
-                hooks["sample"](done)
+                with side_effect_free(g, d):  # a run with hooks trains exactly like one without
+                    hooks["sample"](done)
             if "eval" in hooks and cfg.eval_every and done % cfg.eval_every == 0:
-                scores = hooks["eval"](done) or {}
+                with side_effect_free(g, d):
+                    scores = hooks["eval"](done) or {}
                 if "class_coverage" in scores:
                     monitor.update(done, {"diag/class_coverage": scores["class_coverage"]})
                 if scores and run is not None:
@@ -243,13 +247,14 @@ def train(
     )
 
 
-@torch.no_grad()
 def _d_health(method: Method, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-    """D's scores on this step's real batch and on fresh g_comp fakes (diagnostics.py; App. A.1)."""
+    """D's scores on this step's real batch and on fresh g_comp fakes (diagnostics.py; App. A.1), judged in the
+    training mode, with no side effect: buffers restored, the training random stream untouched (frozen.py)."""
     loss = method.loss
-    fake = method.g_comp(*loss.generator_input(batch))
-    real_scores = loss.discriminator_scores(method.d, loss.real_data(batch), batch)
-    fake_scores = loss.discriminator_scores(method.d, fake, batch)
+    with side_effect_free(method.g_comp, method.d):
+        fake = method.g_comp(*loss.generator_input(batch))
+        real_scores = loss.discriminator_scores(method.d, loss.real_data(batch), batch)
+        fake_scores = loss.discriminator_scores(method.d, fake, batch)
     return d_health(real_scores, fake_scores, kind=loss.score_kind)
 
 

@@ -156,10 +156,11 @@ def test_generator_step_total(lam: float, anchor: float, data: gc.ImageDataset) 
 
 
 def test_generator_step_uses_same_inputs_for_both_generators(data: gc.ImageDataset) -> None:
-    """With g_comp == g_orig the consistency losses are exactly zero: both saw the same x (PAPER.md §2)."""
+    """With g_comp == g_orig the consistency losses are exactly zero: both saw the same x (docs/method.md §2), in
+    the train mode the loop trains g_comp in (tests/unit/test_frozen.py covers every family through the loop)."""
     g_orig, d = make_gan()
     g_comp = make_gan()[0]
-    g_comp.eval()  # same BN behaviour as the frozen G_O
+    g_comp.train()
     method = create_method(MethodCfg(name="self_supervised"))
     method.setup(g_comp, g_orig, d, gc.get_family("dcgan").make_loss(g_orig, d))
     out = method.generator_step({"real": data.images[:8]})

@@ -48,7 +48,7 @@ class Distill(Method):
     def generator_step(self, batch: Batch) -> dict[str, Any]:
         loss = self.loss
         x = loss.generator_input(batch)  # the SAME x for teacher and student (as in Eq. 7, PAPER.md §2)
-        with torch.no_grad():
+        with self.teacher_side():  # G_O in G_C's mode: G_C = G_O has distance 0 (docs/method.md §1)
             out_o = self.g_orig(*x)
         out_c = self.g_comp(*x)
         distill = output_distance(out_c, out_o, self.distance)

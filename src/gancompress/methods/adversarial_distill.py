@@ -30,8 +30,9 @@ class AdversarialDistill(Method):
     def discriminator_step(self, batch: Batch) -> dict[str, Any] | None:
         loss = self.loss
         x = loss.generator_input(batch)  # the SAME x for teacher and student
-        with torch.no_grad():
+        with self.teacher_side():  # G_O in G_C's mode, no side effects (docs/method.md §1)
             out_o = self.g_orig(*x)
+        with torch.no_grad():
             out_c = self.g_comp(*x)
         terms = loss.discriminator_terms(out_c, loss.teacher_as_real(batch, out_o), self.d)
         return {"loss": weighted_sum(terms, loss.d_weights), **{f"d/{k}": v.mean() for k, v in terms.items()}}
@@ -39,7 +40,7 @@ class AdversarialDistill(Method):
     def generator_step(self, batch: Batch) -> dict[str, Any]:
         loss = self.loss
         x = loss.generator_input(batch)
-        with torch.no_grad():
+        with self.teacher_side():
             out_o = self.g_orig(*x)
         out_c = self.g_comp(*x)
         # DECISION: the family's full G terms with G_O(x) as the real image (GanLoss.teacher_as_real): a term that

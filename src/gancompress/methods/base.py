@@ -8,6 +8,8 @@ terms (``"g/gen"``, ``"d/real"``, …) that are logged exactly as returned.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -15,6 +17,7 @@ from torch import nn
 
 from gancompress.config import MethodCfg, PruneCfg
 from gancompress.families.base import Batch, GanLoss, weighted_sum
+from gancompress.frozen import frozen_buffers, replayed_randomness
 
 if TYPE_CHECKING:
     from gancompress.pruning import MaskSet
@@ -28,7 +31,8 @@ class Method:
     ``schedule``: forces a pruning schedule (``"one_shot"``/``"agp"``); ``None`` uses ``PruneCfg.schedule``.
     ``prunes``: whether g_comp is pruned at all. ``budget``: ``"compress"`` (a fraction of the teacher's steps) or
     ``"full"`` (the teacher's full budget, for rows from random init).
-    ``train_d``: ``False`` freezes D (eval mode, no grads, no optimizer, no D step): D_O as a fixed judge (rows i, l).
+    ``train_d``: ``False`` freezes D (no grads, no optimizer, no D step, buffers restored after every use) while it
+    keeps the train mode it was trained in: D_O as a fixed judge (rows i, l; docs/decisions.md "Normalisation mode").
     ``prunes_d``: D gets its own masks at the same sparsity, granularity and schedule as g_comp (rows m, n).
     ``mask_g_grads``: ``False`` lets pruned weights of g_comp keep receiving gradients (row m's regrowth).
 
@@ -55,12 +59,30 @@ class Method:
         self.loss: GanLoss | None = None
 
     def setup(self, g_comp: nn.Module, g_orig: nn.Module | None, d: nn.Module | None, loss: GanLoss) -> None:
-        """Bind the networks. g_orig is frozen here (PAPER.md §1: eval(), requires_grad_(False))."""
+        """Bind the networks. g_orig (and a frozen D) get no gradients and keep the train mode the GAN was trained
+        in: their forwards run inside :meth:`teacher_side` / with restored buffers (frozen.py)."""
         self.g_comp, self.g_orig, self.d, self.loss = g_comp, g_orig, d, loss
         if g_orig is not None:
-            g_orig.eval().requires_grad_(False)
+            g_orig.train().requires_grad_(False)  # the mode G_C trains in (docs/decisions.md "Normalisation mode")
         if d is not None and not self.train_d:
-            d.eval().requires_grad_(False)  # frozen like G_O (PAPER.md §1): BN keeps D_O's running statistics
+            d.train().requires_grad_(False)  # a frozen D_O judges in the mode it learned in (rows i, l)
+
+    @contextmanager
+    def teacher_side(self) -> Iterator[None]:
+        """The block computing G_O's side of a comparison with G_C (Eq. 7–8's l_O, a distillation target).
+
+        No gradients; G_O's and D's buffers are restored after the block (G_O is frozen; D's running statistics and
+        spectral-norm vectors then advance only with G_C's forward); the random streams are forked, so G_C's
+        forward after the block draws the same numbers (dropout). With G_C = G_O both sides are then identical:
+        L_GC = L_DC = 0 (docs/method.md §1).
+        """
+        with ExitStack() as stack:
+            stack.enter_context(torch.no_grad())
+            stack.enter_context(frozen_buffers(self.g_orig, self.d))
+            stack.enter_context(replayed_randomness())
+            if self.loss is not None and self.g_orig is not None:  # l_O's terms re-apply G_O (StarGAN "rec")
+                stack.enter_context(self.loss.generator_scope(self.g_orig))
+            yield
 
     def build_generator(self, g_orig: nn.Module, prune: PruneCfg) -> nn.Module:
         """g_comp's starting module (before any re-initialisation): by default a copy of g_orig."""

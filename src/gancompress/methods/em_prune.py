@@ -92,7 +92,7 @@ class EmPrune(Method):
     def generator_step(self, batch: Batch) -> dict[str, Any]:
         cfg, loss = self.cfg, self.loss
         x = loss.generator_input(batch)  # the SAME x for G_O and G_C (PAPER.md §2)
-        with torch.no_grad(), loss.generator_scope(self.g_orig):  # G_O's terms re-apply G_O (StarGAN "rec")
+        with self.teacher_side():  # G_O in G_C's mode, no side effects (docs/method.md §1)
             g_o = loss.generator_terms(self.g_orig(*x), batch, self.d)
         g_c = loss.generator_terms(self.g_comp(*x), batch, self.d)
         gan = weighted_sum(g_c, loss.g_weights)

@@ -33,8 +33,8 @@ class Lit(Method):
     row = "l"
     # DECISION: Table 1 says only "pruned"; AGP, the schedule of our own method (row b).
     schedule = "agp"
-    # DECISION: D_O is bound but frozen (eval mode, no D step) and never enters the loss; keeping it lets the loop's
-    # D-health diagnostics report how D_O judges g_comp during LIT training.
+    # DECISION: D_O is bound but frozen (no D step; train mode, buffers restored) and never enters the loss; keeping it
+    # lets the loop's D-health diagnostics report how D_O judges g_comp during LIT training.
     d_init = "orig"
     train_d = False
     feat_weight: ClassVar[float] = 1.0  # DECISION: the paper gives no weights; features and output count equally
@@ -47,8 +47,8 @@ class Lit(Method):
 
     def generator_step(self, batch: Batch) -> dict[str, Any]:
         x = self.loss.generator_input(batch)  # the SAME x for teacher and student
-        with torch.no_grad(), capture_features(self.g_orig, self.points) as feats_o:
-            out_o = self.g_orig(*x)
+        with self.teacher_side(), capture_features(self.g_orig, self.points) as feats_o:
+            out_o = self.g_orig(*x)  # in G_C's mode: equal networks have equal features (docs/method.md §1)
         with capture_features(self.g_comp, self.points) as feats_c:
             out_c = self.g_comp(*x)
         # Σ over blocks of the mean squared feature error (DECISION: mean, not sum, over a block's elements so wide

@@ -81,7 +81,7 @@ class SelfSupervised(Method):
     def generator_step(self, batch: Batch) -> dict[str, Any]:
         cfg, loss = self.cfg, self.loss
         x = loss.generator_input(batch)  # the SAME inputs for g_orig and g_comp (PAPER.md §2)
-        with torch.no_grad(), loss.generator_scope(self.g_orig):  # l_O's terms re-apply G_O (StarGAN "rec")
+        with self.teacher_side():  # G_O in G_C's mode, no side effects: L_GC = 0 when G_C = G_O (docs/method.md §1)
             out_o = self.g_orig(*x)
             g_o, d_o = loss.fake_terms(out_o, batch, self.d)
         out_c = self.g_comp(*x)
