@@ -11,7 +11,7 @@ Example:
     ...                   prune=gc.PruneCfg(granularity="element", sparsity=0.5),
     ...                   train=gc.TrainCfg(steps=300))                           # doctest: +SKIP
     >>> from gancompress.evaluate import evaluate                                 # doctest: +SKIP
-    >>> scores = evaluate(res.generator, data_test, family="dcgan")              # doctest: +SKIP
+    >>> scores = evaluate(res.generator, data_test, family="dcgan", train_data=data)  # doctest: +SKIP
     >>> gc.save(res, "runs/comp")                                                 # doctest: +SKIP
 """
 

@@ -26,7 +26,7 @@ from gancompress.metrics import HIGHER_IS_BETTER
 from gancompress.metrics.diversity import diversity_ratio
 from gancompress.metrics.features import cached_real, get_domain_extractor, real_key
 from gancompress.metrics.fid import FID
-from gancompress.metrics.fidelity import class_coverage, class_histogram, class_kl, fidelity
+from gancompress.metrics.fidelity import class_coverage, class_histogram, class_kl, fidelity, min_share_ratio
 from gancompress.metrics.inception import get_inception_extractor
 from gancompress.metrics.kid import KID
 from gancompress.metrics.prd import prdc
@@ -137,6 +137,7 @@ class Evaluator:
             )
         self.test, self.num_samples, self.device, self.batch_size = test, int(num_samples), device, batch_size
         self.cache_dir = cache_dir
+        self._warned_cap = False
         self.domain = None
         if labelled:
             self.domain = get_domain_extractor(
@@ -176,43 +177,127 @@ class Evaluator:
         return out
 
     def score_images(
-        self, fake: torch.Tensor, metrics: Sequence[str] = ("fid", "kid", "class_coverage"), seed: int = 0
+        self,
+        fake: torch.Tensor,
+        metrics: Sequence[str] = ("fid", "kid", "class_coverage"),
+        seed: int = 0,
+        *,
+        reference: torch.Tensor | None = None,
+        groups: torch.Tensor | None = None,
     ) -> dict[str, float]:
-        """Distribution metrics of already generated images against the held-out real set."""
+        """Distribution metrics of already generated images against the held-out real set.
+
+        Args:
+            fake: generated images.
+            metrics: which scores.
+            seed: sampling seed of KID subsets and of the real subsample precision / recall use.
+            reference: indices of the real images to compare with (``None``: the whole held-out split).
+            groups: per generated image, the label of the real images it is compared with (``"per_target"``
+                scoring, GanLoss.reference_mode): FID, KID and precision / recall / density / coverage are then
+                computed per label and averaged; ``<metric>_per_target`` holds the per-label values.
+        """
         out: dict[str, float] = {}
         feats = None
-        if any(m in metrics for m in ("fid", "kid", "prdc")):
+        dist_metrics = [m for m in ("fid", "kid", "prdc") if m in metrics]
+        if dist_metrics:
             feats = self.extractor.extract(fake.to(self.device), batch_size=self.batch_size).cpu()
-        # FID / KID go through the torchmetrics-style metric classes (update / compute; float64 accumulation) fed
-        # with the features extracted once above, so a slow extractor (Inception) runs once per image.
-        if "fid" in metrics:
-            fid = FID(_Precomputed(feats.shape[1]))
-            fid.set_real_stats(self._real["mu"], self._real["sigma"], len(self._real["features"]))
-            fid.update(feats, real=False)
-            out["fid"] = fid.compute()
-        if "kid" in metrics:
-            size = min(1000, len(feats), len(self._real["features"]))
-            kid = KID(_Precomputed(feats.shape[1]), subsets=50, subset_size=size, seed=seed)
-            kid.set_real_features(self._real["features"])
-            kid.update(feats, real=False)
-            out["kid"], out["kid_std"] = kid.compute()
-        if "prdc" in metrics:  # Kynkäänniemi et al. 2019 (k=3), Naeem et al. 2020 (k=5)
-            out.update(prdc(self._real["features"], feats, max_samples=5000, seed=seed))
+            real = self._real["features"] if reference is None else self._real["features"][reference]
+            if groups is None:
+                cached = self._real if reference is None else None
+                out.update(self._distribution(feats, real, dist_metrics, seed, cached=cached))
+            else:
+                out.update(self._per_target(feats, real, groups, reference, dist_metrics, seed))
         if self.domain is not None and ("class_coverage" in metrics or "diversity" in metrics):
             logits = self.domain.extract_logits(fake.to(self.device), batch_size=self.batch_size).cpu()
             pred, k = logits.argmax(1), int(self.domain.num_classes)
+            real_labels = self._real_labels if reference is None else self._real_labels[reference]
             if "class_coverage" in metrics:  # the mode-collapse numbers
                 out["class_coverage"] = class_coverage(pred, k)
-                out["class_kl"] = class_kl(class_histogram(pred, k), self._real_class_hist)
+                hist = self._real_class_hist if reference is None else class_histogram(real_labels, k)
+                out["class_kl"] = class_kl(class_histogram(pred, k), hist)
+                out["min_class_share"] = min_share_ratio(class_histogram(pred, k), hist)
             if "diversity" in metrics:
                 if self.extractor is self.domain and feats is not None:  # already extracted above
                     dom_feats = feats
                 else:
                     dom_feats = self.domain.extract(fake.to(self.device), batch_size=self.batch_size).cpu()
-                out.update(
-                    diversity_ratio(dom_feats, pred, self._real_dom["features"], self._real_labels, k, seed=seed)
-                )
+                real_dom = self._real_dom["features"] if reference is None else self._real_dom["features"][reference]
+                out.update(diversity_ratio(dom_feats, pred, real_dom, real_labels, k, seed=seed))
         return out
+
+    @staticmethod
+    def _distribution(
+        feats: torch.Tensor,
+        real: torch.Tensor,
+        metrics: Sequence[str],
+        seed: int,
+        *,
+        cached: dict[str, torch.Tensor] | None = None,
+    ) -> dict[str, float]:
+        """FID / KID / PRDC of ``feats`` against ``real`` features (``cached``: their precomputed mu / sigma)."""
+        out: dict[str, float] = {}
+        # FID / KID go through the torchmetrics-style metric classes (update / compute; float64 accumulation) fed
+        # with features extracted once, so a slow extractor (Inception) runs once per image.
+        if "fid" in metrics:
+            fid = FID(_Precomputed(feats.shape[1]))
+            if cached is not None:
+                fid.set_real_stats(cached["mu"], cached["sigma"], len(real))
+            else:
+                fid.update(real, real=True)
+            fid.update(feats, real=False)
+            out["fid"] = fid.compute()
+        if "kid" in metrics:
+            size = min(1000, len(feats), len(real))
+            kid = KID(_Precomputed(feats.shape[1]), subsets=50, subset_size=size, seed=seed)
+            kid.set_real_features(real)
+            kid.update(feats, real=False)
+            out["kid"], out["kid_std"] = kid.compute()
+        if "prdc" in metrics:
+            # Kynkäänniemi et al. 2019 (k=3), Naeem et al. 2020 (k=5). Equal real and fake set sizes: the k-NN radii
+            # of the larger set would be smaller, biasing recall against precision (both papers use equal sizes).
+            out.update(prdc(real, feats, max_samples=min(5000, len(real), len(feats)), seed=seed))
+        return out
+
+    def _per_target(
+        self,
+        feats: torch.Tensor,
+        real: torch.Tensor,
+        groups: torch.Tensor,
+        reference: torch.Tensor | None,
+        metrics: Sequence[str],
+        seed: int,
+    ) -> dict[str, Any]:
+        """:meth:`_distribution` per target label (outputs aimed at c vs real images of label c), averaged."""
+        labels = self.test.labels if reference is None else self.test.labels[reference]
+        if labels is None:
+            raise UserError("per-target scoring needs a labelled reference split")
+        groups = groups.cpu()
+        per: dict[str, dict[str, float]] = {}
+        for c in torch.unique(groups).tolist():
+            real_c, fake_c = real[labels.cpu() == c], feats[groups == c]
+            if len(real_c) < 2 or len(fake_c) < 2:
+                raise UserError(f"target label {c}: {len(fake_c)} outputs and {len(real_c)} reference images")
+            per[str(c)] = self._distribution(fake_c, real_c, metrics, seed)
+        out: dict[str, Any] = {}
+        for key in next(iter(per.values())):
+            values = [scores[key] for scores in per.values()]
+            out[key] = sum(values) / len(values)
+            if key in ("fid", "kid", "precision", "recall", "density", "coverage"):
+                out[f"{key}_per_target"] = {c: scores[key] for c, scores in per.items()}
+        return out
+
+    def sample_count(self, loss: GanLoss) -> int:
+        """``num_samples``, capped at the distinct evaluation inputs the held-out split offers (logged once)."""
+        pool = loss.eval_pool_size(self.test)
+        if pool is None or pool >= self.num_samples:
+            return self.num_samples
+        if not self._warned_cap:
+            log.warning(
+                "%d samples requested but %s/%s offers %d distinct evaluation inputs: scoring %d (inputs are never "
+                "repeated)", self.num_samples, self.test.name, self.test.split, pool, pool,
+            )  # fmt: skip
+            self._warned_cap = True
+        return pool
 
     def evaluate(
         self,
@@ -228,11 +313,16 @@ class Evaluator:
         if unknown:
             raise UserError(f"unknown metric {unknown[0]!r}; valid values: {', '.join(KNOWN_METRICS)}")
         # conditional families draw their inputs (source images, domains) from the held-out split
-        inputs = eval_inputs(loss, self.num_samples, seed=seed, device=self.device, data=self.test)
+        n = self.sample_count(loss)
+        inputs = eval_inputs(loss, n, seed=seed, device=self.device, data=self.test)
         fake = run_generator(g, inputs.inputs, batch_size=self.batch_size)
         if not torch.isfinite(fake).all():
             raise UserError("the generator produced non-finite images")
-        out: dict[str, Any] = self.score_images(fake, metrics, seed=seed)
+        _, reference = loss.eval_split(self.test)
+        groups = inputs.target_label if loss.reference_mode == "per_target" else None
+        if loss.reference_mode == "per_target" and groups is None:
+            raise UserError(f"{type(loss).__name__}: per-target scoring needs EvalInputs.target_label")
+        out: dict[str, Any] = self.score_images(fake, metrics, seed=seed, reference=reference, groups=groups)
         if inputs.target is not None:  # paired task: distance to the ground truth
             out.update(paired_scores(fake, inputs.target.cpu()))
         if inputs.target_label is not None and self.domain is not None:  # does the output show the target class?
@@ -246,6 +336,9 @@ class Evaluator:
         out.update(size_stats(g))
         out["seed"] = seed
         out.update(self.info)
+        out["num_samples"] = n
+        out["reference_mode"] = loss.reference_mode
+        out["num_reference"] = len(self.test) if reference is None else len(reference)
         return out
 
     def class_coverage_hook(self, g: nn.Module, loss: GanLoss, n: int = 500) -> Any:
@@ -331,7 +424,9 @@ def evaluate(
     cfg: RunCfg | None = None,
 ) -> dict[str, Any]:
     """One-call evaluation (``from gancompress.evaluate import evaluate``). ``data`` is the held-out real set; the
-    domain extractor is trained on ``train_data`` (default: ``data`` itself).
+    domain classifier (FID features of ``extractor="domain"``, class metrics of labelled data) is trained on
+    ``train_data``, which is then required: a classifier trained on the reference set itself would score
+    generators against images it memorised (UserError otherwise).
 
     Without ``loss`` the family's ``select`` picks what is scored (``cfg``, default ``RunCfg`` of ``family``): a
     CycleGAN teacher is scored in ``cfg.data.direction`` — ``data`` must be that direction's test split.
@@ -346,7 +441,14 @@ def evaluate(
         generator, _, loss = fam.select(generator, None, run_cfg)
         if teacher is not None:
             teacher = fam.select(teacher, None, run_cfg)[0]
-    ev = Evaluator(train_data or data, data, extractor=extractor, num_samples=num_samples, device=device)
+    if train_data is None:
+        if extractor == "domain" or data.labels is not None:
+            raise UserError(
+                "evaluate() needs train_data: the domain classifier behind FID features and class metrics is trained "
+                "on it, and training it on the held-out set it scores against would flatter every generator"
+            )
+        train_data = data  # unlabelled data + Inception features: nothing is trained
+    ev = Evaluator(train_data, data, extractor=extractor, num_samples=num_samples, device=device)
     return ev.evaluate(generator, loss, teacher=teacher, metrics=metrics, seed=seed)
 
 

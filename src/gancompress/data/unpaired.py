@@ -83,7 +83,9 @@ def load_unpaired_dataset(base: str, cfg: DataCfg, split: str) -> ImageDataset:
         images=full.images[tgt],
         labels=full.labels[tgt],
         name=f"{base}_unpaired",
-        extras={"source": full.images[pick], "source_label": full.labels[pick]},
+        # source_index: which source image a row carries (rows beyond the source domain's size repeat one), so an
+        # evaluation can draw each source once (families/cyclegan.py eval_split)
+        extras={"source": full.images[pick], "source_label": full.labels[pick], "source_index": pick},
         classifier_data=train_full,
     )
 

@@ -56,10 +56,12 @@ class EvalInputs:
 
 
 def draw_batch(data: ImageDataset, n: int, generator: torch.Generator, device: torch.device | str = "cpu") -> Batch:
-    """``n`` examples of ``data`` as a loader-style batch (``real``, ``label``, ``index`` and the dataset's extras).
+    """``n`` distinct examples of ``data`` as a loader-style batch (``real``, ``label``, ``index`` and the extras).
 
-    The first ``n`` of a permutation drawn with ``generator`` (repeated when ``n > len(data)``): the same seed gives
-    the same examples for every generator, so teacher and student are scored on identical inputs.
+    The first ``n`` of a permutation drawn with ``generator``: the same seed gives the same examples for every
+    generator, so teacher and student are scored on identical inputs. Asking for more examples than ``data`` holds
+    is a ``UserError``: repeated inputs would be scored as if they were new samples (the ``Evaluator`` caps its
+    sample count at :meth:`GanLoss.eval_pool_size`; sample grids tile with :func:`tile_inputs`).
 
     Example:
         >>> from gancompress.data.fake import load_fake
@@ -68,8 +70,50 @@ def draw_batch(data: ImageDataset, n: int, generator: torch.Generator, device: t
         >>> tuple(b["real"].shape), sorted(b)
         ((4, 1, 8, 8), ['index', 'label', 'real'])
     """
+    if n > len(data):
+        from gancompress.errors import UserError
+
+        raise UserError(
+            f"{n} evaluation inputs asked of {data.name}/{data.split}, which holds {len(data)}: inputs would repeat; "
+            f"use at most {len(data)} (e.g. --set eval.num_samples={len(data)})"
+        )
     perm = torch.randperm(len(data), generator=generator)
-    return batch_at(data, perm.repeat(-(-n // len(data)))[:n], device)
+    return batch_at(data, perm[:n], device)
+
+
+def tile_inputs(inputs: tuple[torch.Tensor, ...], n: int) -> tuple[torch.Tensor, ...]:
+    """``inputs`` repeated along the batch dimension up to ``n`` rows (sample grids from a split smaller than the
+    grid; never used for a score)."""
+    have = inputs[0].shape[0]
+    if have >= n:
+        return tuple(x[:n] for x in inputs)
+    reps = -(-n // have)
+    return tuple(x.repeat(reps, *([1] * (x.dim() - 1)))[:n] for x in inputs)
+
+
+def stratified_halves(data: ImageDataset, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two disjoint halves of ``data``'s indices, split per label (seeded permutation within each class).
+
+    Multi-domain translation draws its evaluation inputs from the first half and compares outputs with real images
+    of the second (docs/method.md §7: the generator's inputs never belong to the FID reference set).
+
+    Example:
+        >>> from gancompress.data.fake import load_fake
+        >>> from gancompress.config import DataCfg
+        >>> a, b = stratified_halves(load_fake(DataCfg(name="fake", image_size=8), "test"))
+        >>> len(a) + len(b), len(set(a.tolist()) & set(b.tolist()))
+        (256, 0)
+    """
+    gen = torch.Generator().manual_seed(seed)
+    labels = data.labels if data.labels is not None else torch.zeros(len(data), dtype=torch.long)
+    first, second = [], []
+    for c in torch.unique(labels):
+        idx = torch.nonzero(labels == c).flatten()
+        idx = idx[torch.randperm(len(idx), generator=gen)]
+        half = (len(idx) + 1) // 2
+        first.append(idx[:half])
+        second.append(idx[half:])
+    return torch.sort(torch.cat(first)).values, torch.sort(torch.cat(second)).values
 
 
 def batch_at(data: ImageDataset, idx: torch.Tensor, device: torch.device | str = "cpu") -> Batch:
@@ -154,6 +198,22 @@ class GanLoss(ABC):
         """
         return EvalInputs(tuple(self.sample_input(n, generator, device)))
 
+    #: How outputs are compared with real images: ``"pooled"`` — every output against the whole reference set;
+    #: ``"per_target"`` — the outputs aimed at label c (``EvalInputs.target_label``) against the reference images of
+    #: label c, averaged over c (multi-domain translation: StarGAN's own protocol; a generator that copies its input
+    #: cannot reproduce the reference mixture).
+    reference_mode: str = "pooled"
+
+    def eval_split(self, data: ImageDataset) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """(indices of ``data`` the evaluation inputs are drawn from, indices of the reference images); ``None`` =
+        all of ``data``. Families whose inputs are images of the reference domain keep the two disjoint."""
+        return None, None
+
+    def eval_pool_size(self, data: ImageDataset) -> int | None:
+        """How many distinct evaluation inputs ``data`` offers (``None``: unlimited, e.g. noise). The evaluator never
+        scores more samples than this: a repeated input would count as a new sample."""
+        return None
+
     def bind_eval_data(self, data: ImageDataset | None) -> GanLoss:
         """Attach the split :meth:`sample_input` draws conditions from (no effect for unconditional GANs); ``self``."""
         self.eval_data = data
@@ -215,15 +275,25 @@ class SourceImageLoss(GanLoss):
         """Shape-correct stand-in sources when no data is bound (tracing and latency need only shapes)."""
         raise NotImplementedError
 
+    def eval_pool_size(self, data: ImageDataset) -> int | None:
+        return len(data)
+
     def sample_input(self, n: int, generator: torch.Generator, device: torch.device | str) -> tuple[torch.Tensor, ...]:
         if self.eval_data is not None:
-            return self.eval_inputs(self.eval_data, n, generator, device).inputs
+            return sample_from_eval(self, n, generator, device)
         if not self._warned:  # images need real sources; say once that these are not
             log.info(
                 "%s: no data bound (loss.bind_eval_data), sample inputs are %s", type(self).__name__, self.placeholder
             )
             self._warned = True
         return (self.placeholder_source(n, device),)
+
+
+def sample_from_eval(loss: GanLoss, n: int, generator: torch.Generator, device: torch.device | str):
+    """``n`` sample inputs of a conditional family from its bound ``eval_data`` (tiled when the split is smaller)."""
+    pool = loss.eval_pool_size(loss.eval_data)
+    k = n if pool is None else max(1, min(n, pool))
+    return tile_inputs(tuple(loss.eval_inputs(loss.eval_data, k, generator, device).inputs), n)
 
 
 def per_sample(t: torch.Tensor) -> torch.Tensor:

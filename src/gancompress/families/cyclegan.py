@@ -78,6 +78,26 @@ class _UnpairedLoss(SourceImageLoss):
     def placeholder_source(self, n: int, device: torch.device | str) -> torch.Tensor:
         return torch.zeros(n, *self.image_shape, device=device)
 
+    def eval_split(self, data: ImageDataset) -> tuple[torch.Tensor | None, None]:
+        """Inputs: the rows carrying distinct source images (a smaller source domain is cycled over the target
+        rows, data/unpaired.py); reference: every target-domain image. Sources and targets are different classes,
+        so no input is ever part of the reference set (docs/method.md §7)."""
+        index = data.extras.get("source_index")
+        if index is None:
+            return None, None
+        _, inverse = torch.unique(index, return_inverse=True)
+        first = torch.full((int(inverse.max()) + 1,), len(index), dtype=torch.long)
+        first.scatter_reduce_(0, inverse, torch.arange(len(index)), reduce="amin")
+        return torch.sort(first).values, None
+
+    def eval_pool_size(self, data: ImageDataset) -> int | None:
+        rows = self.eval_split(data)[0]
+        return len(data) if rows is None else len(rows)
+
+    def _eval_batch(self, data: ImageDataset, n: int, generator: torch.Generator, device: torch.device | str) -> Batch:
+        rows = self.eval_split(data)[0]
+        return draw_batch(data if rows is None else data.subset(rows), n, generator, device)
+
 
 class CycleDirectionLoss(_UnpairedLoss):
     """One direction source → target: LSGAN through the target domain's D, cycle through the frozen reverse G, identity.
@@ -107,7 +127,7 @@ class CycleDirectionLoss(_UnpairedLoss):
         """Held-out source images; ``target_label`` = the target domain's class (target accuracy: "is it a boot?")."""
         if data is None:
             raise UserError("cyclegan evaluation translates held-out source images: pass the test split")
-        batch = draw_batch(data, n, generator, device)
+        batch = self._eval_batch(data, n, generator, device)
         return EvalInputs((self._source(batch),), target_label=batch.get("label"))
 
     def _cycle(self, g_out: torch.Tensor, batch: Batch) -> torch.Tensor:
@@ -168,7 +188,7 @@ class CycleGANLoss(_UnpairedLoss):
         """Held-out domain-A images (the composite translates A → B; evaluate one direction via ``select``)."""
         if data is None:
             raise UserError("cyclegan evaluation translates held-out source images: pass the test split")
-        return EvalInputs(self.generator_input(draw_batch(data, n, generator, device)))
+        return EvalInputs(self.generator_input(self._eval_batch(data, n, generator, device)))
 
     def _fake_a(self, b: torch.Tensor, grad: bool) -> torch.Tensor:
         with torch.set_grad_enabled(grad and torch.is_grad_enabled()):

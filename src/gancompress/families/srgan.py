@@ -23,7 +23,7 @@ from gancompress.config import DataCfg, ModelCfg
 from gancompress.data import ImageDataset
 from gancompress.errors import UserError
 from gancompress.families import FAMILIES, Family
-from gancompress.families.base import Batch, EvalInputs, GanLoss, draw_batch, per_sample
+from gancompress.families.base import Batch, EvalInputs, GanLoss, draw_batch, per_sample, sample_from_eval
 from gancompress.models import create_model
 from gancompress.models.srgan import init_srgan_weights
 
@@ -60,9 +60,12 @@ class SRGANLoss(GanLoss):
         batch = draw_batch(data, n, generator, device)
         return EvalInputs((self._lr(batch),), target=batch["real"])
 
+    def eval_pool_size(self, data: ImageDataset) -> int | None:
+        return len(data)
+
     def sample_input(self, n: int, generator: torch.Generator, device: torch.device | str) -> tuple[torch.Tensor, ...]:
         if self.eval_data is not None:
-            return self.eval_inputs(self.eval_data, n, generator, device).inputs
+            return sample_from_eval(self, n, generator, device)
         return (torch.zeros(n, self.channels, self.lr_size, self.lr_size, device=device),)  # shapes only
 
     def generator_terms(self, g_out: torch.Tensor, batch: Batch, d: nn.Module) -> dict[str, torch.Tensor]:

@@ -34,7 +34,15 @@ from gancompress.config import DataCfg, ModelCfg
 from gancompress.data import ImageDataset
 from gancompress.errors import UserError
 from gancompress.families import FAMILIES, Family
-from gancompress.families.base import Batch, EvalInputs, GanLoss, draw_batch, per_sample
+from gancompress.families.base import (
+    Batch,
+    EvalInputs,
+    GanLoss,
+    draw_batch,
+    per_sample,
+    sample_from_eval,
+    stratified_halves,
+)
 from gancompress.models import create_model
 
 log = logging.getLogger(__name__)
@@ -89,13 +97,30 @@ class StarGANLoss(GanLoss):
     def generator_input(self, batch: Batch) -> tuple[torch.Tensor, ...]:
         return (batch["real"], self.one_hot(self._target(batch)))
 
+    #: Choi et al.'s evaluation: the outputs translated into domain c are compared with real images of domain c
+    reference_mode = "per_target"
+
+    def eval_split(self, data: ImageDataset) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs from one half of every domain's held-out images, reference images from the other half.
+
+        DECISION (docs/method.md §7): scored per target domain, an input is never compared with its own domain, and
+        the halves make the whole reference set disjoint from every input as well: the previous protocol pooled all
+        outputs against all held-out images — the inputs included — so a generator returning its input unchanged
+        reproduced the reference mixture and scored FID ≈ 0.
+        """
+        return stratified_halves(data)
+
+    def eval_pool_size(self, data: ImageDataset) -> int | None:
+        return len(self.eval_split(data)[0])
+
     def eval_inputs(
         self, data: ImageDataset | None, n: int, generator: torch.Generator, device: torch.device | str
     ) -> EvalInputs:
-        """Held-out images, each sent to a *different* domain (DECISION: so target accuracy measures translation)."""
+        """Held-out images of the input half, each sent to a *different* domain (DECISION: so target accuracy
+        measures translation); ``target_label`` names the domain each output is scored against."""
         if data is None:
             raise UserError("StarGAN evaluation translates held-out images: pass the test split")
-        batch = draw_batch(data, n, generator, device)
+        batch = draw_batch(data.subset(self.eval_split(data)[0]), n, generator, device)
         source = self._original(batch)
         shift = torch.randint(1, self.num_domains, (n,), generator=generator).to(source.device)
         target = (source + shift) % self.num_domains
@@ -104,7 +129,7 @@ class StarGANLoss(GanLoss):
 
     def sample_input(self, n: int, generator: torch.Generator, device: torch.device | str) -> tuple[torch.Tensor, ...]:
         if self.eval_data is not None:
-            return self.eval_inputs(self.eval_data, n, generator, device).inputs
+            return sample_from_eval(self, n, generator, device)
         # no data bound: shape-only inputs (tracing, latency): blank images, domains in turn
         return (torch.zeros(n, *self.image_shape, device=device), self.one_hot(torch.arange(n) % self.num_domains))
 

@@ -119,6 +119,27 @@ def class_coverage(pred_labels: Tensor | np.ndarray, num_classes: int, min_fract
     return float((hist >= threshold - 1e-12).double().mean())
 
 
+def min_share_ratio(pred_hist: Tensor | np.ndarray, data_hist: Tensor | np.ndarray, floor: float = 0.01) -> float:
+    """The smallest ratio (generated share ÷ real share) over the classes that hold ≥ ``floor`` of the real data.
+
+    1.0 for matching histograms, 0.0 when a class of the data is never generated; ``floor`` keeps classes the
+    reference barely contains (classifier mistakes) from deciding it.
+
+    Example:
+        >>> round(min_share_ratio(torch.tensor([0.7, 0.3, 0.0]), torch.tensor([0.5, 0.5, 0.0])), 6)
+        0.6
+    """
+    q = torch.as_tensor(pred_hist).detach().cpu().double()
+    p = torch.as_tensor(data_hist).detach().cpu().double()
+    if p.shape != q.shape or p.dim() != 1 or p.sum() <= 0 or q.sum() <= 0:
+        raise UserError(
+            f"class histograms must be 1-D of equal length and non-empty, got {tuple(q.shape)}, {tuple(p.shape)}"
+        )
+    p, q = p / p.sum(), q / q.sum()
+    present = p >= floor
+    return float((q[present] / p[present]).min()) if bool(present.any()) else 1.0
+
+
 def class_kl(pred_hist: Tensor | np.ndarray, data_hist: Tensor | np.ndarray, eps: float = 1e-6) -> float:
     """KL(data ‖ generated) between class histograms (counts or shares), with additive ``eps`` smoothing.
 
