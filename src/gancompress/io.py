@@ -2,9 +2,15 @@
 
 Run directories and step checkpoints live in :mod:`gancompress.rundir`.
 
-A saved module is two files: ``<name>.safetensors`` (every tensor of its state_dict, masks included) and
-``<name>.json`` (``{"format", "arch", "kwargs", "masked_layers", ...}``), enough to rebuild it with
-:func:`gancompress.models.create_model` and no code from the file.
+A saved module is two files: ``<name>.safetensors`` (its state_dict) and ``<name>.json`` (``{"format", "arch",
+"kwargs", "masked_layers", ...}``), enough to rebuild it with :func:`gancompress.models.create_model` and no code from
+the file. Since format ``gancompress/2`` the pruning masks are not stored as float tensors (which made a pruned model
+twice the dense size): each masked weight is packed (bitmask + kept values, listed in the safetensors metadata) or kept
+dense with its mask derived from its non-zeros (listed in the JSON's ``derived_masks``), whichever is smaller
+(:mod:`gancompress.pruning.packed`), so the file is no larger than the same model's without masks. (Except by a few
+bytes per "exception" — a kept weight that is exactly 0, a pruned one that is not +0.0 — and by filter pruning's
+per-channel ``bias_mask`` / ``channel_mask``, which stay stored: out_channels × 4 B per layer.) ``gancompress/1``
+files (float masks stored) still load.
 """
 
 from __future__ import annotations
@@ -21,15 +27,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 from torch import nn
 
 from gancompress.errors import CorruptCheckpointError, UnsafeCheckpointError, UserError
 
 log = logging.getLogger(__name__)
 
-FORMAT = "gancompress/1"
+FORMAT = "gancompress/1"  # step checkpoints (rundir) and the packed export (which describes itself in its metadata)
+# save_module's files, whose masks are packed or derived (module docstring): a version of their own, so that a reader
+# can tell them from a plain state dict, and checkpoints keep theirs
+MODULE_FORMAT = "gancompress/2"
 RESAVE_HINT = (
     "re-save it as a plain state_dict in the original code: torch.save(your_model.state_dict(), 'weights.pt') "
     "(or safetensors.torch.save_file(your_model.state_dict(), 'weights.safetensors'))"
@@ -115,13 +124,67 @@ def save_tensors(tensors: Mapping[str, torch.Tensor], path: str | Path, metadata
 
 
 def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
-    """Load a safetensors file; a truncated / non-safetensors file gives 'corrupt checkpoint <path>: …'."""
+    """Load a safetensors file as stored; a truncated / non-safetensors file gives 'corrupt checkpoint <path>: …'.
+
+    For a module saved by :func:`save_module` use :func:`load_saved_tensors` (masks decoded).
+    """
+    return _read_safetensors(path)[0]
+
+
+def _read_safetensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(tensors, metadata) of a safetensors file, in one read."""
     path = Path(path)
     _require_file(path, "checkpoint")
     try:
-        return load_file(str(path))
+        with safe_open(str(path), framework="pt") as fh:
+            names = fh.keys()  # a safe_open handle is not iterable itself
+            return {k: fh.get_tensor(k) for k in names}, dict(fh.metadata() or {})
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise CorruptCheckpointError(f"corrupt checkpoint {path}: {exc}") from None
+
+
+def load_saved_tensors(path: str | Path, derived_masks: list[str] | None = None) -> dict[str, torch.Tensor]:
+    """The state dict in a safetensors file, decoded: masks of :func:`save_module` / the packed export restored
+    bit-identically; a plain state dict (a ``gancompress/1`` file, a user's file) is returned as stored.
+
+    Args:
+        path: The ``.safetensors`` file.
+        derived_masks: The weights whose mask is derived from their non-zeros (``derived_masks`` of the module's
+            JSON). ``None``: read from ``<path stem>.json`` next to a ``gancompress/2`` file if there is one (without
+            it such masks are absent: the pruned weights are still exact zeros, but the layers load unmasked).
+
+    Raises:
+        CorruptCheckpointError: Truncated / foreign file, or packed metadata that does not match its tensors.
+    """
+    from gancompress.pruning.packed import META_KEY, PACKED_FORMAT, parse_packed_meta, unpack_state_dict
+
+    path = Path(path)
+    tensors, metadata = _read_safetensors(path)
+    if derived_masks is None and metadata.get("format") == MODULE_FORMAT:
+        derived_masks = _sidecar_derived_masks(path.with_suffix(".json"))
+    if META_KEY not in metadata and not derived_masks:
+        return tensors
+    meta = parse_packed_meta(metadata[META_KEY], path) if META_KEY in metadata else {"format": PACKED_FORMAT}
+    meta = {"packed": {}, **meta, "derived": derived_masks or []}
+    try:
+        return unpack_state_dict(tensors, meta)
+    except CorruptCheckpointError as exc:
+        raise CorruptCheckpointError(f"corrupt checkpoint {path}: {str(exc).removeprefix('corrupt ')}") from None
+
+
+def _derived_masks(meta: Mapping[str, Any], path: Path) -> list[str]:
+    """``derived_masks`` of a module JSON (``[]`` for a ``gancompress/1`` file), checked to be a list of names."""
+    derived = meta.get("derived_masks", [])
+    if not isinstance(derived, list) or not all(isinstance(k, str) for k in derived):
+        raise CorruptCheckpointError(f"corrupt checkpoint {path}: 'derived_masks' is not a list of tensor names")
+    return derived
+
+
+def _sidecar_derived_masks(path: Path) -> list[str] | None:
+    if not path.is_file():
+        return None
+    meta = read_json(path)
+    return _derived_masks(meta, path) if isinstance(meta, dict) else None
 
 
 # ------------------------------------------------------------------------------------------------ foreign weights
@@ -133,8 +196,8 @@ def import_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """
     path = Path(path)
     _require_file(path, "checkpoint")
-    if path.suffix == ".safetensors":
-        return load_tensors(path)
+    if path.suffix == ".safetensors":  # a run's generator.safetensors too: its masks decoded (load_saved_tensors)
+        return load_saved_tensors(path)
     try:
         # torch warns about e.g. the pickle protocol of a hand-made file before refusing it; our own message below
         # says what is wrong and what to do, so its two-line warning would only be noise in front of it
@@ -269,7 +332,14 @@ def _dtype_name(dtype: torch.dtype) -> str:
 
 # --------------------------------------------------------------------------------------------------- modules
 def save_module(module: nn.Module, directory: str | Path, name: str, extra: dict[str, Any] | None = None) -> Path:
-    """Save ``module`` as ``<name>.safetensors`` + ``<name>.json`` (arch spec, masked layers, ``extra``)."""
+    """Save ``module`` as ``<name>.safetensors`` + ``<name>.json`` (arch spec, masked layers, ``extra``).
+
+    Each masked weight is stored packed or with a derived mask, whichever is smaller (module docstring): the
+    ``.safetensors`` is no larger than the same model's without masks, and :func:`load_module` restores every tensor
+    bit-identically.
+    """
+    from gancompress.pruning.packed import META_KEY, pack_state_dict
+
     directory = Path(directory)
     spec = getattr(module, "arch_spec", None)
     if spec is None:
@@ -280,8 +350,15 @@ def save_module(module: nn.Module, directory: str | Path, name: str, extra: dict
         )
     state = module.state_dict()
     masked = [k.removesuffix(".weight_mask") for k in state if k.endswith(".weight_mask")]
-    save_tensors(state, directory / f"{name}.safetensors", metadata={"format": FORMAT})
-    meta = {"format": FORMAT, **spec, "masked_layers": masked, **(extra or {})}
+    tensors, packing = pack_state_dict(state, derive=True)
+    metadata = {"format": MODULE_FORMAT}
+    if packing["packed"]:  # no key order (the module has it) and no derived list (the JSON has it): bytes count here
+        stored = {"format": packing["format"], "packed": packing["packed"]}
+        metadata[META_KEY] = json.dumps(stored, separators=(",", ":"))
+    save_tensors(tensors, directory / f"{name}.safetensors", metadata=metadata)
+    meta = {"format": MODULE_FORMAT, **spec, "masked_layers": masked, **(extra or {})}
+    if packing["derived"]:
+        meta["derived_masks"] = packing["derived"]
     if getattr(module, "channel_spec", None):  # physically pruned (pruning/physical.py): record the smaller sizes
         from gancompress.pruning.physical import channel_spec
 
@@ -317,7 +394,8 @@ def load_module(
             raise CorruptCheckpointError(f"corrupt checkpoint {directory / (name + '.json')}: bad 'channel_spec'")
         apply_channel_spec(module, meta["channel_spec"])
     path = directory / f"{name}.safetensors"
-    load_state_dict_checked(module, load_tensors(path), path)
+    derived = _derived_masks(meta, directory / f"{name}.json")
+    load_state_dict_checked(module, load_saved_tensors(path, derived), path)
     return module.to(device)
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import torch
 from clirun import ROOT, gancompress, gancompress_cmd
-from safetensors.torch import load_file
 
+from gancompress.io import load_saved_tensors
 from gancompress.rundir import latest_checkpoint, load_checkpoint
 
 STEPS = 120
@@ -87,7 +87,7 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path: Path, env: dict[
     assert rows(killed) == rows(full)
 
     for name in ("generator", "discriminator"):
-        a, b = load_file(str(full / f"{name}.safetensors")), load_file(str(killed / f"{name}.safetensors"))
+        a, b = load_saved_tensors(full / f"{name}.safetensors"), load_saved_tensors(killed / f"{name}.safetensors")
         masks = [k for k in a if k.endswith("_mask")]
         assert name == "discriminator" or masks
         assert all(torch.equal(a[k], b[k]) for k in masks), f"{name} masks differ"

@@ -123,6 +123,165 @@ def test_write_json_atomic_and_tensor_values(tmp_path: Path) -> None:
     assert not list(path.parent.glob("*.tmp"))
 
 
+# ------------------------------------------------------------------------------------ saved size: masks not stored
+def pruned_dcgan(granularity: str, sparsity: float) -> nn.Module:
+    torch.manual_seed(0)
+    g = create_model("dcgan_generator", nz=16, ngf=16, channels=1, image_size=32)
+    MaskSet.attach(g, granularity=granularity).update(sparsity)
+    return g
+
+
+def dense_bytes(g: nn.Module, tmp_path: Path) -> int:
+    """Size of the same weights without masks, written by the same save_module: what the dense model costs."""
+    dense = create_model(g.arch_spec["arch"], **g.arch_spec["kwargs"])
+    dense.load_state_dict({k: v for k, v in g.state_dict().items() if not k.endswith("_mask")})
+    return save_module(dense, tmp_path / "dense", "generator").stat().st_size
+
+
+def assert_exact_reload(g: nn.Module, directory: Path) -> nn.Module:
+    """load_module gives back every tensor, masks included: same keys, dtypes, shapes and float bits (−0.0 too)."""
+    loaded = load_module(directory, "generator")
+    want, got = g.state_dict(), loaded.state_dict()
+    assert sorted(got) == sorted(want)
+    for key in want:
+        assert got[key].dtype == want[key].dtype and torch.equal(got[key], want[key]), key
+        assert torch.equal(got[key].reshape(-1).view(torch.uint8), want[key].reshape(-1).view(torch.uint8)), key
+    return loaded
+
+
+@pytest.mark.parametrize(
+    ("granularity", "sparsity"),
+    [("element", 0.0), ("element", 0.03), ("element", 0.5), ("element", 0.9), ("filter", 0.5), ("nm", 0.5)],
+)
+def test_saved_module_is_no_larger_than_dense_and_reloads_exactly(
+    tmp_path: Path, granularity: str, sparsity: float
+) -> None:
+    g = pruned_dcgan(granularity, sparsity)
+    path = save_module(g, tmp_path, "generator")
+    size, dense = path.stat().st_size, dense_bytes(g, tmp_path)
+    assert size <= dense
+    if sparsity >= 0.5 and granularity != "filter":
+        assert size <= 0.55 * dense  # 4 B × kept + 1/8 B bitmask per weight
+    raw = load_tensors(path)
+    assert not any(k.endswith("weight_mask") for k in raw)  # no float masks on disk
+    loaded = assert_exact_reload(g, tmp_path)
+    assert MaskSet.from_model(loaded).overall_sparsity() == pytest.approx(MaskSet.from_model(g).overall_sparsity())
+
+
+def test_low_sparsity_masks_are_derived_from_the_weights(tmp_path: Path) -> None:
+    g = pruned_dcgan("element", 0.03)
+    path = save_module(g, tmp_path, "generator")
+    meta = json.loads((tmp_path / "generator.json").read_text())
+    assert meta["format"] == "gancompress/2"
+    assert sorted(meta["derived_masks"]) == sorted(f"{n}.weight" for n in meta["masked_layers"])
+    raw = load_tensors(path)  # the dense weights as they are: any safetensors reader gets them
+    assert all(torch.equal(raw[k], g.state_dict()[k]) for k in meta["derived_masks"])
+
+
+@pytest.mark.parametrize("sparsity", [0.03, 0.5])  # derived (flip list) and packed (exceptions) encodings
+def test_negative_zero_and_kept_zero_round_trip(tmp_path: Path, sparsity: float) -> None:
+    g = pruned_dcgan("element", sparsity)
+    with torch.no_grad():
+        w, m = g.net[3].weight.view(-1), g.net[3].weight_mask.view(-1)
+        w[(m == 0).nonzero()[0]] = -0.0  # a pruned entry left −0.0 by an old `w * mask`
+        w[(m == 1).nonzero()[0]] = 0.0  # a kept weight that is exactly 0.0
+    path = save_module(g, tmp_path, "generator")
+    assert path.stat().st_size <= dense_bytes(g, tmp_path) + 256  # two exceptions: a few bytes, not a mask
+    assert_exact_reload(g, tmp_path)
+    state = import_state_dict(path)  # a run's file as --generator: the masks come back too (its JSON next to it)
+    assert torch.equal(state["net.3.weight_mask"], g.net[3].weight_mask)
+
+
+def test_gancompress1_files_still_load(tmp_path: Path) -> None:
+    g = pruned_dcgan("element", 0.5)
+    save_tensors(g.state_dict(), tmp_path / "generator.safetensors", metadata={"format": "gancompress/1"})
+    masked = [k.removesuffix(".weight_mask") for k in g.state_dict() if k.endswith(".weight_mask")]
+    write_json(tmp_path / "generator.json", {"format": "gancompress/1", **g.arch_spec, "masked_layers": masked})
+    assert_exact_reload(g, tmp_path)
+    assert torch.equal(import_state_dict(tmp_path / "generator.safetensors")["net.0.weight_mask"], g.net[0].weight_mask)
+
+
+def _rewrite(path: Path, edit) -> None:
+    """Re-save ``path`` after ``edit(tensors, packed_meta)`` changed its tensors / packed metadata in place."""
+    from safetensors import safe_open
+
+    from gancompress.pruning.packed import META_KEY
+
+    with safe_open(str(path), framework="pt") as fh:
+        tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (a safe_open handle is not iterable)
+        metadata = dict(fh.metadata())
+    packed = json.loads(metadata[META_KEY]) if META_KEY in metadata else None
+    edit(tensors, packed)
+    if packed is not None:
+        metadata[META_KEY] = json.dumps(packed)
+    save_file(tensors, str(path), metadata=metadata)
+
+
+def _lie_shape(t, p):
+    p["packed"]["net.0.weight"]["shape"][0] += 1  # bitmask bytes no longer match the shape
+
+
+def _lie_values(t, p):
+    t["net.0.weight.__values"] = t["net.0.weight.__values"][:-1].clone()  # fewer values than set bits
+
+
+def _lie_dtype(t, p):
+    p["packed"]["net.0.weight"]["mask_dtype"] = "torch.nosuchtype"
+
+
+def _lie_exception_index(t, p):
+    t["net.0.weight.__exc_idx"] = torch.tensor([10**9])
+    t["net.0.weight.__exc_val"] = torch.tensor([1.0])
+
+
+def _lie_negative_index(t, p):
+    t["net.0.weight.__exc_idx"] = torch.tensor([-1])  # would silently write the last entry
+    t["net.0.weight.__exc_val"] = torch.tensor([1.0])
+
+
+def _lie_shape_type(t, p):
+    p["packed"]["net.0.weight"]["shape"] = ["16", None]
+
+
+@pytest.mark.parametrize(
+    "lie", [_lie_shape, _lie_values, _lie_dtype, _lie_exception_index, _lie_negative_index, _lie_shape_type]
+)
+def test_packed_file_with_lying_metadata_is_corrupt(tmp_path: Path, lie) -> None:
+    path = save_module(pruned_dcgan("element", 0.5), tmp_path, "generator")
+    _rewrite(path, lie)
+    with pytest.raises(CorruptCheckpointError, match=r"^corrupt checkpoint .*generator\.safetensors: .*net\.0\.weight"):
+        load_module(tmp_path, "generator")
+    with pytest.raises(CorruptCheckpointError, match=r"^corrupt checkpoint .*generator\.safetensors"):
+        import_state_dict(path)
+
+
+def test_derived_mask_with_lying_flip_list_is_corrupt(tmp_path: Path) -> None:
+    g = pruned_dcgan("element", 0.03)
+    path = save_module(g, tmp_path, "generator")
+
+    def lie(t, p):
+        t["net.3.weight.__flip"] = torch.tensor([t["net.3.weight"].numel()])
+
+    _rewrite(path, lie)
+    with pytest.raises(CorruptCheckpointError, match=r"^corrupt checkpoint .*generator\.safetensors: .*out of range"):
+        load_module(tmp_path, "generator")
+    meta = json.loads((tmp_path / "generator.json").read_text())
+    write_json(tmp_path / "generator.json", {**meta, "derived_masks": "net.3.weight"})
+    with pytest.raises(CorruptCheckpointError, match=r"^corrupt checkpoint .*generator\.json: 'derived_masks'"):
+        load_module(tmp_path, "generator")
+
+
+def test_checks_apply_to_the_unpacked_state(tmp_path: Path) -> None:
+    path = save_module(pruned_dcgan("element", 0.5), tmp_path, "generator")
+
+    def nan(t, p):
+        t["net.0.weight.__values"][0] = float("nan")
+
+    _rewrite(path, nan)
+    with pytest.raises(UserError, match=r"'net\.0\.weight' has 1 NaN/Inf"):
+        load_module(tmp_path, "generator")
+
+
 # ------------------------------------------------------------------------------------------------- import_state_dict
 def test_whole_pickled_model_is_refused_with_resave_hint(tmp_path: Path) -> None:
     path = tmp_path / "model.pt"

@@ -133,3 +133,61 @@ def test_corrupt_packed_files(tmp_path) -> None:
     save_file({"x": torch.zeros(1)}, str(bad), metadata={META_KEY: "{not json"})
     with pytest.raises(CorruptCheckpointError, match="bad packed metadata"):
         load_packed(bad)
+
+
+@pytest.mark.parametrize("sparsity", [0.0, 0.03, 0.5, 0.9])
+def test_derive_keeps_the_smaller_encoding_exactly(sparsity: float) -> None:
+    g = pruned("element", sparsity)
+    with torch.no_grad():  # one kept exact 0.0 and one pruned −0.0: both need an exception / flip entry
+        w, m = g.net[3].weight.view(-1), g.net[3].weight_mask.view(-1)
+        w[(m == 1).nonzero()[0]] = 0.0
+        if sparsity:
+            w[(m == 0).nonzero()[0]] = -0.0
+    state = g.state_dict()
+    tensors, meta = pack_state_dict(state, derive=True)
+    assert not any(k.endswith("weight_mask") for k in tensors)
+    assert set(meta["packed"]) | set(meta["derived"]) == {k.removesuffix("_mask") for k in state if k.endswith("_mask")}
+    if sparsity < 0.05:  # packing would cost more than the dense weight: kept as is, mask from its non-zeros
+        assert meta["packed"] == {} and all(torch.equal(tensors[k], state[k]) for k in meta["derived"])
+        assert tensors["net.3.weight.__flip"].numel() == (2 if sparsity else 1)
+    else:
+        assert meta["derived"] == []
+    assert_bit_identical(unpack_state_dict(tensors, meta), state)
+
+
+def test_derive_needs_a_mask_of_the_weights_dtype() -> None:
+    layer = nn.Linear(8, 4)
+    MaskSet.attach(layer).update(0.0)
+    state = {**layer.state_dict(), "weight_mask": layer.weight_mask.double()}
+    tensors, meta = pack_state_dict(state, derive=True)
+    assert meta["derived"] == [] and set(meta["packed"]) == {"weight"}  # the float64 mask dtype is recorded
+    assert_bit_identical(unpack_state_dict(tensors, meta), state)
+
+
+def _exceptions(idx: torch.Tensor, n_values: int = 1) -> dict[str, torch.Tensor]:
+    return {"net.0.weight.__exc_idx": idx, "net.0.weight.__exc_val": torch.ones(n_values)}
+
+
+LIES = {  # name: (edit of (tensors, meta), expected message)
+    "shape": (lambda t, m: m["packed"]["net.0.weight"].update(shape=[17, 32, 4, 4]), "bitmask"),
+    "dtype": (lambda t, m: m["packed"]["net.0.weight"].update(dtype="torch.nosuch"), "unknown dtype"),
+    "negative index": (lambda t, m: t.update(_exceptions(torch.tensor([-1]))), "out of range"),
+    "index past the end": (lambda t, m: t.update(_exceptions(torch.tensor([10**9]))), "out of range"),
+    "float index": (lambda t, m: t.update(_exceptions(torch.zeros(1))), "integer"),
+    "count": (lambda t, m: t.update(_exceptions(torch.tensor([0, 1]))), "exception values"),
+    "packed and derived": (lambda t, m: m.update(derived=["net.0.weight"]), "both packed and derived"),
+    "not a dict": (lambda t, m: m.update(packed=[]), "corrupt"),
+}
+
+
+@pytest.mark.parametrize("lie", LIES)
+def test_lying_packed_metadata_is_corrupt(tmp_path, lie: str) -> None:
+    edit, match = LIES[lie]
+    tensors, meta = pack_state_dict(pruned("element").state_dict())
+    edit(tensors, meta)
+    with pytest.raises(CorruptCheckpointError, match=match):
+        unpack_state_dict(tensors, meta)
+    bad = tmp_path / "bad.safetensors"
+    save_file(tensors, str(bad), metadata={META_KEY: json.dumps(meta)})
+    with pytest.raises(CorruptCheckpointError, match=r"^corrupt checkpoint .*bad"):
+        load_packed(bad)
