@@ -344,6 +344,9 @@ class Evaluator:
     def class_coverage_hook(self, g: nn.Module, loss: GanLoss, n: int = 500) -> Any:
         """A training hook: class coverage of ``n`` samples (the loop's collapse monitor watches it)."""
 
+        pool = loss.eval_pool_size(self.test)
+        n = n if pool is None else min(n, pool)  # a reading never repeats inputs either
+
         def hook(step: int) -> dict[str, float]:
             fake = generate(g, loss, n, seed=step, batch_size=self.batch_size, device=self.device, data=self.test)
             return self.score_images(fake, ("class_coverage",))

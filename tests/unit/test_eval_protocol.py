@@ -48,7 +48,9 @@ class Oracle(nn.Module):
         cls = onehot.argmax(1).tolist() if onehot is not None else [0] * x.shape[0]
         # a deterministic pick that depends on the input, so outputs vary like a translator's
         key = (x.flatten(1).sum(1) * 1000).long().abs().tolist()
-        return torch.stack([self.bank[self.classes[c]][k % len(self.bank[self.classes[c]])] for c, k in zip(cls, key)])
+        return torch.stack(
+            [self.bank[self.classes[c]][k % len(self.bank[self.classes[c]])] for c, k in zip(cls, key, strict=False)]
+        )
 
 
 def _bank(train: gc.ImageDataset, classes: tuple[int, ...]) -> dict[int, torch.Tensor]:
@@ -84,7 +86,7 @@ def test_stargan_identity_scores_far_worse_than_a_translator(digits, cache) -> N
 
 
 def test_stargan_inputs_never_belong_to_the_reference(digits) -> None:
-    _, test_all = digits
+    _, _test_all = digits
     test = gc.load_dataset(gc.DataCfg(name="digits", image_size=SIZE, classes=DOMAINS), "test")
     loss = StarGANLoss(DOMAINS, (1, SIZE, SIZE))
     inputs_idx, reference_idx = loss.eval_split(test)
@@ -180,8 +182,6 @@ def test_evaluate_refuses_to_train_its_extractor_on_the_reference(digits) -> Non
     _, test = digits
 
     class G(nn.Module):
-        arch_spec = {"arch": "user"}
-
         def __init__(self) -> None:
             super().__init__()
             self.lin = nn.Linear(64, SIZE * SIZE)

@@ -75,7 +75,7 @@ def test_consistency_is_zero_at_identity_in_the_loops_mode(family: str) -> None:
 def test_the_old_eval_mode_teacher_would_not_be_zero(family: str) -> None:
     """The test above can fail: G_O in eval mode (running statistics, no dropout) against G_C in train mode gives
     L_GC > 0 for every family with BatchNorm or dropout — the defect docs/decisions.md records."""
-    cfg, data, g, d, loss = _setup(family)
+    _cfg, data, g, d, loss = _setup(family)
     has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in g.modules())
     if not (has_bn or _has_dropout(g)):
         pytest.skip(f"{family}: no BatchNorm or dropout, eval and train mode coincide")
@@ -94,7 +94,7 @@ def test_the_old_eval_mode_teacher_would_not_be_zero(family: str) -> None:
 
 def test_dropout_masks_are_shared_by_both_sides() -> None:
     """pix2pix's U-Net has dropout: equal outputs on both sides need the same random draws (replayed_randomness)."""
-    _, data, g, d, loss = _setup("pix2pix")
+    _, data, g, _d, loss = _setup("pix2pix")
     assert _has_dropout(g)
     g_comp, teacher = copy.deepcopy(g), copy.deepcopy(g)
     loss.generator = g_comp
