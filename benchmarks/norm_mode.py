@@ -56,6 +56,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--teacher", required=True)
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seed-offset", type=int, default=0, help="first training seed (more seeds in a second run)")
     ap.add_argument("--sparsity", type=float, default=0.5)
     ap.add_argument("--budget-fraction", type=float, default=0.2)
     ap.add_argument("--batches", type=int, default=20)
@@ -78,7 +79,7 @@ def main() -> None:
     out["teacher_fid"] = t.evaluator.evaluate(t.g, t.loss, metrics=metrics)["fid"]
     steps = max(1, math.ceil(args.budget_fraction * int(t.info["steps"])))
     fids, secs = [], []
-    for seed in range(args.seeds):
+    for seed in range(args.seed_offset, args.seed_offset + args.seeds):
         t0 = time.perf_counter()
         res = gc.compress(
             t.g, t.d, t.train, family=t.cfg.model.family, method="self_supervised",

@@ -51,6 +51,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-control", action="store_true", help="skip the same-budget dense control row (PAPER.md §7)")
     p.add_argument("--teacher-steps", type=int, help="teacher steps (default: profile); budgets scale with it")
     p.add_argument("--budget-fraction", type=float, help="compression budget as a fraction of the teacher's steps")
+    p.add_argument(
+        "--budget-fractions",
+        help="table1: compression budgets run side by side, comma-separated (default 0.1,0.2: the paper's 10 %% "
+        "and ours)",
+    )
     p.add_argument("--num-samples", type=int, help="generated samples per score (default: profile)")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--tasks", help="table2/granularity: comma-separated tasks (default: all / dcgan,pix2pix)")
@@ -79,7 +84,9 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         return _cmd_sweep(args)
     results, md, html = run_table1(args)
     refresh(results)
-    cols = [0, 1, 2, 3, 4, 5, 6, 10, 12, 13, 15]  # row, method, seeds, FID, ratios, coverage, flag, FP, wall time
+    keep = ("row", "method", "budget", "seeds", "FID ↓ (± 95 % CI)", "FID / G_O", "FID / control", "coverage ↑",
+            "target acc ↑", "flag", "false positive", "wall time")  # fmt: skip
+    cols = [HEADERS.index(h) for h in keep]
     text = format_table([[r[i] for i in cols] for r in table(results)], [HEADERS[i] for i in cols])
     text += "\n\n" + "\n".join(f"- {line}" for line in outcome(results))
     text += f"\n\nwall time {results['timing']['wall_seconds'] / 60:.1f} min\nreport: {md}\n        {html}"

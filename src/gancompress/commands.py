@@ -326,7 +326,7 @@ def _evaluator(cfg: RunCfg):
 
     return Evaluator(
         load_dataset(cfg.data, "train"),
-        load_dataset(cfg.data, "test"),
+        load_dataset(cfg.data, cfg.eval.split),  # test; val where options are being chosen (docs/method.md §7)
         extractor=cfg.eval.extractor,
         num_samples=cfg.eval.num_samples,
         device=cfg.device,

@@ -57,6 +57,9 @@ class DataCfg:
     ``limit``: keep at most this many training images (``None`` = all).
     ``direction``: for unpaired two-domain data (``<base>_unpaired``, CycleGAN) which way is translated: ``a2b``
     (source = ``classes[0]``, target = ``classes[1]``) or ``b2a``; other datasets ignore it.
+    ``val_fraction``: the share of the training split held out as the ``val`` split (per class; whole groups where
+    labels name groups of correlated images, e.g. the photos tiles are cut from). ``0`` = no validation split and
+    the whole training split trains. Options are chosen on ``val``, never on ``test`` (docs/method.md §7).
     """
 
     name: str = "digits"
@@ -66,8 +69,10 @@ class DataCfg:
     classes: tuple[int, ...] | None = None
     limit: int | None = None
     direction: str = "a2b"
+    val_fraction: float = 0.0
 
     def __post_init__(self) -> None:
+        _require(self, "val_fraction", lambda v: _finite(v) and 0 <= v < 1, "a number in [0, 1)")
         if self.direction not in DIRECTIONS:
             raise UserError(f"unknown data.direction {self.direction!r}; valid values: {', '.join(DIRECTIONS)}")
         _require(self, "image_size", _count(1), "a positive integer")
@@ -189,17 +194,23 @@ class TrainCfg:
 
 @dataclass(frozen=True, kw_only=True)
 class EvalCfg:
-    """Evaluation: which metrics, how many generated samples, which feature extractor."""
+    """Evaluation: which metrics, how many generated samples, which feature extractor, which held-out split.
+
+    ``split``: ``test`` (what results report, once) or ``val`` (where options are chosen; needs
+    ``data.val_fraction > 0``).
+    """
 
     metrics: tuple[str, ...] = ("fid", "kid", "prdc", "class_coverage", "diversity", "fidelity")
     num_samples: int = 2000
     extractor: str = "domain"
     seeds: int = 1
     batch_size: int = 250
+    split: str = "test"
 
     def __post_init__(self) -> None:
         # 0 samples would end in torch.cat([]) deep inside the evaluator
         _require(self, "num_samples seeds batch_size", _count(1), "a positive integer")
+        _require(self, "split", lambda v: v in ("test", "val"), "test or val")
 
 
 @dataclass(frozen=True, kw_only=True)

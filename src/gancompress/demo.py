@@ -92,7 +92,7 @@ def run_demo(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
     run.write_json("config.json", {**to_dict(cfg), "profile": profile})
     run.write_json("env.json", env_info(cfg.seed, cfg.device))
     t_start = time.perf_counter()
-    train_data, test_data = load_dataset(cfg.data, "train"), load_dataset(cfg.data, "test")
+    train_data, test_data = load_dataset(cfg.data, "train"), load_dataset(cfg.data, cfg.eval.split)
     log.info("data: %s (%d train / %d test images)", cfg.data.name, len(train_data), len(test_data))
 
     log.info("building the evaluator (domain classifier + real statistics)")

@@ -11,7 +11,8 @@ solution → mode collapse**. So besides the loss terms the loop logs, per log s
 - ``diag/grad_g`` / ``diag/grad_d``: global gradient norms;
 - periodically ``diag/class_coverage`` of samples (with the domain classifier), when an evaluator is available.
 
-:class:`CollapseMonitor` raises a logged warning with the step when the entropy collapses or the class coverage drops.
+:class:`CollapseMonitor` raises a logged warning with the step when the entropy collapses (logit D), the critic's
+real − fake gap widens far beyond G_O's (critic D: WGAN-GP, LSGAN, hinge), or the class coverage drops.
 
 Example:
     >>> import torch
@@ -77,23 +78,56 @@ def grad_norm(params: Iterable[torch.nn.Parameter]) -> float:
     return math.sqrt(total)
 
 
+def critic_gap(row: dict[str, float]) -> float | None:
+    """D's mean score on real minus on fake images in a logged row (critic discriminators' health signal)."""
+    real, fake = row.get("diag/d_real"), row.get("diag/d_fake")
+    if real is None or fake is None or not (math.isfinite(real) and math.isfinite(fake)):
+        return None
+    return real - fake
+
+
 @dataclass
 class CollapseMonitor:
-    """Warns (once per kind, with the step) when D's fake-output entropy or the samples' class coverage collapses.
+    """Warns (once per kind, with the step) when D's health or the samples' class coverage collapses.
 
-    Entropy alarm: the rolling median of the last ``patience`` readings (one batch each, so single readings are
-    noisy) is below ``entropy_floor`` bits and below ``entropy_fraction`` × the median of the first ``warmup``
-    readings. Coverage alarm: coverage under ``coverage_fraction`` × its first reading.
+    - **Entropy** (logit discriminators): the rolling median of the last ``patience`` readings (one batch each, so
+      single readings are noisy) is below ``entropy_floor`` bits and below ``entropy_fraction`` × the reference.
+    - **Critic gap** (WGAN / LSGAN / hinge discriminators, no entropy): the rolling median of D's real − fake score
+      gap exceeds ``gap_ratio`` × the reference gap and is still rising (above the median of the readings before).
+      Only with a ``baseline``: from random init the gap grows as D learns, which is healthy.
+    - **Coverage**: class coverage under ``coverage_fraction`` × its first reading.
+
+    The reference is ``baseline`` — D's health on G_O's fakes measured before a compression run starts
+    (``pipeline.compress``) — or, without one, the median of the first ``warmup`` readings. ``expected_rows`` (the
+    number of rows the run will log) shortens ``warmup`` and ``patience`` so that a short run — a quick profile logs 6
+    rows — can still raise an alarm: both become a quarter of the rows, within [1, 10] and [2, 5].
     """
 
     entropy_fraction: float = 0.25
     entropy_floor: float = 0.15
     coverage_fraction: float = 0.7
+    gap_ratio: float = 3.0
     warmup: int = 10
     patience: int = 5
+    baseline: dict[str, float] | None = None
+    expected_rows: int | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
     _entropy: list[float] = field(default_factory=list)
+    _gap: list[float] = field(default_factory=list)
     _coverage0: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.expected_rows is not None:
+            quarter = self.expected_rows // 4
+            self.warmup = max(1, min(self.warmup, quarter))
+            self.patience = max(2, min(self.patience, quarter))
+
+    def _reference(self, readings: list[float], key: str) -> float | None:
+        if self.baseline is not None and self.baseline.get(key) is not None:
+            return float(self.baseline[key])
+        if len(readings) < self.warmup + self.patience:
+            return None
+        return statistics.median(readings[: self.warmup])
 
     def update(self, step: int, row: dict[str, float]) -> list[dict[str, Any]]:
         """Feed one logged row; returns (and logs) the new alarms."""
@@ -101,11 +135,21 @@ class CollapseMonitor:
         ent = row.get("diag/d_entropy")
         if ent is not None and math.isfinite(ent):
             self._entropy.append(ent)
-            if len(self._entropy) >= self.warmup + self.patience:
-                base = statistics.median(self._entropy[: self.warmup])
+            base = self._reference(self._entropy, "diag/d_entropy")
+            if base is not None and len(self._entropy) >= self.patience:
                 recent = statistics.median(self._entropy[-self.patience :])
                 if recent < self.entropy_floor and recent < self.entropy_fraction * base:
                     new.append({"step": step, "kind": "d_entropy_collapse", "value": recent, "baseline": base})
+        gap = critic_gap(row) if ent is None else None
+        if gap is not None and self.baseline is not None:
+            self._gap.append(gap)
+            base = self.baseline.get("gap")
+            if base is not None and base > 0 and len(self._gap) >= self.patience:
+                recent = statistics.median(self._gap[-self.patience :])
+                before = self._gap[: -self.patience]
+                rising = not before or recent > statistics.median(before)
+                if recent > self.gap_ratio * base and rising:
+                    new.append({"step": step, "kind": "critic_gap_growth", "value": recent, "baseline": base})
         cov = row.get("diag/class_coverage")
         if cov is not None and math.isfinite(cov):
             if self._coverage0 is None:
@@ -116,7 +160,7 @@ class CollapseMonitor:
         new = [e for e in new if e["kind"] not in seen]
         for e in new:
             log.warning(
-                "possible mode collapse at step %d: %s = %.3g (baseline %.3g)",
+                "possible mode collapse at step %d: %s = %.3g (reference %.3g)",
                 e["step"],
                 e["kind"],
                 e["value"],

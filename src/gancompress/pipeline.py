@@ -42,7 +42,7 @@ from gancompress.io import read_json, save_module
 from gancompress.methods import Method, create_method
 from gancompress.pruning import MaskSet, count_nonzero, count_parameters
 from gancompress.rundir import RunDir
-from gancompress.train import TrainResult
+from gancompress.train import TrainResult, health_baseline
 from gancompress.train import train as train_loop
 
 log = logging.getLogger(__name__)
@@ -231,6 +231,9 @@ def compress(
         d_prune = keep_output_dense(d, replace(prune, exclude=()), d_example)  # prune.exclude names G's layers
         d_masks = MaskSet.attach(d, exclude=d_prune.exclude, granularity=prune.granularity, example_inputs=d_example)
         d_masks.configure(scope=prune.scope, final_sparsity=prune.sparsity)  # layer overrides name G's layers
+    baseline = None
+    if d is not None and strategy.d_init == "orig":  # D_O judging G_O: where teacher training ended
+        baseline = health_baseline(loss, teacher, d, data, batch_size=train_cfg.batch_size, seed=seed)
     loader = InfiniteLoader(data, train_cfg.batch_size, seed=seed, device=device, **distributed.shard())
     all_hooks = dict(hooks or {})
     if run is not None and "sample" not in all_hooks:
@@ -249,6 +252,7 @@ def compress(
         resume_from=resume_from,
         desc=strategy.name,
         d_masks=d_masks,
+        health_baseline=baseline,
     )
     g_comp.eval()
     config = {

@@ -1,8 +1,9 @@
 """``reproduce table1`` results → ``report.md`` + ``report.html`` (+ ``curves/<row>_{losses,entropy}.svg``).
 
-Rendered only from ``results.json`` (schema in :mod:`gancompress.table1_results`); :func:`gancompress.report.regenerate`
-dispatches here for ``kind: "table1"``. The outcome text is computed from the numbers (PAPER.md §7: say which row is
-best, whether a baseline beats ``self_supervised``, and whether intervals actually separate the rows).
+Rendered only from ``results.json`` (schema in :mod:`gancompress.table1_results`);
+:func:`gancompress.report.regenerate` dispatches here for ``kind: "table1"``. The outcome text is computed from the
+numbers (docs/method.md §7: say which row is best, whether a baseline beats ``self_supervised``, and whether
+intervals actually separate the rows).
 
 Example:
     >>> md, page = write_table1_report(load_results("runs/table1-quick"), "runs/table1-quick")  # doctest: +SKIP
@@ -13,6 +14,7 @@ from __future__ import annotations
 import copy
 import html
 import logging
+import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,19 +23,21 @@ from typing import Any
 from gancompress.formatting import DASH, format_value
 from gancompress.formatting import to_number as _num
 from gancompress.report import CSS, _dump, _img_src, format_table
+from gancompress.report_protocol import SANITY_HEADERS, SANITY_TEXT, sanity_md, sanity_rows, split_note, thresholds_note
 from gancompress.svgchart import render_curves_svg
 from gancompress.table1 import RANDOM_INIT_ROWS, TABLE1_BY_METHOD
 from gancompress.table1_results import refresh
-from gancompress.verdict import series_converged
+from gancompress.verdict import FLAGS, series_converged
 
 log = logging.getLogger(__name__)
 
-#: PAPER.md §4: "self_supervised within 10 % of the dense FID" is the bar we check (the paper's own b/a is 1.13).
+#: docs/method.md §4: "self_supervised within 10 % of the dense FID" is the bar we check (the paper's own b/a is 1.13).
 SS_DENSE_TARGET = 1.1
 PAPER_DENSE_FID = TABLE1_BY_METHOD["dense"].paper_fid
 HEADERS = [
-    "row", "method", "seeds", "FID ↓ (± 95 % CI)", "FID / dense", "paper FID", "paper FID / dense", "KID ↓",
-    "precision ↑", "recall ↑", "class coverage ↑", "diversity ratio", "flag", "false positive", "steps", "wall time",
+    "row", "method", "budget", "seeds", "FID ↓ (± 95 % CI)", "FID / G_O", "FID / control", "paper FID",
+    "paper FID / dense", "KID ↓", "precision ↑", "recall ↑", "coverage ↑", "target acc ↑", "rarest class share",
+    "diversity ratio", "flag", "false positive", "steps", "wall time",
 ]  # fmt: skip
 
 
@@ -47,13 +51,21 @@ def _row(results: Mapping, **match: Any) -> Mapping | None:
     return next((r for r in results["models"] if all(r.get(k) == v for k, v in match.items())), None)
 
 
-def _dense_fid(results: Mapping) -> tuple[float | None, str]:
-    """Reference for "FID / dense": row a's mean over seeds, else the teacher's FID."""
-    dense = _row(results, method="dense", variant=None)
-    fid, _ = _fid(dense) if dense else (None, None)
-    if fid is not None:
-        return fid, "row a (dense) mean"
-    return _num(((results.get("teacher") or {}).get("metrics") or {}).get("fid")), "the teacher"
+def teacher_fid(results: Mapping) -> float | None:
+    """FID of G_O, the model that was compressed: the reference of every ratio and verdict (docs/method.md §7)."""
+    return _num(((results.get("teacher") or {}).get("metrics") or {}).get("fid"))
+
+
+def control_for(results: Mapping, row: Mapping) -> Mapping | None:
+    """The same-budget dense control of ``row`` (docs/method.md §7): the control row with the row's budget."""
+    fraction = row.get("budget_fraction")
+    controls = [r for r in results["models"] if r.get("control")]
+    return next((r for r in controls if r.get("budget_fraction") == fraction), controls[0] if controls else None)
+
+
+def _dense_mean(results: Mapping) -> Mapping | None:
+    """Row a over its seeds (other teachers): shown as context, never the reference of a verdict."""
+    return _row(results, method="dense", variant=None)
 
 
 def _overlap(a: Mapping, b: Mapping) -> bool | None:
@@ -101,24 +113,43 @@ def _fp_text(row: Mapping) -> str:
     return "no" if any(c["false_positive"]["converged"] is not None for c in cells) else "n/a (short curves)"
 
 
+def _budget_text(row: Mapping) -> str:
+    if row.get("budget") == "full":
+        return "full"
+    fraction = _num(row.get("budget_fraction"))
+    return DASH if fraction is None else f"{fraction:.0%}"
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return DASH if a is None or not b else f"{a / b:.2f}"
+
+
 def table(results: Mapping) -> list[list[str]]:
     """The main table's rows (strings, in :data:`HEADERS` order)."""
-    ref, _ = _dense_fid(results)
+    ref = teacher_fid(results)
     out = []
     for r in results["models"]:
         m = r.get("metrics") or {}
         fid, ci = _fid(r)
         cells = list((r.get("cells") or {}).values())
         paper = _num(r.get("paper_fid"))
+        control = control_for(results, r) if r.get("budget") != "full" and not r.get("control") else None
         out.append([
-            r["row"], r["name"], str(len(r.get("seeds_done") or [])), _pm(fid, ci),
-            DASH if fid is None or not ref else f"{fid / ref:.2f}", format_value(paper),
+            r["row"], r["name"], _budget_text(r), str(len(r.get("seeds_done") or [])), _pm(fid, ci), _ratio(fid, ref),
+            _ratio(fid, _fid(control)[0]) if control else DASH, format_value(paper),
             DASH if paper is None else f"{paper / PAPER_DENSE_FID:.2f}", format_value(m.get("kid")),
-            format_value(m.get("precision")), format_value(m.get("recall")), format_value(m.get("class_coverage")),
+            format_value(m.get("precision")), format_value(m.get("recall")), format_value(m.get("coverage")),
+            format_value(m.get("target_accuracy")), format_value(m.get("min_class_share")),
             format_value(m.get("diversity_ratio")), _flag_text(r), _fp_text(r),
             ", ".join(sorted({str(c.get("steps")) for c in cells})) or DASH, _seconds(r.get("seconds")),
         ])  # fmt: skip
     return out
+
+
+def rank_key(row: Mapping) -> tuple[int, float]:
+    """Best first: rows whose verdict is ``ok`` on every seed before flagged ones (a collapsed or off-target row is
+    never "best", however low its FID), then by FID. For translation tasks the flag carries target accuracy."""
+    return (FLAGS.index(row.get("flag") or "ok"), _fid(row)[0] or math.inf)
 
 
 def outcome(results: Mapping) -> list[str]:
@@ -132,56 +163,30 @@ def outcome(results: Mapping) -> list[str]:
         state = "are too short to judge" if not known else "look converged" if all(known) else "were still moving"
         lines.append(
             f"Teacher G_O: {teacher.get('steps')} steps, FID {format_value(teacher['metrics'].get('fid'))}; its G/D "
-            f"losses over the last quarter {state} (PAPER.md §7: an unconverged teacher flatters compression)."
+            f"losses over the last quarter {state} (docs/method.md §7: an unconverged teacher flatters compression)."
         )
     seeds = max((len(r.get("seeds_done") or []) for r in rows), default=0)
     if seeds < 3:
         lines.append(
-            f"Only {seeds} seed(s) per row: orderings below are observations, not claims (PAPER.md §7 asks ≥ 3)."
+            f"Only {seeds} seed(s) per row: orderings below are observations, not claims (docs/method.md §7 asks ≥ 3)."
         )
-    ranked = sorted((r for r in rows if r["method"] != "dense" or r.get("variant")), key=lambda r: _fid(r)[0])
+    ranked = sorted((r for r in rows if r["method"] != "dense" or r.get("variant")), key=rank_key)
     ranked = [r for r in ranked if not r.get("control")]
     if ranked:
         best = ranked[0]
-        lines.append(f"Best compressed row: {_label(best)} with FID {_pm(*_fid(best))}.")
-    ss = _row(results, method="self_supervised", variant=None)
-    ss_fid = _fid(ss)[0] if ss else None
-    if ss_fid is not None:
-        paper_rows = [r for r in rows if r["method"] not in ("dense", "self_supervised") and not r.get("variant")]
-        winners = [r for r in paper_rows if _fid(r)[0] < ss_fid]
-        for r in winners:
-            sep = _overlap(r, ss)
-            note = "intervals overlap" if sep else "intervals separate" if sep is False else "no interval"
-            lines.append(
-                f"Baseline {_label(r)} beats self_supervised: FID {_pm(*_fid(r))} vs {_pm(*_fid(ss))} ({note})."
-            )
-        if paper_rows and not winners:
-            lines.append(f"No Table 1 baseline beats self_supervised (FID {_pm(*_fid(ss))}).")
-        dense = _row(results, method="dense", variant=None)
-        if dense and _fid(dense)[0]:
-            ratio = ss_fid / _fid(dense)[0]
-            verdict = "meets" if ratio <= SS_DENSE_TARGET else "does NOT meet"
-            lines.append(
-                f"FID(self_supervised) / FID(dense) = {ratio:.3f}: {verdict} the ≤ {SS_DENSE_TARGET}× bar "
-                f"(the paper's own ratio is {TABLE1_BY_METHOD['self_supervised'].paper_fid / PAPER_DENSE_FID:.3f})."
-            )
-        for r in rows:
-            if r["row"] in RANDOM_INIT_ROWS and not r.get("variant"):
-                sep = _overlap(r, ss)
-                if sep is None:
-                    text = "cannot tell (needs ≥ 2 seeds for an interval)"
-                elif sep:
-                    text = "95 % intervals overlap — not separable"
-                else:
-                    text = f"intervals separate — self_supervised is {'better' if ss_fid < _fid(r)[0] else 'worse'}"
-                lines.append(f"self_supervised vs {_label(r)} (random init, full budget): {text}.")
-        control = _row(results, control=True)
-        if control and _fid(control)[0]:
-            lines.append(
-                f"FID(self_supervised) / FID({control['name']}) = {ss_fid / _fid(control)[0]:.3f} "
-                "(the same-budget dense control, PAPER.md §7)."
-            )
-    for flag in ("collapse", "artifacts"):
+        acc = _num((best.get("metrics") or {}).get("target_accuracy"))
+        extra = "" if acc is None else f", target accuracy {format_value(acc)}"
+        lines.append(f"Best compressed row (verdict, then FID): {_label(best)} with FID {_pm(*_fid(best))}{extra}.")
+    t_fid = teacher_fid(results)
+    dense = _dense_mean(results)
+    if dense and _fid(dense)[0] and len(dense.get("seeds_done") or []) > 1:
+        lines.append(
+            f"Row a over {len(dense['seeds_done'])} teacher seeds: FID {_pm(*_fid(dense))} — context only; every "
+            f"ratio and verdict uses G_O itself (FID {format_value(t_fid)}), the model that was compressed."
+        )
+    for ss in [r for r in rows if r["method"] == "self_supervised" and not r.get("variant")]:
+        lines += _self_supervised_lines(results, rows, ss, t_fid)
+    for flag in ("collapse", "off_target", "artifacts"):
         hit = [r for r in rows if (r.get("flag_counts") or {}).get(flag)]
         if hit:
             lines.append(f"Flagged {flag}: " + ", ".join(_label(r) for r in hit) + ".")
@@ -198,6 +203,52 @@ def outcome(results: Mapping) -> list[str]:
                      + ", ".join(_label(r) for r in fps) + f" {paper_fp}.")  # fmt: skip
     else:
         lines.append(f"No loss-curve false positive detected {paper_fp}.")
+    return lines
+
+
+def _self_supervised_lines(results: Mapping, rows: list[Mapping], ss: Mapping, t_fid: float | None) -> list[str]:
+    """Findings about one self_supervised row (one budget): its ratios to G_O and to the same-budget control, the
+    baselines at the same budget that beat it, and its separation from the rows trained from random init."""
+    lines: list[str] = []
+    ss_fid = _fid(ss)[0]
+    same_budget = [
+        r for r in rows
+        if r["method"] not in ("dense", "self_supervised") and not r.get("variant")
+        and (r.get("budget") == "full" or r.get("budget_fraction") == ss.get("budget_fraction"))
+    ]  # fmt: skip
+    at = f" at {_budget_text(ss)} budget" if ss.get("budget_fraction") is not None else ""
+    winners = [r for r in same_budget if rank_key(r) < rank_key(ss)]
+    for r in sorted(winners, key=rank_key):
+        sep = _overlap(r, ss)
+        note = "intervals overlap" if sep else "intervals separate" if sep is False else "no interval"
+        lines.append(f"Baseline {_label(r)} beats {ss['name']}: FID {_pm(*_fid(r))} vs {_pm(*_fid(ss))} ({note}).")
+    if same_budget and not winners:
+        lines.append(f"No Table 1 baseline{at} beats {ss['name']} (FID {_pm(*_fid(ss))}).")
+    if t_fid:
+        ratio = ss_fid / t_fid
+        verdict = "meets" if ratio <= SS_DENSE_TARGET else "does NOT meet"
+        lines.append(
+            f"FID({ss['name']}) / FID(G_O) = {ratio:.3f}: {verdict} the ≤ {SS_DENSE_TARGET}× bar (the paper's own "
+            f"ratio is {TABLE1_BY_METHOD['self_supervised'].paper_fid / PAPER_DENSE_FID:.3f})."
+        )
+    control = control_for(results, ss)
+    if control and _fid(control)[0]:
+        sep = _overlap(ss, control)
+        note = "" if sep is None else " (intervals overlap)" if sep else " (intervals separate)"
+        lines.append(
+            f"FID({ss['name']}) / FID({control['name']}) = {ss_fid / _fid(control)[0]:.3f}: the same-budget dense "
+            f"control{note}."
+        )
+    for r in rows:
+        if r["row"] in RANDOM_INIT_ROWS and not r.get("variant") and r["method"] != "dense":
+            sep = _overlap(r, ss)
+            if sep is None:
+                text = "cannot tell (needs ≥ 2 seeds for an interval)"
+            elif sep:
+                text = "95 % intervals overlap — not separable"
+            else:
+                text = f"intervals separate — {ss['name']} is {'better' if ss_fid < _fid(r)[0] else 'worse'}"
+            lines.append(f"{ss['name']} vs {_label(r)} (random init, full budget): {text}.")
     return lines
 
 
@@ -239,12 +290,13 @@ def _md(s: Any) -> str:
 
 
 def render_markdown(results: Mapping) -> str:
-    rows, ref_name = table(results), _dense_fid(results)[1]
+    rows = table(results)
     out = [f"# {_md(results.get('title') or 'Table 1 reproduction')}", ""]
     out += [f"_Created: {_md(results['created'])}_", ""] if results.get("created") else []
     out += ["## Outcome", "", *(f"- {_md(s)}" for s in outcome(results)), ""]
     out += ["## Results", "", format_table([[_md(c) for c in r] for r in rows], HEADERS), ""]
-    out += [_md(_legend(results, ref_name)), ""]
+    out += [_md(_legend(results)), ""]
+    out += sanity_md(results)
     out += ["## Rows", ""]
     for r in results["models"]:
         out += [f"### {_md(_label(r))}", "", _md(r.get("description") or ""), "", _md(_per_seed(r)), ""]
@@ -257,7 +309,7 @@ def render_markdown(results: Mapping) -> str:
 
 def render_html(results: Mapping, base_dir: str | Path) -> str:
     e, base = html.escape, Path(base_dir)
-    rows, ref_name = table(results), _dense_fid(results)[1]
+    rows = table(results)
     title = e(str(results.get("title") or "Table 1 reproduction"))
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{title}</title>",
            f"<style>{CSS}</style></head><body>", f"<h1>{title}</h1>"]  # fmt: skip
@@ -270,7 +322,14 @@ def render_html(results: Mapping, base_dir: str | Path) -> str:
         ("<tr class='ref'>" if c else "<tr>") + "".join(f"<td>{e(x)}</td>" for x in row) + "</tr>"
         for row, c in zip(rows, ctl, strict=True)
     )
-    out += [f"<tbody>{body}</tbody></table>", f"<p>{e(_legend(results, ref_name))}</p>", "<h2>Rows</h2>"]
+    out += [f"<tbody>{body}</tbody></table>", f"<p>{e(_legend(results))}</p>"]
+    sanity = sanity_rows(results)
+    if sanity:
+        out.append("<h2>Sanity checks: known-bad generators</h2><p>" + e(SANITY_TEXT) + "</p><table><thead><tr>"
+                   + "".join(f"<th>{e(h)}</th>" for h in SANITY_HEADERS) + "</tr></thead><tbody>"
+                   + "".join("<tr>" + "".join(f"<td>{e(x)}</td>" for x in row) + "</tr>" for row in sanity)
+                   + "</tbody></table>")  # fmt: skip
+    out.append("<h2>Rows</h2>")
     for r in results["models"]:
         out.append(f"<h3>{e(_label(r))}</h3><p>{e(r.get('description') or '')}</p><p>{e(_per_seed(r))}</p>")
         figs = []
@@ -288,12 +347,16 @@ def render_html(results: Mapping, base_dir: str | Path) -> str:
     return "\n".join([*out, "</body></html>", ""])
 
 
-def _legend(results: Mapping, ref_name: str) -> str:
+def _legend(results: Mapping) -> str:
+    scored = (results.get("evaluator") or {}).get("real_set") or "the held-out split"
     return (
-        f"FID / dense is against {ref_name}; paper FID / dense against the paper's row a ({PAPER_DENSE_FID}). The "
-        "paper's numbers are StarGAN/CelebA Inception FID, ours a CPU-scale analogue on a domain extractor: compare "
-        "ratios, not absolute FIDs. Flag: collapse / artifacts / ok from coverage, diversity, D entropy and FID vs "
-        "the teacher (gancompress/verdict.py); k/n = seeds with that flag. Rows marked * are variants, a+ the control."
+        "FID / G_O is against the teacher that was compressed (docs/method.md §7); FID / control against the dense "
+        "teacher trained on for the same budget; paper FID / dense against the paper's row a "
+        f"({PAPER_DENSE_FID}). The paper's numbers are StarGAN/CelebA Inception FID, ours a CPU-scale analogue on a "
+        "domain extractor: compare ratios, not absolute FIDs. Flag: collapse / off_target / artifacts / ok from "
+        "recall, coverage, the rarest class's share, diversity, target accuracy, D health and FID vs G_O "
+        f"(gancompress/verdict.py; thresholds under Notes); k/n = seeds with that flag. Scored on {scored}. Rows "
+        "marked * are variants, a+ the control; @N% is the compression budget."
     )
 
 
@@ -311,12 +374,18 @@ def _notes(results: Mapping) -> list[str]:
             f"generated vs {ev.get('num_real')} held-out real images ({ev.get('real_set')}); one fixed sampling seed, "
             "so a row's spread is its training-seed spread."
         )
-    prof = results.get("profile") or {}
+    prof, plan = results.get("profile") or {}, results.get("plan") or {}
     if prof:
+        budgets = plan.get("budgets") or prof.get("budget_fractions") or [prof.get("budget_fraction")]
+        text = " and ".join(f"{b:.0%}" for b in budgets if b is not None) or "?"
         notes.append(
-            f"Profile {prof.get('name')}: teacher {prof.get('teacher_steps')} steps; rows from G_O train "
-            f"{prof.get('budget_fraction'):.0%} of that, rows from random init (a, c, c′, f, j) the full budget."
+            f"Profile {prof.get('name')}: teacher {prof.get('teacher_steps')} steps; rows from G_O train {text} of "
+            "that (the paper's 10 % beside ours), rows from random init (a, c, c′, f, j) the full budget."
         )
+    notes.append(split_note(ev))
+    notes.append(thresholds_note())
+    if results.get("selection"):
+        notes.append(str(results["selection"]))
     return notes + list(results.get("notes") or [])
 
 

@@ -34,11 +34,12 @@ from gancompress.evaluate import Evaluator
 from gancompress.families import GanLoss, get_family
 from gancompress.imagegrid import sample_grid
 from gancompress.io import read_json, write_json
+from gancompress.known_bad import known_bad
 from gancompress.methods import METHODS, create_method
 from gancompress.pipeline import _budget, compress, gan_info, load_gan, save, train_teacher
 from gancompress.rundir import RunDir, env_info
 from gancompress.table1 import TABLE1_BY_METHOD, select_rows
-from gancompress.table1_config import PROFILES, table1_config
+from gancompress.table1_config import PROFILES, budget_fractions, table1_config
 from gancompress.table1_results import CONTROL_VARIANT, cell_done, find_row, new_row, refresh, row_name
 from gancompress.variants import VARIANTS, apply_variant, check_variants, variant_method
 
@@ -50,20 +51,36 @@ COVERAGE_READINGS = 4
 
 @dataclass(frozen=True, kw_only=True)
 class Cell:
-    """One (row, seed) unit of work."""
+    """One (row, seed) unit of work; ``budget``: the compression budget (fraction of the teacher's steps) of a row
+    from G_O, ``None`` for rows from random init (the teacher's full budget)."""
 
     name: str
     method: str
     variant: str | None
     seed: int
+    budget: float | None = None
 
 
-def plan_cells(methods: list[str], variants: list[str], seeds: list[int], control: bool) -> list[Cell]:
-    """Seed-major order (every row once before any row's second seed), so a partial run covers the whole table."""
+def plan_cells(
+    methods: list[str], variants: list[str], seeds: list[int], control: bool, budgets: list[float] | None = None
+) -> list[Cell]:
+    """Seed-major order (every row once before any row's second seed), so a partial run covers the whole table.
+
+    Rows from G_O (method ``budget == "compress"``, variants, the control) run once per compression budget in
+    ``budgets`` — named ``<row>@10%`` when there are several — and rows from random init once, at the full budget.
+    """
     rows = [(m, None) for m in methods] + [(variant_method(v), v) for v in variants]
     if control and CONTROL_VARIANT not in variants:
         rows.append((variant_method(CONTROL_VARIANT), CONTROL_VARIANT))
-    return [Cell(name=row_name(m, v), method=m, variant=v, seed=s) for s in seeds for m, v in rows]
+    fractions: list[float | None] = list(budgets) if budgets else [None]
+    cells = []
+    for s in seeds:
+        for m, v in rows:
+            full = METHODS.get(m).budget == "full" and v is None
+            for b in [None] if full else fractions:
+                name = row_name(m, v, b if len(fractions) > 1 else None)
+                cells.append(Cell(name=name, method=m, variant=v, seed=s, budget=b))
+    return cells
 
 
 def _describe(method: str, variant: str | None) -> str:
@@ -103,7 +120,8 @@ class Table1Job:
         self.cpu_before = float(results.get("timing", {}).get("cpu_seconds", 0.0))
         self.cpu_workers = 0.0  # CPU seconds of cells run in --jobs worker processes
         self.train_data = load_dataset(cfg.data, "train")
-        self.test_data = load_dataset(cfg.data, "test")
+        # the held-out split scored: test (reported once) or val (where options are chosen, docs/method.md §7)
+        self.test_data = load_dataset(cfg.data, cfg.eval.split)
         log.info("data: %s (%d train / %d test images)", cfg.data.name, len(self.train_data), len(self.test_data))
         t0 = time.perf_counter()
         self.evaluator = Evaluator(
@@ -169,6 +187,7 @@ class Table1Job:
         self.loss = self._make_loss()
         metrics = self._evaluate(self.g_orig, is_teacher=True)
         sample_grid(self.g_orig, self.loss, self.out / "samples" / "teacher.png", self.cfg.device)
+        self.results["sanity"] = self.sanity()
         self.results["teacher"] = {
             "path": str(path),
             "source": source,
@@ -186,13 +205,30 @@ class Table1Job:
         self.results["timing"]["teacher_seconds"] = self.results["teacher"]["seconds"]
         self.save()
 
+    def sanity(self) -> dict[str, Any]:
+        """Known-bad generators (known_bad.py) scored by the same evaluator: the report shows each verdict, which
+        must flag them all (table1_results.refresh recomputes the verdicts)."""
+        x = self.loss.sample_input(2, torch.Generator().manual_seed(0), self.cfg.device)
+        with torch.no_grad():
+            shape = tuple(self.g_orig.eval()(*x).shape[1:])
+        out = {}
+        for name, g in known_bad(self.train_data, shape, tuple(x[0].shape[1:])).items():
+            out[name] = {"metrics": self._evaluate(g.to(self.cfg.device), is_teacher=True)}
+        return out
+
     # ------------------------------------------------------------------------------------------ cells
     def add_row(self, cell: Cell) -> dict[str, Any]:
         """The results row of ``cell`` (created, in plan order, the first time)."""
         row = find_row(self.results, cell.name)
         if row is None:
-            budget = METHODS.get(cell.method).budget
-            row = new_row(cell.method, cell.variant, budget=budget, description=_describe(cell.method, cell.variant))
+            budget = METHODS.get(cell.method).budget if cell.variant is None else "compress"
+            suffix = len(self.results["plan"].get("budgets") or []) > 1
+            desc = _describe(cell.method, cell.variant)
+            if cell.budget is not None:
+                desc += f"; budget {cell.budget:.0%} of the teacher's steps"
+            row = new_row(
+                cell.method, cell.variant, budget=budget, description=desc, fraction=cell.budget, suffix=suffix
+            )
             self.results["models"].append(row)
         return row
 
@@ -226,6 +262,8 @@ class Table1Job:
             else:
                 method, prune, train = cfg.method, cfg.prune, self._train_cfg(None)
                 method = replace(method, name=cell.method)
+                if cell.budget is not None:  # this row's compression budget (a variant may still change it)
+                    train = replace(train, budget_fraction=cell.budget)
                 if cell.variant is not None:
                     method, prune, train = apply_variant(cell.variant, cfg.method, prune, train)
                 steps = _budget(create_method(method), train, teacher["steps"])  # a (full) or compression budget
@@ -309,11 +347,15 @@ def run_table1(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
         raise UserError(f"--seeds must be >= 1, got {n_seeds}")
     if getattr(args, "jobs", 1) is not None and getattr(args, "jobs", 1) < 1:
         raise UserError(f"--jobs must be >= 1, got {args.jobs}")
+    budgets = budget_fractions(args) or plan.get("budgets") or profile.get("budget_fractions")
+    if budgets is None:  # a run written before budgets were planned: its single budget
+        budgets = [profile.get("budget_fraction", cfg.train.budget_fraction)]
     plan = {
         "methods": [r.method for r in rows],
         "variants": variants,
         "seeds": [cfg.seed + i for i in range(n_seeds)],
         "control": not args.no_control,
+        "budgets": [float(b) for b in budgets],
     }
     run = RunDir(out, resume=args.resume, overwrite=args.overwrite)
     if not resume:
@@ -333,7 +375,7 @@ def run_table1(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
     job = Table1Job(cfg, profile, run.path, results)
     results["evaluator"] = job.evaluator.info
     job.teacher(args.teacher)
-    cells = plan_cells(plan["methods"], variants, plan["seeds"], plan["control"])
+    cells = plan_cells(plan["methods"], variants, plan["seeds"], plan["control"], plan["budgets"])
     todo = [c for c in cells if not cell_done(results, c.name, c.seed)]
     log.info("%d cells planned, %d to run (%d finished)", len(cells), len(todo), len(cells) - len(todo))
     for cell in cells:  # rows in plan order, whichever cell finishes first

@@ -81,7 +81,7 @@ class TaskState:
         self.cfg: RunCfg = replace(override(cfg, overrides), device=device)
         self.task = task
         self.train_data = load_dataset(self.cfg.data, "train")
-        self.test_data = load_dataset(self.cfg.data, "test")
+        self.test_data = load_dataset(self.cfg.data, self.cfg.eval.split)  # test, or val to choose options
         self.evaluator = Evaluator(
             self.train_data, self.test_data, extractor=self.cfg.eval.extractor,
             num_samples=self.cfg.eval.num_samples, device=device,

@@ -38,6 +38,8 @@ SUMMARY_KEYS = (
     "recall",
     "density",
     "coverage",
+    "target_accuracy",
+    "min_class_share",
     "class_coverage",
     "class_kl",
     "diversity_ratio",
@@ -51,28 +53,41 @@ CONTROL_NAME = "dense_continued"
 CONTROL_VARIANT = "continued"
 
 
-def row_name(method: str, variant: str | None) -> str:
-    """``self_supervised`` for a paper row, ``self_supervised[sample]`` for a variant, the control's own name."""
-    if variant is None:
-        return method
-    return CONTROL_NAME if variant == CONTROL_VARIANT else f"{method}[{variant}]"
+def row_name(method: str, variant: str | None, fraction: float | None = None) -> str:
+    """``self_supervised`` for a paper row, ``self_supervised[sample]`` for a variant, the control's own name; with
+    ``fraction`` (a run with several compression budgets) ``@10%`` is appended."""
+    name = method if variant is None else CONTROL_NAME if variant == CONTROL_VARIANT else f"{method}[{variant}]"
+    return name if fraction is None else f"{name}@{fraction:.0%}"
 
 
-def new_row(method: str, variant: str | None, *, budget: str, description: str) -> dict[str, Any]:
-    """An empty row: a Table 1 method (``variant`` None) or a variant / the control (no row letter of its own)."""
+def new_row(
+    method: str,
+    variant: str | None,
+    *,
+    budget: str,
+    description: str,
+    fraction: float | None = None,
+    suffix: bool = False,
+) -> dict[str, Any]:
+    """An empty row: a Table 1 method (``variant`` None) or a variant / the control (no row letter of its own).
+
+    ``fraction``: the compression budget of a ``budget == "compress"`` row (a fraction of the teacher's steps);
+    ``suffix``: name it ``<name>@<fraction>`` (runs with several budgets).
+    """
     paper = TABLE1_BY_METHOD.get(method) if variant is None else None
     letter = paper.row if paper else ("a+" if variant == CONTROL_VARIANT else f"{TABLE1_BY_METHOD[method].row}*")
     return {
-        "name": row_name(method, variant),
+        "name": row_name(method, variant, fraction if suffix else None),
         "method": method,
         "row": letter,
         "variant": variant,
         "paper_fid": paper.paper_fid if paper else None,
         "description": description,
         "budget": budget,
+        "budget_fraction": fraction,
         "control": variant == CONTROL_VARIANT,
         "cells": {},
-    }
+    }  # fmt: skip
 
 
 def find_row(results: Mapping[str, Any], name: str) -> dict[str, Any] | None:
@@ -90,15 +105,16 @@ def _summary(values: Sequence[float]) -> dict[str, Any]:
     return {"mean": st["mean"], "std": st["std"], "ci95": st["ci95"] if math.isfinite(st["ci95"]) else None}
 
 
-def _order(row: Mapping[str, Any]) -> tuple[int, int]:
-    """Paper rows in Table 1's order, then variants (in ``VARIANTS`` order), then the control."""
+def _order(row: Mapping[str, Any]) -> tuple[int, int, float]:
+    """Paper rows in Table 1's order, then variants (in ``VARIANTS`` order), then the control; each by budget."""
+    fraction = float(row.get("budget_fraction") or 0.0)
     if row.get("control"):
-        return (2, 0)
+        return (2, 0, fraction)
     if row.get("variant"):
         names = list(VARIANTS)
-        return (1, names.index(row["variant"]) if row["variant"] in names else len(names))
+        return (1, names.index(row["variant"]) if row["variant"] in names else len(names), fraction)
     methods = [r.method for r in TABLE1]
-    return (0, methods.index(row["method"]) if row["method"] in methods else len(methods))
+    return (0, methods.index(row["method"]) if row["method"] in methods else len(methods), fraction)
 
 
 def refresh(results: dict[str, Any]) -> dict[str, Any]:
@@ -106,6 +122,8 @@ def refresh(results: dict[str, Any]) -> dict[str, Any]:
     results["models"].sort(key=_order)  # stable; rows added by a resumed run with more --methods land in place
     teacher = results.get("teacher") or {}
     t_metrics, t_curves = teacher.get("metrics") or {}, teacher.get("curves") or {}
+    for entry in (results.get("sanity") or {}).values():  # known-bad generators: scores only, no curves
+        entry["verdict"] = quality_flag(entry.get("metrics") or {}, t_metrics)
     for row in results["models"]:
         cells = [c for _, c in sorted(row["cells"].items(), key=lambda kv: int(kv[0])) if "metrics" in c]
         for c in cells:

@@ -71,9 +71,18 @@ class Task:
         return self.teacher_key or self.name
 
 
-_FMNIST = {"name": "fashion_mnist", "image_size": 32, "channels": 1}
+#: DECISION (docs/method.md §7): every reproduction task holds out 10 % of its training split as ``val``, so a run
+#: that chooses options (``--set eval.split=val``) and the run that reports them on ``test`` train the same teachers.
+VAL_FRACTION = 0.1
+_FMNIST = {"name": "fashion_mnist", "image_size": 32, "channels": 1, "val_fraction": VAL_FRACTION}
 _CYCLE = {
-    "data": {"name": "fashion_mnist_unpaired", "image_size": 32, "channels": 1, "classes": [7, 9]},
+    "data": {
+        "name": "fashion_mnist_unpaired",
+        "image_size": 32,
+        "channels": 1,
+        "classes": [7, 9],
+        "val_fraction": VAL_FRACTION,
+    },
     "model": {"family": "cyclegan", "ngf": 8, "ndf": 16, "g_kwargs": {"n_blocks": 2}},
     "train": {"batch_size": 16, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5},
     "eval": {"num_samples": 1000},
@@ -143,7 +152,7 @@ TASKS: dict[str, Task] = {
             name="srgan",
             title="SRGAN 4× super-resolution 16 → 64 px, scikit-image photo tiles",
             config={
-                "data": {"name": "photo_tiles", "image_size": 64, "channels": 1},
+                "data": {"name": "photo_tiles", "image_size": 64, "channels": 1, "val_fraction": VAL_FRACTION},
                 "model": {"family": "srgan", "ngf": 16, "ndf": 8, "g_kwargs": {"n_blocks": 4}},
                 "train": {"batch_size": 16, "lr_g": 5e-4, "lr_d": 2e-4, "beta1": 0.9},
                 "eval": {"num_samples": 535},

@@ -91,6 +91,7 @@ def train(
     resume_from: Path | None = None,
     desc: str = "train",
     d_masks: MaskSet | None = None,
+    health_baseline: dict[str, float] | None = None,
 ) -> TrainResult:
     """Run ``steps`` optimizer steps of ``method`` (already ``setup``) on batches from ``loader``.
 
@@ -105,6 +106,8 @@ def train(
         hooks: ``{"sample": fn(step), "eval": fn(step) -> dict}`` called every ``sample_every`` / ``eval_every``.
         resume_from: a checkpoint directory written by this loop.
         d_masks: a MaskSet on ``method.d`` (D pruned with the same schedule as g_comp), or ``None``.
+        health_baseline: D's health on G_O's fakes before training (:func:`health_baseline`): the collapse monitor's
+            reference for a compression run; ``None`` = the run's own first readings.
 
     Example:
         >>> result = train(method, loader, steps=100, cfg=TrainCfg(steps=100))  # doctest: +SKIP
@@ -140,7 +143,7 @@ def train(
     history: list[dict[str, float]] = []
     window: dict[str, list[float]] = {}
     t0 = time.perf_counter()
-    monitor = CollapseMonitor()
+    monitor = CollapseMonitor(baseline=health_baseline, expected_rows=max(1, (steps - start) // cfg.log_every))
     show = None if distributed.is_main() else True  # None: tqdm decides (off without a TTY)
     bar = tqdm(total=steps, initial=start, desc=desc, disable=show, dynamic_ncols=True, leave=False)
     step = start
@@ -256,6 +259,36 @@ def _d_health(method: Method, batch: dict[str, torch.Tensor]) -> dict[str, float
         real_scores = loss.discriminator_scores(method.d, loss.real_data(batch), batch)
         fake_scores = loss.discriminator_scores(method.d, fake, batch)
     return d_health(real_scores, fake_scores, kind=loss.score_kind)
+
+
+def health_baseline(
+    loss: Any, g: torch.nn.Module, d: torch.nn.Module, data: Any, *, batch_size: int, batches: int = 4, seed: int = 0
+) -> dict[str, float]:
+    """D's health (diagnostics.d_health, averaged over ``batches`` batches) on ``g``'s fakes vs ``data``'s real
+    images, in the train mode the loop uses and without side effects: the reference a compression run's collapse
+    monitor compares its readings with (D_O judging G_O is where teacher training ended). ``gap`` = real − fake."""
+    from gancompress.families.base import draw_batch
+
+    gen = torch.Generator().manual_seed(seed)
+    device = next(g.parameters()).device
+    n = min(batch_size, len(data))
+    rows: list[dict[str, float]] = []
+    with side_effect_free(g, d):
+        g_mode, d_mode = g.training, d.training
+        g.train()
+        d.train()
+        try:
+            for _ in range(batches):
+                batch = draw_batch(data, n, gen, device)
+                fake = g(*loss.generator_input(batch))
+                real = loss.discriminator_scores(d, loss.real_data(batch), batch)
+                rows.append(d_health(real, loss.discriminator_scores(d, fake, batch), kind=loss.score_kind))
+        finally:
+            g.train(g_mode)
+            d.train(d_mode)
+    out = {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]}
+    out["gap"] = out["diag/d_real"] - out["diag/d_fake"]
+    return out
 
 
 @contextmanager

@@ -13,7 +13,7 @@ import pytest
 from clirun import gancompress
 
 METHODS = ("dense", "self_supervised", "oneshot_finetune")
-TINY = ["--dry-run", "--set", "data.image_size=16", "--teacher-steps", "6", "--seeds", "2"]
+TINY = ["--dry-run", "--set", "data.image_size=16", "--teacher-steps", "6", "--seeds", "2", "--budget-fractions", "0.2"]
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +38,12 @@ def test_results_json_has_every_cell(table_run: tuple[Path, dict]) -> None:
     for row in results["models"]:
         assert sorted(row["cells"]) == ["0", "1"], row["name"]
         assert row["metrics"]["fid"] > 0 and "fid_ci95" in row["metrics"]
-        assert row["flag"] in ("ok", "artifacts", "collapse")
+        assert row["flag"] in ("ok", "artifacts", "off_target", "collapse")
         for cell in row["cells"].values():
             assert {"fid", "kid", "precision", "recall", "class_coverage", "diversity_ratio"} <= set(cell["metrics"])
             assert cell["seconds"] > 0 and (out / cell["samples"]).is_file()
             assert isinstance(cell["false_positive"]["false_positive"], bool)
-            assert cell["verdict"]["flag"] in ("ok", "artifacts", "collapse")
+            assert cell["verdict"]["flag"] in ("ok", "artifacts", "off_target", "collapse")
     by_name = {r["name"]: r for r in results["models"]}
     # budgets (PAPER.md §4): random-init rows the teacher's 6 steps, rows from G_O 20 % of them (ceil → 2)
     assert {c["steps"] for c in by_name["dense"]["cells"].values()} == {6}
@@ -53,8 +53,28 @@ def test_results_json_has_every_cell(table_run: tuple[Path, dict]) -> None:
     assert by_name["self_supervised"]["metrics"]["sparsity"] == pytest.approx(0.5, abs=1e-3)
     assert results["timing"]["wall_seconds"] > 0
     md = (out / "report.md").read_text()
-    assert "| row | method | seeds |" in md and "## Outcome" in md and "self_supervised" in md
+    assert "| row | method | budget | seeds |" in md and "## Outcome" in md and "self_supervised" in md
+    assert "## Sanity checks: known-bad generators" in md and "Verdict thresholds" in md
+    assert set(results["sanity"]) >= {"few_images", "noise"}
     assert (out / "report.html").is_file() and (out / "curves" / "self_supervised_losses.svg").is_file()
+
+
+def test_default_budgets_are_the_papers_10_percent_and_20(
+    tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]
+) -> None:
+    out = tmp_path_factory.mktemp("runs") / "budgets"
+    tiny = ["--dry-run", "--set", "data.image_size=16", "--teacher-steps", "10", "--seeds", "1"]
+    proc = gancompress(["reproduce", "table1", *tiny, "--methods", "dense,self_supervised", "--out", str(out)], env)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((out / "results.json").read_text())
+    rows = {r["name"]: r for r in results["models"]}
+    assert list(rows) == ["dense", "self_supervised@10%", "self_supervised@20%", "dense_continued@10%",
+                          "dense_continued@20%"]  # fmt: skip
+    assert [c["steps"] for c in rows["self_supervised@10%"]["cells"].values()] == [1]  # ceil(0.1 × 10)
+    assert [c["steps"] for c in rows["self_supervised@20%"]["cells"].values()] == [2]
+    assert rows["dense"]["budget"] == "full" and results["plan"]["budgets"] == [0.1, 0.2]
+    md = (out / "report.md").read_text()
+    assert "FID(self_supervised@10%) / FID(dense_continued@10%)" in md
 
 
 def test_resume_skips_finished_cells(table_run: tuple[Path, dict], env: dict[str, str]) -> None:
@@ -102,7 +122,7 @@ def test_report_command_and_refusals(table_run: tuple[Path, dict], env: dict[str
     (out / "report.md").unlink()
     proc = gancompress(["report", str(out)], env)
     assert proc.returncode == 0, proc.stderr
-    assert "| b | self_supervised | 2 |" in (out / "report.md").read_text()
+    assert "| b | self_supervised | 20% | 2 |" in (out / "report.md").read_text()
     proc = gancompress(["reproduce", "table1", *TINY, "--out", str(out)], env)  # exists, no --resume
     assert proc.returncode == 2 and "already exists" in proc.stderr
     proc = gancompress(["reproduce", "table1", "--dry-run", "--methods", "dense,bogus", "--variants", "sample"], env)
@@ -113,6 +133,7 @@ def test_given_teacher_is_row_a(table_run: tuple[Path, dict], tmp_path: Path, en
     out, _ = table_run
     teacher = out / "teacher"
     args = ["--teacher", str(teacher), "--methods", "a,b", "--seeds", "1", "--no-control", "--num-samples", "64"]
+    args += ["--budget-fractions", "0.2"]
     proc = gancompress(["reproduce", "table1", *args, "--out", str(tmp_path / "t"), "-q"], env)
     assert proc.returncode == 0, proc.stderr
     results = json.loads((tmp_path / "t" / "results.json").read_text())
@@ -135,7 +156,10 @@ def test_table1_on_a_second_family_uses_its_task_config(tmp_path: Path, env: dic
     cfg = results["config"]
     assert cfg["model"]["family"] == "stargan" and cfg["data"]["classes"] == [0, 1, 2]
     assert cfg["train"]["lr_d"] == 2 * cfg["train"]["lr_g"]
-    assert [r["row"] for r in results["models"]] == ["a", "b", "j"]
+    assert [r["row"] for r in results["models"]] == ["a", "b", "b", "j"]  # b at 10 % and 20 %
     for row in results["models"]:
         cell = row["cells"]["0"]["metrics"]
         assert cell["fid"] > 0 and 0.0 <= cell["target_accuracy"] <= 1.0, row["name"]
+        assert cell["reference_mode"] == "per_target" and "fid_per_target" in cell, row["name"]
+    # copying the input is scored (and must be flagged) beside the real rows
+    assert results["sanity"]["input_copy"]["verdict"]["flag"] != "ok"

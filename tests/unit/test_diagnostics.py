@@ -57,3 +57,37 @@ def test_coverage_alarm() -> None:
     assert mon.events == []
     mon.update(300, {"diag/class_coverage": 0.3})
     assert mon.flags == ["class_coverage_drop"] and mon.events[0]["step"] == 300
+
+
+def test_critic_gap_alarm_fires_in_a_quick_run_against_the_baseline() -> None:
+    """A quick-profile compression run logs ~6 rows: with G_O's gap as the baseline the alarm can fire in them."""
+    mon = CollapseMonitor(baseline={"gap": 1.0}, expected_rows=6)
+    assert mon.patience == 2
+    for step, gap in zip((20, 40, 60), (1.1, 1.4, 1.2), strict=True):  # healthy: near G_O's gap
+        mon.update(step, {"diag/d_real": gap / 2, "diag/d_fake": -gap / 2})
+    assert mon.events == []
+    for step, gap in zip((80, 100, 120), (3.5, 4.2, 5.0), strict=True):  # D separates the student's fakes easily
+        mon.update(step, {"diag/d_real": gap / 2, "diag/d_fake": -gap / 2})
+    assert mon.flags == ["critic_gap_growth"] and mon.events[0]["step"] == 100
+
+
+def test_critic_gap_needs_a_baseline_and_a_rising_gap() -> None:
+    """From random init (teacher training) the gap grows as D learns: no baseline, no gap alarm. A gap that is
+    wide but falling back is not raised either."""
+    mon = CollapseMonitor(expected_rows=6)
+    for step, gap in enumerate((0.1, 2.0, 5.0, 9.0, 12.0, 15.0)):
+        mon.update(step, {"diag/d_real": gap, "diag/d_fake": 0.0})
+    assert mon.events == []
+    mon = CollapseMonitor(baseline={"gap": 1.0}, expected_rows=6)
+    for step, gap in enumerate((8.0, 8.0, 7.0, 4.0, 3.2, 3.1)):
+        mon.update(step, {"diag/d_real": gap, "diag/d_fake": 0.0})
+    assert [e["step"] for e in mon.events] == [1]  # raised while it was rising, once
+
+
+def test_entropy_alarm_in_a_short_run_uses_the_baseline() -> None:
+    mon = CollapseMonitor(baseline={"diag/d_entropy": 0.8}, expected_rows=6)
+    for step, ent in enumerate((0.7, 0.6, 0.05, 0.04)):
+        mon.update(step, {"diag/d_entropy": ent})
+    assert mon.flags == ["d_entropy_collapse"] and mon.events[0]["step"] == 3
+    long_run = CollapseMonitor(expected_rows=200)  # long runs keep the default warm-up and patience
+    assert (long_run.warmup, long_run.patience) == (10, 5)

@@ -36,7 +36,10 @@ from gancompress.registry import Registry
 
 logger = logging.getLogger(__name__)
 
-SPLITS = ("train", "test")
+SPLITS = ("train", "val", "test")
+#: Datasets whose labels name groups of correlated images (photo_tiles: the photo overlapping tiles are cut from):
+#: their validation split holds out whole groups, so no validation tile overlaps a training tile.
+GROUPED_LABELS = {"photo_tiles"}
 DATASETS: Registry = Registry("dataset")
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
@@ -115,21 +118,59 @@ class ImageDataset:
 
 
 def check_split(split: str) -> None:
-    """Raise :class:`UserError` unless ``split`` is ``"train"`` or ``"test"``."""
+    """Raise :class:`UserError` unless ``split`` is ``"train"``, ``"val"`` or ``"test"``."""
     if split not in SPLITS:
         raise UserError(f"unknown split {split!r}; valid values: {', '.join(SPLITS)}")
+
+
+def validation_indices(ds: ImageDataset, fraction: float, *, grouped: bool = False, seed: int = 0) -> np.ndarray:
+    """Sorted indices of ``ds`` (a training split) held out as the validation split.
+
+    ``fraction`` of every class (seeded permutation per class; unlabelled data: of the whole split), at least one
+    image per class; ``grouped``: the labels name groups of correlated images, and whole groups are held out instead
+    (about ``fraction`` of them, at least one, never all).
+
+    Example:
+        >>> from gancompress.data.fake import load_fake
+        >>> ds = load_fake(DataCfg(name="fake", image_size=8), "train")
+        >>> len(validation_indices(ds, 0.1))
+        51
+    """
+    rng = np.random.default_rng(seed)
+    labels = ds.labels.numpy() if ds.labels is not None else np.zeros(len(ds), dtype=np.int64)
+    classes = np.unique(labels)
+    if grouped:
+        k = min(len(classes) - 1, max(1, round(fraction * len(classes))))
+        if k < 1:
+            raise UserError(f"dataset {ds.name!r} has one image group: no validation split can be held out")
+        held = rng.permutation(classes)[:k]
+        return np.flatnonzero(np.isin(labels, held))
+    chosen = []
+    for c in classes:
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        chosen.append(idx[: max(1, round(fraction * len(idx)))])
+    return np.sort(np.concatenate(chosen))
+
+
+def _carve(ds: ImageDataset, cfg: DataCfg, split: str) -> ImageDataset:
+    """The ``train`` or ``val`` part of a native training split (``cfg.val_fraction`` held out as ``val``)."""
+    val = validation_indices(ds, cfg.val_fraction, grouped=cfg.name in GROUPED_LABELS)
+    keep = val if split == "val" else np.setdiff1d(np.arange(len(ds)), val)
+    return replace(ds.subset(keep), split=split)
 
 
 def load_dataset(cfg: DataCfg, split: str = "train") -> ImageDataset:
     """Load ``cfg.name`` and apply the common post-processing of ``cfg``.
 
-    Steps, in order: keep only ``cfg.classes`` (original label values and ``num_classes`` are kept), keep ``cfg.limit``
+    Steps, in order: with ``cfg.val_fraction`` > 0, hold out that share of the training split as ``val``
+    (:func:`validation_indices`; ``train`` is the rest), keep only ``cfg.classes`` (original label values and
+    ``num_classes`` are kept), keep ``cfg.limit``
     images (a seeded random sample, seed 0, in original order; applies to every split), resize to
     ``cfg.image_size`` (bilinear, antialiased), convert to ``cfg.channels`` (1→3 repeat, 3→1 mean), clamp to [-1, 1].
 
     Args:
         cfg: which dataset and how to shape it.
-        split: ``"train"`` or ``"test"``.
+        split: ``"train"``, ``"val"`` (needs ``cfg.val_fraction`` > 0) or ``"test"``.
 
     Returns:
         The processed split.
@@ -149,7 +190,18 @@ def load_dataset(cfg: DataCfg, split: str = "train") -> ImageDataset:
         raise UserError(f"image_size must be positive, got {cfg.image_size}")
     if cfg.limit is not None and cfg.limit < 1:
         raise UserError(f"limit must be a positive number of images or None, got {cfg.limit}")
-    ds = DATASETS.get(cfg.name)(cfg, split)
+    if split == "val" and not cfg.val_fraction:
+        raise UserError(
+            f"dataset {cfg.name!r} has no validation split: set data.val_fraction (e.g. --set data.val_fraction=0.1) "
+            "to hold out part of the training split"
+        )
+    loader = DATASETS.get(cfg.name)
+    if getattr(loader, "derived", False):  # built from another dataset's split, which carves it (paired.py …)
+        ds = loader(cfg, split)
+    else:
+        ds = loader(cfg, "train" if split == "val" else split)
+        if split != "test" and cfg.val_fraction:
+            ds = _carve(ds, cfg, split)
     images, labels, extras = ds.images, ds.labels, dict(ds.extras)
 
     if cfg.classes is not None:

@@ -104,4 +104,6 @@ def load_edges_dataset(base: str, cfg: DataCfg, split: str) -> ImageDataset:
 
 
 for _base in EDGE_BASES:
-    DATASETS.add(f"{_base}_edges", functools.partial(load_edges_dataset, _base))
+    _loader = functools.partial(load_edges_dataset, _base)
+    _loader.derived = True  # type: ignore[attr-defined]  # the base split carves val (datasets.load_dataset)
+    DATASETS.add(f"{_base}_edges", _loader)

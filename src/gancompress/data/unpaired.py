@@ -74,7 +74,7 @@ def load_unpaired_dataset(base: str, cfg: DataCfg, split: str) -> ImageDataset:
     if len(tgt) == 0 or len(src) == 0:
         raise UserError(f"no {split} images of class {tgt_class if len(tgt) == 0 else src_class} in {base!r}")
     # seed 0 and the split: the same pairing on every load, different between train and test
-    rng = np.random.default_rng([0, {"train": 0, "test": 1}[split]])
+    rng = np.random.default_rng([0, {"train": 0, "test": 1, "val": 2}[split]])
     order = torch.as_tensor(np.resize(rng.permutation(len(src)), len(tgt)))
     pick = src[order]
     train_full = full if split == "train" else load_dataset(replace(cfg, name=base, classes=None, limit=None), "train")
@@ -91,4 +91,6 @@ def load_unpaired_dataset(base: str, cfg: DataCfg, split: str) -> ImageDataset:
 
 
 for _base in UNPAIRED_BASES:
-    DATASETS.add(f"{_base}_unpaired", functools.partial(load_unpaired_dataset, _base))
+    _loader = functools.partial(load_unpaired_dataset, _base)
+    _loader.derived = True  # type: ignore[attr-defined]  # the base split carves val (datasets.load_dataset)
+    DATASETS.add(f"{_base}_unpaired", _loader)
