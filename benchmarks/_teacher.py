@@ -27,10 +27,11 @@ class Teacher:
     loss: GanLoss
 
 
-def open_teacher(path: str, num_samples: int) -> Teacher:
-    """The teacher in run dir ``path`` with an evaluator over its data's test split (``num_samples`` per score)."""
+def open_teacher(path: str, num_samples: int, split: str = "test") -> Teacher:
+    """The teacher in run dir ``path`` with an evaluator over its data's held-out ``split`` (``num_samples`` per
+    score; ``val`` where thresholds and options are chosen)."""
     cfg = run_config(path)
-    train, test = gc.load_dataset(cfg.data, "train"), gc.load_dataset(cfg.data, "test")
+    train, test = gc.load_dataset(cfg.data, "train"), gc.load_dataset(cfg.data, split)
     g, d = gc.load_gan(path)
     loss = gc.get_family(cfg.model.family).make_loss(g, d)
     return Teacher(cfg, train, Evaluator(train, test, num_samples=num_samples), g, d, gan_info(path), loss)

@@ -34,9 +34,16 @@ def main() -> None:
     ap.add_argument("--num-samples", type=int, default=2000)
     ap.add_argument("--teacher-seeds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--split",
+        default="val",
+        choices=("val", "test"),
+        help="held-out split scored (thresholds are "
+        "chosen on val, docs/method.md §7; needs a teacher trained with data.val_fraction > 0)",
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    t = open_teacher(args.teacher, args.num_samples)
+    t = open_teacher(args.teacher, args.num_samples, split=args.split)
     g, _, loss = gc.get_family(t.cfg.model.family).select(t.g, t.d, t.cfg)
     loss.bind_eval_data(t.evaluator.test)
     ev = t.evaluator
@@ -57,7 +64,7 @@ def main() -> None:
         rows[name] = {"metrics": {k: m.get(k) for k in KEYS}, "verdict": quality_flag(m, teacher)}
         print(name, json.dumps(rows[name]), file=sys.stderr, flush=True)
     print(json.dumps({
-        "teacher": args.teacher, "family": t.cfg.model.family, "data": t.cfg.data.name,
+        "teacher": args.teacher, "family": t.cfg.model.family, "data": t.cfg.data.name, "split": args.split,
         "num_samples": teacher["num_samples"], "teacher_metrics": {k: teacher.get(k) for k in KEYS},
         "thresholds": THRESHOLDS, "generators": rows,
     }, indent=2))  # fmt: skip

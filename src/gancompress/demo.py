@@ -29,8 +29,10 @@ from gancompress.io import write_json
 from gancompress.metrics import HIGHER_IS_BETTER
 from gancompress.pipeline import compress, prune_oneshot, save, train_teacher
 from gancompress.report import write_report
+from gancompress.report_protocol import thresholds_note
 from gancompress.rundir import RunDir, env_info
 from gancompress.train import TrainResult
+from gancompress.verdict import quality_flag
 
 log = logging.getLogger(__name__)
 
@@ -149,10 +151,19 @@ def run_demo(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
         entries.append(_entry(name, label, res.generator, res.train, desc))
 
     models = []
+    teacher_scores: dict[str, Any] = {}
+    teacher_curves: dict[str, Any] = {}
     for e in entries:
         log.info("evaluating %s", e["name"])
         teacher = None if e["name"] == "teacher" else g_orig
         scores = evaluator.evaluate(e["g"], loss, teacher=teacher, seed=cfg.seed, metrics=cfg.eval.metrics)
+        if teacher is None:
+            teacher_scores, teacher_curves = scores, e["curves"]
+            verdict = None
+        else:  # against G_O, the model that was compressed (docs/method.md §7)
+            verdict = quality_flag(
+                scores, teacher_scores, curves=e["curves"], teacher_curves=teacher_curves, alarms=e["flags"]
+            )
         grid = sample_grid(e["g"], loss, run.samples / f"{e['name']}.png", cfg.device)
         models.append(
             {
@@ -164,7 +175,9 @@ def run_demo(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
                 "seconds": e["seconds"],
                 "samples": f"samples/{grid.name}",
                 "curves": e["curves"],
-                "flags": e["flags"],
+                # the verdict first (ok / artifacts / off_target / collapse), then the collapse monitor's alarms
+                "flags": ([verdict["flag"]] if verdict else []) + list(e["flags"]),
+                "verdict": verdict,
                 "control": e["name"] == "teacher_continued",
             }
         )
@@ -180,7 +193,8 @@ def run_demo(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
         "env": env_info(cfg.seed, cfg.device),
         "notes": [
             _provenance(evaluator.info),
-            "One seed: differences of a few percent are within seed noise (see PAPER.md §7).",
+            "One seed: differences of a few percent are within seed noise (docs/method.md §7).",
+            thresholds_note(),
         ],
     }
     md, html = write_report(results, run.path)

@@ -16,8 +16,10 @@ from typing import Any
 
 from gancompress.evaluate import summarize
 from gancompress.report import _img_src, format_table
+from gancompress.report_protocol import split_note, thresholds_note
 from gancompress.sweep import CONTROL
 from gancompress.tasks import TABLE2_SPARSITIES
+from gancompress.verdict import quality_flag
 
 #: issue 7's targets: FID(50 %) / FID(dense) ≤ 1.05 and FID(90 %) / FID(dense) ≤ 1.2 on every family.
 TARGETS = {0.5: 1.05, 0.9: 1.2}
@@ -146,6 +148,9 @@ def outcome(results: Mapping) -> list[str]:
             parts.append(f"vs the same-budget dense control ({control['mean']:.3f}): " + ", ".join(ratios))
         if parts:
             lines.append(f"{name}: element " + "; ".join(parts))
+        flagged = flagged_cells(t)
+        if flagged:
+            lines.append(f"{name}: flagged against its teacher (verdict.py) — " + "; ".join(flagged))
         if results["kind"] == "granularity":
             for s in _sparsities(results):
                 ranked = sorted((r, g) for g in _granularities(results) if (r := _ratio(t, g, s)) is not None)
@@ -161,6 +166,30 @@ def outcome(results: Mapping) -> list[str]:
         lines.append(f"wall time {timing['wall_seconds'] / 60:.1f} min, CPU {timing.get('cpu_seconds', 0) / 60:.1f} min"
                      f" ({timing.get('jobs', 1)} worker process(es))")  # fmt: skip
     return lines
+
+
+def _scored(results: Mapping) -> Mapping:
+    """The evaluator provenance recorded with the scores (``real_set`` names the split) of the first scored task."""
+    for t in results["tasks"].values():
+        metrics = (t.get("teacher") or {}).get("metrics")
+        if metrics:
+            return metrics
+    return {}
+
+
+def flagged_cells(task: Mapping) -> list[str]:
+    """``"<granularity> <sparsity> seed N: flag (reasons)"`` for every cell whose verdict against the task's teacher
+    (G_O, the same evaluator) is not ``ok`` — the verdicts of Table 1, applied to every sweep cell."""
+    teacher = (task.get("teacher") or {}).get("metrics") or {}
+    out = []
+    for c in task["cells"].values():
+        if "metrics" not in c or not teacher:
+            continue
+        v = quality_flag(c["metrics"], teacher, alarms=c.get("alarms", ()))
+        if v["flag"] != "ok":
+            where = "control" if c["granularity"] == CONTROL else f"{c['granularity']} {c['sparsity']:.0%}"
+            out.append(f"{where} seed {c.get('seed', 0)}: {v['flag']} ({'; '.join(v['reasons'])})")
+    return out
 
 
 def _tables(results: Mapping) -> list[tuple[str, list[str], list[list[str]]]]:
@@ -188,7 +217,7 @@ def render_markdown(results: Mapping) -> str:
     out += [f"- {e(s)}" for s in outcome(results)] + [""]
     for title, headers, rows in _tables(results):
         out += [f"## {e(title)}", "", format_table([[e(c) for c in r] for r in rows], headers), ""]
-    out += [e(NOTE), "", "## Samples", ""]
+    out += [e(NOTE), "", e(split_note(_scored(results))), "", e(thresholds_note()), "", "## Samples", ""]
     for name, t in results["tasks"].items():
         if t.get("teacher", {}).get("samples"):
             out.append(f"![{name} teacher]({t['teacher']['samples']})")
@@ -209,7 +238,8 @@ def render_html(results: Mapping, base_dir: str | Path) -> str:
     for title, headers, rows in _tables(results):
         out.append(f"<h2>{e(title)}</h2><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in headers) + "</tr>")
         out += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows] + ["</table>"]
-    out += [f"<p>{e(NOTE)}</p>", "<h2>Samples</h2>"]
+    out += [f"<p>{e(NOTE)}</p>", f"<p>{e(split_note(_scored(results)))}</p>", f"<p>{e(thresholds_note())}</p>"]
+    out += ["<h2>Samples</h2>"]
     for name, t in results["tasks"].items():
         figs = [("teacher", t.get("teacher", {}).get("samples"))] + [
             (k, c.get("samples")) for k, c in t["cells"].items()
