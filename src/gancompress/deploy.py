@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -118,12 +117,11 @@ def effective_macs(model: nn.Module, example_inputs: Sequence[Tensor]) -> int:
 
 
 def model_size_bytes(module: nn.Module) -> int:
-    """Size on disk of ``module``'s state_dict as one safetensors file (masks included, as a checkpoint holds them)."""
-    from gancompress.io import save_tensors
+    """Size on disk of ``module`` as gancompress saves it (``io.save_module``: masks packed or derived from the
+    zeros, so a masked model is no larger than its dense weights)."""
+    from gancompress.io import saved_size_bytes
 
-    with tempfile.TemporaryDirectory(prefix="gancompress-size-") as tmp:
-        path = save_tensors(module.state_dict(), Path(tmp) / "m.safetensors")
-        return path.stat().st_size
+    return saved_size_bytes(module)
 
 
 def model_stats(model: nn.Module, example_inputs: Sequence[Tensor]) -> dict[str, int]:

@@ -331,6 +331,28 @@ def _dtype_name(dtype: torch.dtype) -> str:
 
 
 # --------------------------------------------------------------------------------------------------- modules
+def encode_state(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str], list[str]]:
+    """What :func:`save_module` writes for ``state``: (tensors, safetensors metadata, weights whose mask is derived
+    from their nonzeros — listed in the JSON spec)."""
+    from gancompress.pruning.packed import META_KEY, pack_state_dict
+
+    tensors, packing = pack_state_dict(state, derive=True)
+    metadata = {"format": MODULE_FORMAT}
+    if packing["packed"]:  # no key order (the module has it) and no derived list (the JSON has it): bytes count here
+        stored = {"format": packing["format"], "packed": packing["packed"]}
+        metadata[META_KEY] = json.dumps(stored, separators=(",", ":"))
+    return tensors, metadata, list(packing["derived"])
+
+
+def saved_size_bytes(module: nn.Module) -> int:
+    """Bytes of the ``.safetensors`` :func:`save_module` writes for ``module`` (what a user ships)."""
+    import tempfile
+
+    tensors, metadata, _ = encode_state(module.state_dict())
+    with tempfile.TemporaryDirectory(prefix="gancompress-size-") as tmp:
+        return save_tensors(tensors, Path(tmp) / "m.safetensors", metadata=metadata).stat().st_size
+
+
 def save_module(module: nn.Module, directory: str | Path, name: str, extra: dict[str, Any] | None = None) -> Path:
     """Save ``module`` as ``<name>.safetensors`` + ``<name>.json`` (arch spec, masked layers, ``extra``).
 
@@ -338,8 +360,6 @@ def save_module(module: nn.Module, directory: str | Path, name: str, extra: dict
     ``.safetensors`` is no larger than the same model's without masks, and :func:`load_module` restores every tensor
     bit-identically.
     """
-    from gancompress.pruning.packed import META_KEY, pack_state_dict
-
     directory = Path(directory)
     spec = getattr(module, "arch_spec", None)
     if spec is None:
@@ -350,15 +370,11 @@ def save_module(module: nn.Module, directory: str | Path, name: str, extra: dict
         )
     state = module.state_dict()
     masked = [k.removesuffix(".weight_mask") for k in state if k.endswith(".weight_mask")]
-    tensors, packing = pack_state_dict(state, derive=True)
-    metadata = {"format": MODULE_FORMAT}
-    if packing["packed"]:  # no key order (the module has it) and no derived list (the JSON has it): bytes count here
-        stored = {"format": packing["format"], "packed": packing["packed"]}
-        metadata[META_KEY] = json.dumps(stored, separators=(",", ":"))
+    tensors, metadata, derived = encode_state(state)
     save_tensors(tensors, directory / f"{name}.safetensors", metadata=metadata)
     meta = {"format": MODULE_FORMAT, **spec, "masked_layers": masked, **(extra or {})}
-    if packing["derived"]:
-        meta["derived_masks"] = packing["derived"]
+    if derived:
+        meta["derived_masks"] = derived
     if getattr(module, "channel_spec", None):  # physically pruned (pruning/physical.py): record the smaller sizes
         from gancompress.pruning.physical import channel_spec
 
