@@ -220,7 +220,9 @@ def _self_supervised_lines(results: Mapping, rows: list[Mapping], ss: Mapping, t
     winners = [r for r in same_budget if rank_key(r) < rank_key(ss)]
     for r in sorted(winners, key=rank_key):
         sep = _overlap(r, ss)
-        note = "intervals overlap" if sep else "intervals separate" if sep is False else "no interval"
+        note = "FID intervals overlap" if sep else "FID intervals separate" if sep is False else "no interval"
+        if r.get("flag") != ss.get("flag"):  # ranked by its verdict first: say so, the FID may be higher
+            note = f"verdict {r.get('flag')} vs {ss.get('flag')}; {note}"
         lines.append(f"Baseline {_label(r)} beats {ss['name']}: FID {_pm(*_fid(r))} vs {_pm(*_fid(ss))} ({note}).")
     if same_budget and not winners:
         lines.append(f"No Table 1 baseline{at} beats {ss['name']} (FID {_pm(*_fid(ss))}).")
