@@ -19,6 +19,7 @@ from typing import Any
 
 from gancompress.config import RunCfg, from_dict, load_config, override, to_dict
 from gancompress.errors import NonFiniteLossError, UserError
+from gancompress.outguard import check_outputs
 
 log = logging.getLogger("gancompress")
 
@@ -244,6 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if int(os.environ.get("WORLD_SIZE", "1")) > 1 and args.command not in MULTI_PROCESS:
             raise UserError(f"'{args.command}' runs in one process; under torchrun use train or compress")
         _check_model_file(getattr(args, "model", None))
+        check_outputs(args)  # before any data is loaded or any work runs
         func = getattr(importlib.import_module(module_name), func_name)
         return int(func(args) or 0)
     except UserError as exc:
@@ -252,9 +254,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NonFiniteLossError as exc:
         print(f"error: {exc}; training stopped, the last good checkpoint is kept", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(interrupted_message(args, exc), file=sys.stderr)
         return 130
+
+
+def interrupted_message(args: argparse.Namespace, exc: BaseException) -> str:
+    """ "interrupted at step N; resume with: <command>" when a checkpoint was saved, else what was lost."""
+    step = getattr(exc, "step", None)
+    run = getattr(args, "run_path", None)
+    if step is None:
+        return "interrupted" + (
+            f"; {run} keeps its last checkpoint, if any (--resume continues from it)" if run else ""
+        )
+    if getattr(exc, "checkpoint", None) is None or not run:
+        return f"interrupted at step {step}; no checkpoint was written (train.ckpt_every=0)"
+    return f"interrupted at step {step}; resume with: gancompress {args.command} --out {run} --resume"
 
 
 def _check_model_file(spec: str | None) -> None:

@@ -23,6 +23,7 @@ from gancompress.data import load_dataset
 from gancompress.errors import UserError
 from gancompress.io import import_state_dict, load_state_dict_checked, read_json
 from gancompress.report import format_table
+from gancompress.resume import check_unchanged, recorded_inputs, restore_inputs
 from gancompress.rundir import RunDir, env_info
 
 log = logging.getLogger("gancompress")
@@ -42,13 +43,12 @@ def _open_run(args: argparse.Namespace, default: str) -> Iterator[tuple[RunDir, 
         existed = Path(out).exists()
         return str(RunDir(out, resume=args.resume, overwrite=args.overwrite).path), existed
 
+    if args.resume:
+        _check_resumable(args.out or default)
     path, existed = distributed.on_main(create)
     run = RunDir(path, create=False)
-    resume_from = None
-    if args.resume:
-        resume_from = run.latest_checkpoint()
-        if resume_from is None:
-            raise UserError(f"--resume: no checkpoint in {run.path / 'checkpoints'}; start a new run without --resume")
+    args.run_path = str(run.path)  # for the "resume with:" line of an interrupted run (cli.main)
+    resume_from = run.latest_checkpoint() if args.resume else None
     try:
         yield run, resume_from
     except (Exception, KeyboardInterrupt) as exc:
@@ -63,14 +63,43 @@ def _open_run(args: argparse.Namespace, default: str) -> Iterator[tuple[RunDir, 
         raise
 
 
-def _start(run: RunDir, cfg: RunCfg, resume_from: Path | None) -> RunCfg:
-    """Write config.json / env.json, or on resume reuse the run's own config (a resumed run must not change)."""
+def _check_resumable(out: str | None) -> None:
+    """``--resume`` needs a run that reached a checkpoint; each refusal names the command that helps instead."""
+    from gancompress.rundir import latest_checkpoint
+
+    if not out or not Path(out).is_dir():
+        raise UserError(f"--resume: there is no run {out} to continue; start it without --resume")
+    if latest_checkpoint(out) is None:
+        raise UserError(
+            f"--resume: {out} never reached a checkpoint, so there is nothing to continue; start it again with "
+            "--overwrite"
+        )
+
+
+def _start(run: RunDir, cfg: RunCfg, resume_from: Path | None, args: argparse.Namespace | None = None) -> RunCfg:
+    """Write config.json (with the command's inputs, resume.py) / env.json, or on resume keep the run's own."""
     if resume_from is not None:
-        return run_config(run.path)
+        return cfg
     if distributed.is_main():
-        run.write_json("config.json", to_dict(cfg))
+        inputs = recorded_inputs(args) if args is not None else {}
+        run.write_json("config.json", {**to_dict(cfg), **({"inputs": inputs} if inputs else {})})
         run.write_json("env.json", env_info(cfg.seed, cfg.device))
     return cfg
+
+
+def _resume_config(args: argparse.Namespace) -> RunCfg | None:
+    """``--resume`` of an existing run: its saved config, its recorded inputs put back into ``args`` (so ``--out
+    RUN --resume`` is enough), and a refusal of any flag that would change either (resume.py)."""
+    if not args.resume:
+        return None
+    _check_resumable(args.out)  # before anything is loaded
+    if not (Path(args.out) / "config.json").is_file():
+        return None
+    saved = run_config(args.out)
+    raw = read_json(Path(args.out) / "config.json")
+    restore_inputs(args, raw.get("inputs") or {} if isinstance(raw, dict) else {})
+    check_unchanged(saved, resolve_config(args, saved))
+    return replace(saved, device=args.device or saved.device)
 
 
 def _writer(run: RunDir) -> RunDir | None:
@@ -90,13 +119,11 @@ def _layer_table(report: list[dict[str, Any]]) -> str:
 def cmd_train(args: argparse.Namespace) -> int:
     from gancompress.pipeline import train_teacher
 
-    cfg = resolve_config(args)
-    if args.resume and args.out and (Path(args.out) / "config.json").is_file():
-        cfg = run_config(args.out)  # a resumed run keeps its own config
+    cfg = _resume_config(args) or resolve_config(args)  # a resumed run keeps its own config
     with distributed.session(cfg.device) as device:  # torchrun: one process group for the job
         data = load_dataset(cfg.data, "train")  # bad data fails before the run directory is created
         with _open_run(args, "runs/teacher") as (run, resume_from):
-            cfg = _start(run, cfg, resume_from)
+            cfg = _start(run, cfg, resume_from, args)
             _, _, result = train_teacher(replace(cfg, device=device), data, run=_writer(run), resume_from=resume_from)
         if not distributed.is_main():
             return 0
@@ -203,7 +230,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
     cfg = resolve_config(args, base)
     g, _, loss = _select(cfg, g, d, args.model)  # CycleGAN: the direction's generator
     with _open_run(args, "runs/pruned") as (run, _):
-        _start(run, cfg, None)
+        _start(run, cfg, None, args)
         example = loss.sample_input(2, torch.Generator().manual_seed(0), "cpu")
         res = prune_oneshot(g, cfg.prune, example_inputs=example)
         save(res, run.path, family=_family_name(cfg, args))
@@ -217,11 +244,10 @@ def cmd_prune(args: argparse.Namespace) -> int:
 def cmd_compress(args: argparse.Namespace) -> int:
     from gancompress.pipeline import compress, save
 
+    saved = _resume_config(args)  # --resume: the run's config and inputs (--teacher …) come from the run itself
     g, d, base, teacher_steps, teacher_dir = _load_teacher(args)
-    cfg = resolve_config(args, base)
+    cfg = saved or resolve_config(args, base)
     teacher_steps = args.teacher_steps or teacher_steps
-    if args.resume and args.out and (Path(args.out) / "config.json").is_file():
-        cfg = run_config(args.out)
     # what this run compresses: the pair as it is, or (CycleGAN) one direction's G, its D and a loss whose cycle term
     # uses the teacher's reverse G; bring-your-own GAN: the factory's GanLoss
     g, d, loss = _select(cfg, g, d, args.model)
@@ -233,7 +259,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
             check_image_output(UserModel(args.model, g, d, loss), *data.images.shape[1:3])
             warn_untrained_d(args, cfg.method, d)
         with _open_run(args, "runs/compressed") as (run, resume_from):
-            cfg = _start(run, cfg, resume_from)
+            cfg = _start(run, cfg, resume_from, args)
             res = compress(
                 g,
                 d,

@@ -164,7 +164,10 @@ class TrainCfg:
     """Optimisation and bookkeeping for the one training loop.
 
     ``steps``: optimizer steps; ``None`` for compression means ``budget_fraction`` × the teacher's steps
-    (PAPER.md §3: 10 % of the original training).
+    (docs/method.md §3: 10 % of the original training).
+    ``ckpt_every``: a checkpoint every this many steps and at the last step (0: no checkpoints at all);
+    ``ckpt_minutes``: also one when this much wall time passed since the last, so a killed run loses at most that
+    much (0: by steps only). SIGINT / SIGTERM checkpoint the step in progress before the run stops.
     """
 
     steps: int | None = None
@@ -177,6 +180,7 @@ class TrainCfg:
     log_every: int = 10
     sample_every: int = 500
     ckpt_every: int = 500
+    ckpt_minutes: float = 3.0
     eval_every: int = 0
     grad_clip: float | None = None
 
@@ -190,6 +194,7 @@ class TrainCfg:
         _require(self, "grad_clip", lambda v: v is None or (_finite(v) and v > 0), "> 0, or None for no clipping")
         _require(self, "log_every", _count(1), "an integer >= 1")  # the loop takes steps % log_every
         _require(self, "sample_every ckpt_every eval_every", _count(0), "an integer >= 0 (0: off)")
+        _require(self, "ckpt_minutes", lambda v: _finite(v) and v >= 0, "a number of minutes >= 0 (0: off)")
 
 
 @dataclass(frozen=True, kw_only=True)

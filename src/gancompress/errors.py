@@ -37,5 +37,14 @@ class NonFiniteLossError(RuntimeError):
         self.value = value
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT / SIGTERM stopped training after step ``step``; ``checkpoint`` holds it (``None``: nothing saved)."""
+
+    def __init__(self, step: int, checkpoint: object | None = None) -> None:
+        super().__init__(f"interrupted at step {step}")
+        self.step = step
+        self.checkpoint = checkpoint
+
+
 class DistributedError(RuntimeError):
     """Ranks of a multi-process run disagree on state that must be identical (e.g. pruning masks)."""

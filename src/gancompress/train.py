@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from gancompress import distributed
 from gancompress.config import PruneCfg, TrainCfg
 from gancompress.diagnostics import CollapseMonitor, d_health, grad_norm
-from gancompress.errors import NonFiniteLossError, UserError
+from gancompress.errors import NonFiniteLossError, TrainingInterrupted, UserError
 from gancompress.frozen import frozen_buffers, side_effect_free
 from gancompress.io import optimizer_from_tensors, optimizer_to_tensors
 from gancompress.methods.base import Method
@@ -147,6 +147,13 @@ def train(
     show = None if distributed.is_main() else True  # None: tqdm decides (off without a TTY)
     bar = tqdm(total=steps, initial=start, desc=desc, disable=show, dynamic_ncols=True, leave=False)
     step = start
+    saving = bool(cfg.ckpt_every) and (run is not None or distributed.is_distributed())
+    # a single process checkpoints on SIGINT / SIGTERM and by wall time; ranks of a torchrun job would disagree on
+    # both (each its own clock and signal), so they checkpoint by steps only
+    local = saving and not distributed.is_distributed()
+    last_ckpt = time.perf_counter()
+    stop = StopSignal(enabled=local)
+    path: Path | None = None
     try:
         for step in range(start, steps):
             if (masks is not None or d_masks is not None) and prune is not None and should_update(prune, step, steps):
@@ -232,13 +239,17 @@ def train(
                     monitor.update(done, {"diag/class_coverage": scores["class_coverage"]})
                 if scores and run is not None:
                     run.log_metrics(done, {f"eval/{k}": v for k, v in scores.items()})
-            is_ckpt = cfg.ckpt_every and (done % cfg.ckpt_every == 0 or done == steps)
-            if is_ckpt and (run is not None or distributed.is_distributed()):
+            is_ckpt = done % cfg.ckpt_every == 0 or done == steps if cfg.ckpt_every else False
+            timed = local and cfg.ckpt_minutes and time.perf_counter() - last_ckpt >= 60 * cfg.ckpt_minutes
+            if saving and (is_ckpt or timed or stop.signal):
                 rank_rng = distributed.gather_rng_states()  # collective: every rank's noise stream
-                if run is not None:
-                    _save(run, done, method, optimizers, loader, masks, d_masks, rank_rng)
+                path = _save(run, done, method, optimizers, loader, masks, d_masks, rank_rng) if run else None
                 distributed.barrier()  # the checkpoint is complete before any rank moves on
+                last_ckpt = time.perf_counter()
+            if stop.signal:  # the step in progress finished and is checkpointed: stop here
+                raise TrainingInterrupted(done, path if saving else None)
     finally:
+        stop.restore()
         bar.close()
     if run is not None and monitor.events:
         run.write_json("alarms.json", monitor.events)
@@ -289,6 +300,38 @@ def health_baseline(
     out = {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]}
     out["gap"] = out["diag/d_real"] - out["diag/d_fake"]
     return out
+
+
+class StopSignal:
+    """SIGINT / SIGTERM during training: remember it, let the step in progress finish and be checkpointed.
+
+    A second signal gets the previous handler (a second Ctrl-C stops at once). Installed only in the main thread
+    of a single-process run with checkpoints on (``enabled``); otherwise the signals keep their usual effect.
+    """
+
+    def __init__(self, *, enabled: bool) -> None:
+        import signal
+        import threading
+
+        self.signal: int | None = None
+        self._old: dict[int, Any] = {}
+        if enabled and threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        import signal
+
+        self.signal = signum
+        log.warning("signal %d: finishing the current step and saving a checkpoint (again to stop at once)", signum)
+        signal.signal(signum, self._old.get(signum, signal.default_int_handler))
+
+    def restore(self) -> None:
+        import signal
+
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+        self._old.clear()
 
 
 @contextmanager

@@ -8,11 +8,13 @@ log), no traceback, and nothing in the output directory. Two rows are not usage 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from clirun import error_line, gancompress
@@ -22,6 +24,7 @@ from safetensors.torch import load_file, save_file
 from gancompress.rundir import load_checkpoint
 
 run = partial(gancompress, quiet=True)  # every CLI call here ends in -q
+np_rng = np.random.default_rng(0)
 
 
 def files(path: Path) -> dict[str, int]:
@@ -252,3 +255,43 @@ def test_existing_out_dir_is_refused(teacher: Path, tmp_path: Path, env: dict[st
     args = ["train", "--dry-run"] if command == "train" else ["compress", "--teacher", str(teacher), "--dry-run"]
     proc = run([*args, "--out", str(out)], env)
     assert_bad_input(proc, out, "already exists", "--resume", "--overwrite", before=before)
+
+
+# ------------------------------------------------------------------------- a command never destroys its own input
+@pytest.mark.parametrize(
+    ("command", "where"),
+    [
+        (["compress", "--teacher", "{t}", "--dry-run", "--overwrite", "--out", "{t}"], "is the input"),
+        (["prune", "--teacher", "{t}", "--dry-run", "--overwrite", "--out", "{t}"], "is the input"),
+        (["prune", "--teacher", "{t}", "--dry-run", "--out", "{t}/pruned"], "lies inside the input"),
+        (["compress", "--teacher", "{t}", "--dry-run", "--overwrite", "--out", "{t}/.."], "contains the input"),
+        (["export", "{t}", "--format", "packed", "--overwrite", "--out", "{t}"], "is the input"),
+        (["evaluate", "{t}", "--output", "{t}/generator.json"], "lies inside the input"),
+        (["compress", "--generator", "{t}/generator.safetensors", "--dry-run", "--out", "{t}"], "contains the input"),
+    ],
+)
+def test_out_never_destroys_an_input(
+    teacher: Path, tmp_path: Path, env: dict[str, str], command: list[str], where: str
+) -> None:
+    """``--out`` equal to, inside or above an input is refused with one line before anything is read or written:
+    the teacher keeps every file, unchanged (it used to be replaced by the student)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    t = work / "teacher"
+    shutil.copytree(teacher, t)
+    before = files(t)
+    proc = run([c.replace("{t}", str(t)) for c in command], env)
+    line = error_line(proc, where, "could destroy it")
+    assert files(t) == before, line
+    assert sorted(p.name for p in work.iterdir()) == ["teacher"]
+
+
+def test_out_inside_the_data_folder_is_refused(tmp_path: Path, env: dict[str, str]) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(12):
+        Image.fromarray((np_rng.integers(0, 255, (16, 16))).astype("uint8")).save(folder / f"{i}.png")
+    before = files(folder)
+    proc = run(["train", "--data", "image_folder", "--data-dir", str(folder), "--out", str(folder / "run")], env)
+    error_line(proc, "lies inside the input", "--data-dir")
+    assert files(folder) == before

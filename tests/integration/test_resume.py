@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from clirun import ROOT, gancompress, gancompress_cmd
+from clirun import ROOT, error_line, gancompress, gancompress_cmd
 
 from gancompress.io import load_saved_tensors
 from gancompress.rundir import latest_checkpoint, load_checkpoint
@@ -98,3 +98,74 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path: Path, env: dict[
     tb, mb = load_checkpoint(killed / "checkpoints" / f"step_{STEPS}")
     assert max_abs_diff(ta, tb) == 0.0
     assert ma["loader"] == mb["loader"] and ma["target_sparsity"] == mb["target_sparsity"]
+
+
+def _wait_for_step(run: Path, step: int, child: subprocess.Popen, timeout: float = 120) -> None:
+    """Until the run's metrics.jsonl has logged ``step`` (log_every 5), the child still running."""
+    deadline = time.monotonic() + timeout
+    while True:
+        log = run / "metrics.jsonl"
+        if log.is_file() and any(json.loads(line)["step"] >= step for line in log.read_text().splitlines() if line):
+            return
+        assert child.poll() is None, "the run ended before it could be interrupted"
+        assert time.monotonic() < deadline, f"step {step} never logged"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_checkpoints_and_out_alone_resumes_it(tmp_path: Path, env: dict[str, str], sig: int) -> None:
+    """Ctrl-C (or a TERM) mid-run: the step in progress is checkpointed, the message names the exact resume command,
+    and ``--out RUN --resume`` alone (teacher, steps, config read from the run) finishes it like an uninterrupted
+    run — here with ``ckpt_every`` above the run's length, so no step checkpoint could have saved it."""
+    teacher = tmp_path / "teacher"
+    assert gancompress(["train", "--dry-run", "--out", str(teacher), "-q"], env).returncode == 0
+    args = ["compress", "--teacher", str(teacher), *ARGS, "--set", "train.ckpt_every=1000"]
+    full = tmp_path / "full"
+    assert gancompress([*args, "--out", str(full)], env).returncode == 0
+
+    run = tmp_path / "stopped"
+    child = subprocess.Popen(
+        gancompress_cmd([*args, "--out", str(run)]), env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        _wait_for_step(run, 30, child)
+        child.send_signal(sig)
+        _, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == 130, err
+    last = [line for line in err.splitlines() if line.strip()][-1]
+    step = load_checkpoint(latest_checkpoint(run))[1]["step"]
+    assert 30 <= step < STEPS
+    assert last == f"interrupted at step {step}; resume with: gancompress compress --out {run} --resume", err
+
+    proc = gancompress(["compress", "--out", str(run), "--resume", "--json", "-q"], env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["steps"] == STEPS
+    a, b = load_saved_tensors(full / "generator.safetensors"), load_saved_tensors(run / "generator.safetensors")
+    assert max_abs_diff(a, b) == 0.0
+
+
+def test_resume_refuses_changed_flags_and_points_to_overwrite(tmp_path: Path, env: dict[str, str]) -> None:
+    teacher, other = tmp_path / "teacher", tmp_path / "other"
+    for t in (teacher, other):
+        assert gancompress(["train", "--dry-run", "--out", str(t), "-q"], env).returncode == 0
+    run = tmp_path / "run"
+    base = ["compress", "--teacher", str(teacher), "--steps", "4", "--set", "train.ckpt_every=2", "--out", str(run)]
+    assert gancompress([*base, "-q"], env).returncode == 0
+    error_line(gancompress([*base, "--resume", "--sparsity", "0.75"], env), "prune.sparsity: 0.5 → 0.75", "--overwrite")
+    error_line(
+        gancompress(["compress", "--teacher", str(other), "--out", str(run), "--resume"], env),
+        "--teacher", "differs from the run's recorded --teacher", str(teacher),
+    )  # fmt: skip
+    assert gancompress([*base, "--resume", "-q"], env).returncode == 0  # the same flags again: fine
+
+    # a run that never reached a checkpoint: --resume says to start again with --overwrite (no circle)
+    fresh = tmp_path / "fresh"
+    cmd = ["compress", "--teacher", str(teacher), "--steps", "4", "--set", "train.ckpt_every=0", "--out", str(fresh)]
+    assert gancompress([*cmd, "-q"], env).returncode == 0
+    error_line(gancompress([*cmd, "--resume"], env), "never reached a checkpoint", "--overwrite")
+    error_line(
+        gancompress(["compress", "--out", str(tmp_path / "nothing"), "--resume"], env), "no run", "without --resume"
+    )
