@@ -50,7 +50,7 @@ DIVERSITY_FRACTION = 0.7
 
 # --- off target: a translator whose outputs do not show the requested class (StarGAN's domain, CycleGAN's target).
 #: Target-class accuracy (the domain classifier's) below this fraction of the teacher's. Calibration: copying the
-#: input scores 0.04× (a different class by construction), the teacher re-scored ≥ 1.00×.
+#: input scores 0.03–0.04× (a different class by construction), the teacher re-scored ≥ 1.00×.
 TARGET_ACCURACY_FRACTION = 0.5
 
 #: D-entropy collapse (App. A.1): D's mean binary entropy on fakes over the last logged window below this many bits
