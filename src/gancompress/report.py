@@ -26,11 +26,9 @@ Example:
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 import logging
-import mimetypes
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -39,14 +37,18 @@ from typing import Any
 from gancompress.errors import UserError
 from gancompress.formatting import DASH, format_value
 from gancompress.formatting import to_number as _num
-from gancompress.svgchart import render_curves_svg
+from gancompress.report_html import CSS, html_table, metric_label
+from gancompress.report_html import img_src as _img_src
+from gancompress.svgchart import render_curves_svg, render_panels_svg
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "format_table",
     "format_value",
+    "html_table",
     "load_results",
+    "metric_label",
     "regenerate",
     "render_curves_svg",
     "render_html",
@@ -57,12 +59,6 @@ __all__ = [
 _LOWER = ("fid", "kid", "lpips")
 _HIGHER = ("fidelity_psnr", "psnr", "ssim", "precision", "recall", "density", "coverage")
 DEFAULT_HIGHER_IS_BETTER = {**dict.fromkeys(_LOWER, False), **dict.fromkeys(_HIGHER, True)}
-CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
-th{background:#f0f0f0}td:nth-child(-n+2),th:nth-child(-n+2){text-align:left}tr:nth-child(even){background:#fafafa}
-tr.ref{font-style:italic;background:#eef3fb}td.best{font-weight:bold;background:#d9f2d9}
-.figs{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0}figure img{image-rendering:pixelated;max-width:520px}
-figcaption{font-size:.9em;color:#555}pre{background:#f6f6f6;padding:.6em;overflow:auto}"""
 
 
 # --------------------------------------------------------------------------------------------- loading / saving
@@ -177,25 +173,27 @@ def _table(results: Mapping) -> tuple[list[str], list[list[str]], list[list[bool
     def arrow(k: str) -> str:
         return "" if k not in hib else " ↑" if hib[k] else " ↓"
 
-    headers = ["model", "method", "sparsity"] + [
-        ("measured sparsity" if k == "sparsity" else k) + arrow(k) for k in cols
-    ]
+    headers = ["model", "method", "sparsity"] + [metric_label(k) + arrow(k) for k in cols]
     raw: list[list[float | None]] = []  # numeric values of the metric (+ ratio) columns, for "best"
+    shown: list[list[str]] = []  # the same values as printed: a tie is what the reader sees as one
     rows: list[list[str]] = []
     for m in models:
         met = m.get("metrics") or {}
         vals = [_num(met.get(k)) for k in cols]
+        texts = [(_percent if k.endswith("sparsity") else format_value)(met.get(k)) for k in cols]
         row = [m["name"], m.get("method") or DASH, _percent(m.get("sparsity"))] + [_metric_cell(met, k) for k in cols]
         if ratio:
             fid = _num(met.get("fid"))
             r = fid / ref_fid if fid is not None and ref_fid else None
             vals.append(r)
-            row.append(DASH if r is None else f"{r:.2f}")
+            texts.append(DASH if r is None else f"{r:.2f}")
+            row.append(texts[-1])
         if paper:
             row.append(format_value(m.get("paper_fid")))
         if flags:
             row.append(", ".join(map(str, m.get("flags") or [])) or DASH)
         raw.append(vals)
+        shown.append(texts)
         rows.append(row)
     headers += (["FID / ref" + arrow("fid")] if ratio else []) + (["paper FID"] if paper else [])
     headers += ["flags"] if flags else []
@@ -210,9 +208,10 @@ def _table(results: Mapping) -> tuple[list[str], list[list[str]], list[list[bool
             if i != ref_i and not models[i].get("control") and raw[i][j] is not None
         ]
         if len(cand) >= 2:  # "best" of a single compressed model says nothing
-            top = max(v for v, _ in cand) if hib[k] else min(v for v, _ in cand)
-            for v, i in cand:
-                best[i][3 + j] = v == top
+            top = max(cand) if hib[k] else min(cand)
+            winners = [i for _, i in cand if shown[i][j] == shown[top[1]][j]]
+            if len(winners) == 1:  # a tie (as printed) has no best: highlighting all of them would single none out
+                best[winners[0]][3 + j] = True
     return headers, rows, best, ref_i
 
 
@@ -280,16 +279,6 @@ def render_markdown(results: Mapping) -> str:
 
 
 # --------------------------------------------------------------------------------------------- HTML
-def _img_src(rel: str, base_dir: Path) -> str:
-    p = Path(rel) if Path(rel).is_absolute() else base_dir / rel
-    mime = mimetypes.guess_type(p.name)[0] or "image/png"
-    try:
-        return f"data:{mime};base64,{base64.b64encode(p.read_bytes()).decode('ascii')}"
-    except OSError as err:
-        log.warning("sample image %s not readable (%s); HTML links it by path instead of embedding", p, err)
-        return rel
-
-
 def render_html(results: Mapping, base_dir: str | Path) -> str:
     """Render a self-contained HTML report (inline CSS and SVG; sample images embedded as data URIs).
 
@@ -312,14 +301,14 @@ def render_html(results: Mapping, base_dir: str | Path) -> str:
         out.append(f"<p><em>Created: {e(str(results['created']))}</em></p>")
     if results.get("summary"):
         out.append("<ul>" + "".join(f"<li>{e(str(s))}</li>" for s in results["summary"]) + "</ul>")
-    out += ["<h2>Results</h2>", "<table><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in headers) + "</tr></thead>"]
-    out.append("<tbody>")
-    for i, (r, bs) in enumerate(zip(rows, best, strict=True)):
-        tds = "".join(("<td class='best'>" if b else "<td>") + f"{e(c)}</td>" for c, b in zip(r, bs, strict=True))
-        out.append(("<tr class='ref'>" if i == ref_i else "<tr>") + f"{tds}</tr>")
-    out.append("</tbody></table>")
+    text_cols = [1, len(headers) - 1] if headers[-1] == "flags" else [1]  # method and flags: words, not numbers
+    row_classes = ["ref" if i == ref_i else "" for i in range(len(rows))]
+    out += ["<h2>Results</h2>", html_table(headers, rows, best, row_classes, text_cols)]
     ref = f"Ratios are against <code>{e(models[ref_i]['name'])}</code>. " if ref_i is not None else ""
-    out.append(f"<p>{ref}↓ lower is better, ↑ higher is better; highlighted = best among compressed models.</p>")
+    out.append(
+        f"<p>{ref}↓ lower is better, ↑ higher is better; highlighted = the one best value among compressed models "
+        "(a tie highlights none).</p>"
+    )
     if described := [m for m in models if m.get("description")]:
         items = "".join(f"<li><b>{e(m['name'])}</b>: {e(str(m['description']))}</li>" for m in described)
         out.append(f"<h2>Models</h2><ul>{items}</ul>")
@@ -336,7 +325,7 @@ def render_html(results: Mapping, base_dir: str | Path) -> str:
     if curve_files:
         out.append("<h2>Training curves</h2>")
         for i, f in curve_files.items():
-            svg = render_curves_svg(models[i]["curves"], title=models[i]["name"])
+            svg = render_panels_svg(models[i]["curves"], title=models[i]["name"])
             out.append(f'<figure>{svg}<figcaption><a href="{e(f)}">{e(f)}</a></figcaption></figure>')
     if results.get("notes"):
         out.append("<h2>Notes</h2><ul>" + "".join(f"<li>{e(str(n))}</li>" for n in results["notes"]) + "</ul>")
@@ -365,7 +354,7 @@ def write_report(results: Mapping, out_dir: str | Path, save_json: bool = True) 
     for i, f in _curve_files(results).items():
         m = results["models"][i]
         (out / f).parent.mkdir(parents=True, exist_ok=True)
-        (out / f).write_text(render_curves_svg(m["curves"], title=m["name"]) + "\n", encoding="utf-8")
+        (out / f).write_text(render_panels_svg(m["curves"], title=m["name"]) + "\n", encoding="utf-8")
     md, page = out / "report.md", out / "report.html"
     md.write_text(render_markdown(results), encoding="utf-8")
     page.write_text(render_html(results, out), encoding="utf-8")

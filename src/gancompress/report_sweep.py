@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from gancompress.evaluate import summarize
-from gancompress.report import _img_src, format_table
+from gancompress.report import _img_src, format_table, html_table
+from gancompress.report_html import TABLE_CSS
 from gancompress.report_protocol import split_note, thresholds_note
 from gancompress.sweep import CONTROL
 from gancompress.tasks import TABLE2_SPARSITIES
@@ -24,10 +25,8 @@ from gancompress.verdict import quality_flag
 #: issue 7's targets: FID(50 %) / FID(dense) ≤ 1.05 and FID(90 %) / FID(dense) ≤ 1.2 on every family.
 TARGETS = {0.5: 1.05, 0.9: 1.2}
 CSS = (
-    "body{font-family:sans-serif;margin:2em;max-width:1300px}table{border-collapse:collapse;margin:1em 0}"
-    "td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}th{background:#eee}"
-    "td:first-child{text-align:left}.figs{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0}"
-    "figcaption{font-size:80%}"
+    "body{font-family:sans-serif;margin:2em;max-width:1300px}.figs{display:flex;flex-wrap:wrap;gap:8px}"
+    "figure{margin:0}figcaption{font-size:80%}\n" + TABLE_CSS  # the tables scroll like every report's
 )
 
 
@@ -236,8 +235,7 @@ def render_html(results: Mapping, base_dir: str | Path) -> str:
            f"<p><em>Created: {e(str(results.get('created', '')))}</em></p>", "<h2>Outcome</h2><ul>"]  # fmt: skip
     out += [f"<li>{e(s)}</li>" for s in outcome(results)] + ["</ul>"]
     for title, headers, rows in _tables(results):
-        out.append(f"<h2>{e(title)}</h2><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in headers) + "</tr>")
-        out += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows] + ["</table>"]
+        out += [f"<h2>{e(title)}</h2>", html_table(headers, rows)]
     out += [f"<p>{e(NOTE)}</p>", f"<p>{e(split_note(_scored(results)))}</p>", f"<p>{e(thresholds_note())}</p>"]
     out += ["<h2>Samples</h2>"]
     for name, t in results["tasks"].items():

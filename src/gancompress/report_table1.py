@@ -22,7 +22,7 @@ from typing import Any
 
 from gancompress.formatting import DASH, format_value
 from gancompress.formatting import to_number as _num
-from gancompress.report import CSS, _dump, _img_src, format_table
+from gancompress.report import CSS, _dump, _img_src, format_table, html_table
 from gancompress.report_protocol import SANITY_HEADERS, SANITY_TEXT, sanity_md, sanity_rows, split_note, thresholds_note
 from gancompress.svgchart import render_curves_svg
 from gancompress.table1 import RANDOM_INIT_ROWS, TABLE1_BY_METHOD
@@ -310,7 +310,7 @@ def render_markdown(results: Mapping) -> str:
 
 
 def render_html(results: Mapping, base_dir: str | Path) -> str:
-    e, base = html.escape, Path(base_dir)
+    e, base, rows_in = html.escape, Path(base_dir), results["models"]
     rows = table(results)
     title = e(str(results.get("title") or "Table 1 reproduction"))
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{title}</title>",
@@ -318,19 +318,13 @@ def render_html(results: Mapping, base_dir: str | Path) -> str:
     if results.get("created"):
         out.append(f"<p><em>Created: {e(str(results['created']))}</em></p>")
     out.append("<h2>Outcome</h2><ul>" + "".join(f"<li>{e(s)}</li>" for s in outcome(results)) + "</ul>")
-    out.append("<h2>Results</h2><table><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in HEADERS) + "</tr></thead>")
-    ctl = [bool(r.get("control") or (r["method"] == "dense" and not r.get("variant"))) for r in results["models"]]
-    body = "".join(
-        ("<tr class='ref'>" if c else "<tr>") + "".join(f"<td>{e(x)}</td>" for x in row) + "</tr>"
-        for row, c in zip(rows, ctl, strict=True)
-    )
-    out += [f"<tbody>{body}</tbody></table>", f"<p>{e(_legend(results))}</p>"]
-    sanity = sanity_rows(results)
-    if sanity:
-        out.append("<h2>Sanity checks: known-bad generators</h2><p>" + e(SANITY_TEXT) + "</p><table><thead><tr>"
-                   + "".join(f"<th>{e(h)}</th>" for h in SANITY_HEADERS) + "</tr></thead><tbody>"
-                   + "".join("<tr>" + "".join(f"<td>{e(x)}</td>" for x in row) + "</tr>" for row in sanity)
-                   + "</tbody></table>")  # fmt: skip
+    ctl = ["ref" if r.get("control") or (r["method"] == "dense" and not r.get("variant")) else "" for r in rows_in]
+    words = [HEADERS.index(h) for h in ("method", "flag", "false positive")]  # may wrap; numbers never do
+    out += ["<h2>Results</h2>", html_table(HEADERS, rows, row_classes=ctl, text_cols=words)]
+    out.append(f"<p>{e(_legend(results))}</p>")
+    if sanity := sanity_rows(results):
+        out.append(f"<h2>Sanity checks: known-bad generators</h2><p>{e(SANITY_TEXT)}</p>")
+        out.append(html_table(SANITY_HEADERS, sanity, text_cols=[len(SANITY_HEADERS) - 1]))
     out.append("<h2>Rows</h2>")
     for r in results["models"]:
         out.append(f"<h3>{e(_label(r))}</h3><p>{e(r.get('description') or '')}</p><p>{e(_per_seed(r))}</p>")
