@@ -19,13 +19,43 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from gancompress.config import DataCfg, EvalCfg, MethodCfg, ModelCfg, PruneCfg, RunCfg, TrainCfg
-from gancompress.data import ImageDataset, InfiniteLoader, load_dataset
-from gancompress.errors import UserError
-from gancompress.families import FAMILIES, GanLoss, get_family
-from gancompress.methods import METHODS
-from gancompress.pipeline import CompressResult, compress, load_gan, prune_oneshot, save, train_teacher
-from gancompress.pruning import MaskSet
+from typing import TYPE_CHECKING, Any
+
+# The public API, imported on first use (PEP 562): `gancompress --version` / `--help` must not pay for torch.
+_LAZY = {
+    "DataCfg": "gancompress.config", "EvalCfg": "gancompress.config", "MethodCfg": "gancompress.config",
+    "ModelCfg": "gancompress.config", "PruneCfg": "gancompress.config", "RunCfg": "gancompress.config",
+    "TrainCfg": "gancompress.config", "UserError": "gancompress.errors",
+    "ImageDataset": "gancompress.data", "InfiniteLoader": "gancompress.data", "load_dataset": "gancompress.data",
+    "FAMILIES": "gancompress.families", "GanLoss": "gancompress.families", "get_family": "gancompress.families",
+    "METHODS": "gancompress.methods", "MaskSet": "gancompress.pruning",
+    "CompressResult": "gancompress.pipeline", "compress": "gancompress.pipeline", "load_gan": "gancompress.pipeline",
+    "prune_oneshot": "gancompress.pipeline", "save": "gancompress.pipeline", "train_teacher": "gancompress.pipeline",
+}  # fmt: skip
+
+if TYPE_CHECKING:
+    from gancompress.config import DataCfg, EvalCfg, MethodCfg, ModelCfg, PruneCfg, RunCfg, TrainCfg
+    from gancompress.data import ImageDataset, InfiniteLoader, load_dataset
+    from gancompress.errors import UserError
+    from gancompress.families import FAMILIES, GanLoss, get_family
+    from gancompress.methods import METHODS
+    from gancompress.pipeline import CompressResult, compress, load_gan, prune_oneshot, save, train_teacher
+    from gancompress.pruning import MaskSet
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # later lookups skip __getattr__
+        return value
+    raise AttributeError(f"module 'gancompress' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
 
 __all__ = [
     "FAMILIES",

@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from gancompress.config import RunCfg, from_dict, load_config, override, to_dict
+from gancompress.config import PROFILE_NAMES, RunCfg, from_dict, load_config, override, to_dict
 from gancompress.errors import NonFiniteLossError, UserError
 from gancompress.outguard import check_outputs
 
@@ -154,7 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     common_flags(p)
     data_flags(p)
     p.add_argument("--teacher-steps", type=int, help="teacher training steps (default: profile)")
-    p.add_argument("--profile", choices=["default", "quick"], default="default")
+    p.add_argument(
+        "--profile", choices=[*PROFILE_NAMES, "default"], default="full",
+        help="full (default, ~10 min: a 3,000-step teacher) or quick (~3 min); 'default' is the old name of full",
+    )  # fmt: skip
     for extension in EXTENSIONS:  # subcommands defined next to their feature: register(subparsers)
         importlib.import_module(extension).register(sub)
     return parser

@@ -21,10 +21,11 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
+if TYPE_CHECKING:  # torch is imported where a command runs: `gancompress --help` must start at once
+    import torch
+    from torch import nn
 
 from gancompress.cli import _emit, run_config
 from gancompress.errors import UserError
@@ -93,6 +94,8 @@ def _load_run(
     run: str | Path, model: str | None = None
 ) -> tuple[nn.Module, Callable[[int], tuple[torch.Tensor, ...]], dict[str, Any]]:
     """(generator as saved, ``batch -> sample inputs``, info) for a run directory (``model``: ``--model`` spec)."""
+    import torch
+
     from gancompress.config import ModelCfg, RunCfg
     from gancompress.families import get_family
     from gancompress.io import read_json
@@ -153,6 +156,8 @@ def _physical(
 
 
 def _max_diff(a: nn.Module, b: nn.Module, inputs: tuple[torch.Tensor, ...]) -> float:
+    import torch
+
     with torch.no_grad():
         return float((a(*inputs) - b(*inputs)).abs().max())
 
@@ -167,6 +172,8 @@ def _label(run: Path, used: set[str]) -> str:
 
 # ---------------------------------------------------------------------------------------------------- benchmark
 def cmd_benchmark(args: argparse.Namespace) -> int:
+    import torch
+
     from gancompress.deploy import is_filter_structured, model_stats
     from gancompress.io import write_json
     from gancompress.latency import add_speedups, benchmark_latency, thread_contention
@@ -257,6 +264,7 @@ def _out_file(out: Path, default_name: str, overwrite: bool) -> Path:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+
     if args.format == "onnx":  # before loading anything
         from gancompress.deploy import check_opset
 

@@ -1,7 +1,7 @@
 """``gancompress reproduce table1``: the paper's Table 1 rows × seeds → results.json → report (via ``cli.EXTENSIONS``).
 
 Example:
-    $ gancompress reproduce table1 --family dcgan --sparsity 0.5 --seeds 3 --profile full --out runs/table1
+    $ gancompress reproduce table1 --family dcgan --sparsity 0.5 --profile full --out runs/table1   # ≈ 2–3 h
     $ gancompress reproduce table1 --profile quick --methods dense,self_supervised --variants sample,anchor1
     $ gancompress reproduce table1 --out runs/table1 --resume        # after a crash: finished cells are skipped
     $ gancompress report runs/table1                                  # re-render from results.json
@@ -12,12 +12,11 @@ from __future__ import annotations
 import argparse
 
 from gancompress.cli import common_flags, data_flags
+from gancompress.config import PROFILE_NAMES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``reproduce`` subcommand to the ``gancompress`` parser."""
-    from gancompress.reproduce import PROFILES
-
     p = sub.add_parser(
         "reproduce",
         help="reproduce the paper's Table 1: every baseline row × seeds, one evaluator, report",
@@ -36,7 +35,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--family", help="GAN family (dcgan)")
     p.add_argument("--sparsity", type=float, help="target sparsity of every pruned row (default 0.5)")
     p.add_argument("--granularity", help="element (default, as the paper's Table 1), filter, …")
-    p.add_argument("--profile", choices=list(PROFILES), default="full", help="quick (≤ 15 min) or full (demo scale)")
+    p.add_argument(
+        "--profile",
+        choices=list(PROFILE_NAMES),
+        default="quick",
+        help="quick (default: table1 ≈ 15 min, table2 ≈ 15 min with --jobs 2) or full (table1 ≈ 2–3 h, table2 ≈ 2 h)",
+    )
     p.add_argument("--seeds", type=int, help="training seeds per row (default: quick 1, full 3)")
     p.add_argument(
         "--teacher",

@@ -23,6 +23,10 @@ from typing import Any, TypeVar
 
 from gancompress.errors import UserError
 
+#: The profiles of `gancompress demo` and `gancompress reproduce`: ``quick`` (minutes: shortened teachers, fewer
+#: samples, 1 seed) and ``full`` (the published scale: longer teachers, 3 Table 1 seeds).
+PROFILE_NAMES = ("quick", "full")
+
 T = TypeVar("T")
 
 #: translation directions of two-domain (unpaired) data: A → B or B → A (DataCfg.direction)

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 # 2.10 ± 0.13 at 20 %, vs 2.19 ± 0.62 for the dense teacher trained on for 300 steps. The paper's teachers train for
 # 100k+ iterations, where 10 % is thousands of steps.
 PROFILES: dict[str, dict[str, Any]] = {
-    "default": {"teacher_steps": 3000, "budget_fraction": 0.2, "num_samples": 2000, "limit": None},
+    "full": {"teacher_steps": 3000, "budget_fraction": 0.2, "num_samples": 2000, "limit": None},
     "quick": {"teacher_steps": 600, "budget_fraction": 0.2, "num_samples": 1000, "limit": 12000},
 }
 CURVE_KEYS = ("g/loss", "d/loss", "g/gen", "g/gc", "g/dc", "d/real", "d/fake", "diag/d_entropy", "diag/d_acc")
@@ -59,7 +59,8 @@ def _curves(history: list[dict[str, float]]) -> dict[str, list[list[float]]]:
 
 def demo_config(args: argparse.Namespace) -> tuple[RunCfg, dict[str, Any]]:
     """Resolve data (Fashion-MNIST when installed, else sklearn digits) and the profile's budgets."""
-    profile = dict(PROFILES[getattr(args, "profile", "default")])
+    name = getattr(args, "profile", "full")
+    profile = dict(PROFILES["full" if name == "default" else name])  # "default": the old name of "full"
     if getattr(args, "teacher_steps", None):
         profile["teacher_steps"] = args.teacher_steps
     base = RunCfg()
@@ -144,6 +145,7 @@ def run_demo(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
             seed=cfg.seed,
             device=cfg.device,
             evaluator=evaluator,
+            name=name,  # the control is logged as the control, not as row d's strategy it trains with
         )
         save(res, sub.path, family=cfg.model.family)
         _link(sub.path, cfg, teacher_run.path)

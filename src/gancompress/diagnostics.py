@@ -32,6 +32,9 @@ from typing import Any
 
 import torch
 
+from gancompress.families.base import draw_batch
+from gancompress.frozen import side_effect_free
+
 log = logging.getLogger(__name__)
 
 
@@ -172,3 +175,31 @@ class CollapseMonitor:
     @property
     def flags(self) -> list[str]:
         return sorted({e["kind"] for e in self.events})
+
+
+def health_baseline(
+    loss: Any, g: torch.nn.Module, d: torch.nn.Module, data: Any, *, batch_size: int, batches: int = 4, seed: int = 0
+) -> dict[str, float]:
+    """D's health (diagnostics.d_health, averaged over ``batches`` batches) on ``g``'s fakes vs ``data``'s real
+    images, in the train mode the loop uses and without side effects: the reference a compression run's collapse
+    monitor compares its readings with (D_O judging G_O is where teacher training ended). ``gap`` = real − fake."""
+    gen = torch.Generator().manual_seed(seed)
+    device = next(g.parameters()).device
+    n = min(batch_size, len(data))
+    rows: list[dict[str, float]] = []
+    with side_effect_free(g, d):
+        g_mode, d_mode = g.training, d.training
+        g.train()
+        d.train()
+        try:
+            for _ in range(batches):
+                batch = draw_batch(data, n, gen, device)
+                fake = g(*loss.generator_input(batch))
+                real = loss.discriminator_scores(d, loss.real_data(batch), batch)
+                rows.append(d_health(real, loss.discriminator_scores(d, fake, batch), kind=loss.score_kind))
+        finally:
+            g.train(g_mode)
+            d.train(d_mode)
+    out = {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]}
+    out["gap"] = out["diag/d_real"] - out["diag/d_fake"]
+    return out

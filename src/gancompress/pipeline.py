@@ -34,6 +34,7 @@ from gancompress.byo_checks import (
 )
 from gancompress.config import MethodCfg, PruneCfg, RunCfg, TrainCfg, to_dict
 from gancompress.data import ImageDataset, InfiniteLoader
+from gancompress.diagnostics import health_baseline
 from gancompress.errors import UserError
 from gancompress.families import Family, GanLoss, get_family
 from gancompress.frozen import side_effect_free
@@ -42,7 +43,7 @@ from gancompress.io import read_json, save_module
 from gancompress.methods import Method, create_method
 from gancompress.pruning import MaskSet, count_nonzero, count_parameters
 from gancompress.rundir import RunDir
-from gancompress.train import TrainResult, health_baseline
+from gancompress.train import TrainResult
 from gancompress.train import train as train_loop
 
 log = logging.getLogger(__name__)
@@ -170,6 +171,7 @@ def compress(
     resume_from: Path | None = None,
     hooks: dict[str, Callable[[int], Any]] | None = None,
     evaluator: Any | None = None,
+    name: str | None = None,
 ) -> CompressResult:
     """Compress ``g_orig`` with a Table 1 method; ``g_orig`` and ``d_orig`` are never modified (copies are trained).
 
@@ -183,6 +185,8 @@ def compress(
         train: optimisation settings; ``steps=None`` ⇒ ``budget_fraction`` × ``teacher_steps``.
         evaluator: optional :class:`gancompress.evaluate.Evaluator`; with ``train.eval_every > 0`` the class coverage
             of g_comp's samples is logged periodically (mode-collapse alarm).
+        name: what progress lines and sample grids call this run (default: the method's name; a control row
+            trained by row d's strategy is logged as the control, not as row d).
     """
     check_api_types(g_orig, d_orig, loss)  # byo_checks.py: user objects refused here, not deep inside training
     check_images(data)
@@ -237,7 +241,7 @@ def compress(
     loader = InfiniteLoader(data, train_cfg.batch_size, seed=seed, device=device, **distributed.shard())
     all_hooks = dict(hooks or {})
     if run is not None and "sample" not in all_hooks:
-        all_hooks["sample"] = sample_hook(g_comp, loss, run, name=strategy.name)
+        all_hooks["sample"] = sample_hook(g_comp, loss, run, name=name or strategy.name)
     if evaluator is not None and evaluator.domain is not None and "eval" not in all_hooks:
         all_hooks["eval"] = evaluator.class_coverage_hook(g_comp, loss)
     result = train_loop(
@@ -250,7 +254,7 @@ def compress(
         run=run,
         hooks=all_hooks,
         resume_from=resume_from,
-        desc=strategy.name,
+        desc=name or strategy.name,
         d_masks=d_masks,
         health_baseline=baseline,
     )

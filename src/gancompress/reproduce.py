@@ -271,7 +271,7 @@ class Table1Job:
                 result = compress(
                     self.g_orig, self.d_orig, self.train_data, family=cfg.model.family, method=method, prune=prune,
                     train=train, teacher_steps=teacher["steps"], run=run, seed=cell.seed, device=cfg.device,
-                    evaluator=self.evaluator,
+                    evaluator=self.evaluator, name=cell.name,
                 )  # fmt: skip
                 save(result, run.path, family=cfg.model.family)
                 write_json(

@@ -193,6 +193,7 @@ class Sweep:
         result = compress(
             g, d, st.train_data, family=st.cfg.model.family, loss=loss, method=method, prune=prune, train=train,
             teacher_steps=teacher["steps"], run=run, seed=p.seed, device=st.cfg.device,
+            name=f"{p.task}_{slug}",  # a control cell is logged as one, not as self_supervised
         )  # fmt: skip
         save(result, run.path, family=st.cfg.model.family)
         run.close()

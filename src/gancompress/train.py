@@ -33,6 +33,7 @@ from gancompress.methods.base import Method
 from gancompress.pruning import MaskSet, should_update, sparsity_at
 from gancompress.rundir import RunDir, load_checkpoint, save_checkpoint
 from gancompress.seeding import rng_state, set_rng_state
+from gancompress.stop_signal import StopSignal
 
 log = logging.getLogger(__name__)
 
@@ -226,9 +227,9 @@ def train(
                 history.append({"step": done, **row})
                 if run is not None:
                     run.log_metrics(done, row)
-                bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k in ("g/loss", "d/loss")})
+                bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k in ("g/loss", "d/loss")})  # + rate, ETA
             if bar.disable and (done % max(1, steps // 10) == 0 or done == steps):  # no TTY: progress in the log
-                log.info("%s: step %d/%d (%.0f s)", desc, done, steps, time.perf_counter() - t0)
+                log.info("%s", progress_line(desc, done, start, steps, time.perf_counter() - t0, history))
             if "sample" in hooks and cfg.sample_every and (done % cfg.sample_every == 0 or done == steps):
                 with side_effect_free(g, d):  # a run with hooks trains exactly like one without
                     hooks["sample"](done)
@@ -272,66 +273,19 @@ def _d_health(method: Method, batch: dict[str, torch.Tensor]) -> dict[str, float
     return d_health(real_scores, fake_scores, kind=loss.score_kind)
 
 
-def health_baseline(
-    loss: Any, g: torch.nn.Module, d: torch.nn.Module, data: Any, *, batch_size: int, batches: int = 4, seed: int = 0
-) -> dict[str, float]:
-    """D's health (diagnostics.d_health, averaged over ``batches`` batches) on ``g``'s fakes vs ``data``'s real
-    images, in the train mode the loop uses and without side effects: the reference a compression run's collapse
-    monitor compares its readings with (D_O judging G_O is where teacher training ended). ``gap`` = real − fake."""
-    from gancompress.families.base import draw_batch
+def progress_line(desc: str, done: int, start: int, steps: int, seconds: float, history: list[dict[str, float]]) -> str:
+    """``"<desc>: step 120/300 (40 %), 3.1 steps/s, ETA 58 s; g/loss 0.41, d/loss 1.22"`` (the last logged row).
 
-    gen = torch.Generator().manual_seed(seed)
-    device = next(g.parameters()).device
-    n = min(batch_size, len(data))
-    rows: list[dict[str, float]] = []
-    with side_effect_free(g, d):
-        g_mode, d_mode = g.training, d.training
-        g.train()
-        d.train()
-        try:
-            for _ in range(batches):
-                batch = draw_batch(data, n, gen, device)
-                fake = g(*loss.generator_input(batch))
-                real = loss.discriminator_scores(d, loss.real_data(batch), batch)
-                rows.append(d_health(real, loss.discriminator_scores(d, fake, batch), kind=loss.score_kind))
-        finally:
-            g.train(g_mode)
-            d.train(d_mode)
-    out = {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]}
-    out["gap"] = out["diag/d_real"] - out["diag/d_fake"]
-    return out
-
-
-class StopSignal:
-    """SIGINT / SIGTERM during training: remember it, let the step in progress finish and be checkpointed.
-
-    A second signal gets the previous handler (a second Ctrl-C stops at once). Installed only in the main thread
-    of a single-process run with checkpoints on (``enabled``); otherwise the signals keep their usual effect.
+    Example:
+        >>> progress_line("compress", 150, 0, 300, 50.0, [{"step": 150, "g/loss": 0.4123, "d/loss": 1.2}])
+        'compress: step 150/300 (50 %), 3.0 steps/s, ETA 50 s; g/loss 0.412, d/loss 1.2'
     """
-
-    def __init__(self, *, enabled: bool) -> None:
-        import signal
-        import threading
-
-        self.signal: int | None = None
-        self._old: dict[int, Any] = {}
-        if enabled and threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handle)
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        import signal
-
-        self.signal = signum
-        log.warning("signal %d: finishing the current step and saving a checkpoint (again to stop at once)", signum)
-        signal.signal(signum, self._old.get(signum, signal.default_int_handler))
-
-    def restore(self) -> None:
-        import signal
-
-        for sig, handler in self._old.items():
-            signal.signal(sig, handler)
-        self._old.clear()
+    rate = (done - start) / seconds if seconds > 0 else 0.0
+    eta = (steps - done) / rate if rate > 0 else 0.0
+    eta_text = f"{eta:.0f} s" if eta < 120 else f"{eta / 60:.1f} min"
+    text = f"{desc}: step {done}/{steps} ({100 * done / steps:.0f} %), {rate:.1f} steps/s, ETA {eta_text}"
+    losses = [f"{k} {v:.3g}" for k, v in (history[-1] if history else {}).items() if k in ("g/loss", "d/loss")]
+    return text + ("; " + ", ".join(losses) if losses else "")
 
 
 @contextmanager

@@ -191,10 +191,12 @@ def test_corrupt_run_config(tmp_path: Path, content: str) -> None:
 
 
 def test_run_config_list_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "config.json").write_text("[1, 2]")
-    err = main_error(["evaluate", "--dry-run", str(tmp_path)], capsys)
+    teacher = tmp_path / "teacher"
+    teacher.mkdir()
+    (teacher / "config.json").write_text("[1, 2]")
+    err = main_error(["evaluate", "--dry-run", str(teacher)], capsys)
     assert "expected a JSON object, got list" in err
-    err = main_error(["prune", "--dry-run", "--teacher", str(tmp_path), "--out", str(tmp_path / "p")], capsys)
+    err = main_error(["prune", "--dry-run", "--teacher", str(teacher), "--out", str(tmp_path / "p")], capsys)
     assert "corrupt run config" in err and not (tmp_path / "p").exists()
 
 
@@ -241,7 +243,8 @@ def test_good_onnx_opset() -> None:
 
 def test_cli_export_opset_999(env: dict[str, str], tmp_path: Path) -> None:
     out = tmp_path / "x.onnx"
-    args = ["export", str(tmp_path), "--format", "onnx", "--opset", "999", "--out", str(out)]
+    (tmp_path / "run").mkdir()
+    args = ["export", str(tmp_path / "run"), "--format", "onnx", "--opset", "999", "--out", str(out)]
     proc = gancompress(args, env, quiet=True)  # refused before the run is even loaded
     assert_exit2(proc, "ONNX opset 999 is not supported")
     assert not out.exists()
@@ -291,11 +294,12 @@ def test_image_folder_small_odd_sizes_still_resized(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------- F14: --model / --config not regular files
 def test_model_and_config_directories(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out = str(tmp_path / "o")
-    err = main_error(["compress", "--dry-run", "--model", f"{tmp_path}/:build", "--out", out], capsys)
-    assert f"{tmp_path} is a directory; give a Python file" in err
-    err = main_error(["train", "--dry-run", "--config", str(tmp_path), "--out", out], capsys)
-    assert f"config {tmp_path} is a directory" in err
+    out, folder = str(tmp_path / "o"), tmp_path / "folder"
+    folder.mkdir()
+    err = main_error(["compress", "--dry-run", "--model", f"{folder}/:build", "--out", out], capsys)
+    assert f"{folder} is a directory; give a Python file" in err
+    err = main_error(["train", "--dry-run", "--config", str(folder), "--out", out], capsys)
+    assert f"config {folder} is a directory" in err
     with pytest.raises(UserError, match="config file not found"):
         load_config(tmp_path / "missing.toml")
 

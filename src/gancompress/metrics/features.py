@@ -167,6 +167,12 @@ def get_domain_extractor(
             logger.warning("cached domain extractor %s does not fit this data; retraining", weights_path)
         except (OSError, ValueError, KeyError, RuntimeError, SafetensorError, json.JSONDecodeError) as err:
             logger.warning("ignoring unreadable cached domain extractor %s (%s); retraining", weights_path, err)
+    # first use on this data: say so before the wait (about a minute on 2 CPU cores), and where it will be kept
+    logger.info(
+        "first use of this dataset: training the domain feature extractor for FID / class metrics on %d images "
+        "(a minute or two on a CPU); it is cached in %s for every later run",
+        len(images), weights_path.parent,
+    )  # fmt: skip
     net = train_domain_classifier(
         images, labels, num_classes, test_images=test_images, test_labels=test_labels, seed=seed, device=device
     )
