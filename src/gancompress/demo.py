@@ -29,7 +29,7 @@ from gancompress.io import write_json
 from gancompress.metrics import HIGHER_IS_BETTER
 from gancompress.pipeline import compress, prune_oneshot, save, train_teacher
 from gancompress.report import write_report
-from gancompress.report_protocol import thresholds_note
+from gancompress.report_protocol import DRY_RUN_NOTE, thresholds_note
 from gancompress.rundir import RunDir, env_info
 from gancompress.train import TrainResult
 from gancompress.verdict import quality_flag
@@ -153,6 +153,7 @@ def run_demo(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
         entries.append(_entry(name, label, res.generator, res.train, desc))
 
     models = []
+    dry = bool(getattr(args, "dry_run", False))
     teacher_scores: dict[str, Any] = {}
     teacher_curves: dict[str, Any] = {}
     for e in entries:
@@ -161,6 +162,8 @@ def run_demo(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
         scores = evaluator.evaluate(e["g"], loss, teacher=teacher, seed=cfg.seed, metrics=cfg.eval.metrics)
         if teacher is None:
             teacher_scores, teacher_curves = scores, e["curves"]
+            verdict = None
+        elif dry:  # the wiring only: no verdict from a two-step teacher on synthetic data
             verdict = None
         else:  # against G_O, the model that was compressed (docs/method.md §7)
             verdict = quality_flag(
@@ -189,7 +192,8 @@ def run_demo(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
         "reference": "teacher",
         "columns": ["fid", "kid", "class_coverage", "class_kl", "fidelity_psnr", "nonzero", "params"],
         "higher_is_better": dict(HIGHER_IS_BETTER),
-        "summary": _summary(models, profile, time.perf_counter() - t_start),
+        "summary": [DRY_RUN_NOTE] if dry else _summary(models, profile, time.perf_counter() - t_start),
+        "dry_run": dry,
         "models": models,
         "config": {**to_dict(cfg), "profile": profile},
         "env": env_info(cfg.seed, cfg.device),

@@ -15,6 +15,17 @@ from gancompress.formatting import to_number as _num
 from gancompress.report import format_table
 from gancompress.verdict import THRESHOLDS
 
+#: what a ``--dry-run`` report says instead of any finding: synthetic data, a few steps, tiny widths
+DRY_RUN_NOTE = (
+    "Dry run: synthetic data, a few training steps and tiny networks. This checks the wiring only — the numbers mean "
+    "nothing, so no verdict, ranking or pass mark is drawn from them."
+)
+
+
+def is_dry_run(results: Mapping) -> bool:
+    """Whether ``results`` come from a ``--dry-run`` (recorded by the command that wrote them)."""
+    return bool(results.get("dry_run") or (results.get("profile") or {}).get("dry_run"))
+
 
 def _ratio(a: float | None, b: float | None) -> str:
     return DASH if a is None or not b else f"{a / b:.2f}"
@@ -29,7 +40,10 @@ SANITY_TEXT = (
 
 
 def sanity_rows(results: Mapping) -> list[list[str]]:
-    """One row per known-bad generator in ``results["sanity"]``: its scores, ratio to G_O and verdict."""
+    """One row per known-bad generator in ``results["sanity"]``: its scores, ratio to G_O and verdict (none for a
+    dry run: its teacher is two steps old, nothing is known-good to compare with)."""
+    if is_dry_run(results):
+        return []
     ref = _num(((results.get("teacher") or {}).get("metrics") or {}).get("fid"))
     out = []
     for name, entry in (results.get("sanity") or {}).items():
@@ -80,4 +94,13 @@ def thresholds_note() -> str:
     )
 
 
-__all__ = ["SANITY_HEADERS", "SANITY_TEXT", "sanity_md", "sanity_rows", "split_note", "thresholds_note"]
+__all__ = [
+    "DRY_RUN_NOTE",
+    "SANITY_HEADERS",
+    "SANITY_TEXT",
+    "is_dry_run",
+    "sanity_md",
+    "sanity_rows",
+    "split_note",
+    "thresholds_note",
+]

@@ -17,7 +17,7 @@ from typing import Any
 from gancompress.evaluate import summarize
 from gancompress.report import _img_src, format_table, html_table
 from gancompress.report_html import TABLE_CSS
-from gancompress.report_protocol import split_note, thresholds_note
+from gancompress.report_protocol import DRY_RUN_NOTE, is_dry_run, split_note, thresholds_note
 from gancompress.sweep import CONTROL
 from gancompress.tasks import TABLE2_SPARSITIES
 from gancompress.verdict import quality_flag
@@ -130,9 +130,11 @@ def granularity_rows(results: Mapping, task: str) -> tuple[list[str], list[list[
 
 
 def outcome(results: Mapping) -> list[str]:
-    """Plain statements computed from the numbers: targets met or missed, best / worst granularity."""
-    lines = []
-    for name, t in results["tasks"].items():
+    """Plain statements computed from the numbers: targets met or missed, best / worst granularity (none for a
+    dry run)."""
+    dry = is_dry_run(results)
+    lines = [DRY_RUN_NOTE] if dry else []
+    for name, t in ({} if dry else results["tasks"]).items():
         if _teacher(t) is None:
             continue
         parts = []

@@ -23,7 +23,16 @@ from typing import Any
 from gancompress.formatting import DASH, format_value
 from gancompress.formatting import to_number as _num
 from gancompress.report import CSS, _dump, _img_src, format_table, html_table
-from gancompress.report_protocol import SANITY_HEADERS, SANITY_TEXT, sanity_md, sanity_rows, split_note, thresholds_note
+from gancompress.report_protocol import (
+    DRY_RUN_NOTE,
+    SANITY_HEADERS,
+    SANITY_TEXT,
+    is_dry_run,
+    sanity_md,
+    sanity_rows,
+    split_note,
+    thresholds_note,
+)
 from gancompress.svgchart import render_curves_svg
 from gancompress.table1 import RANDOM_INIT_ROWS, TABLE1_BY_METHOD
 from gancompress.table1_results import refresh
@@ -125,8 +134,8 @@ def _ratio(a: float | None, b: float | None) -> str:
 
 
 def table(results: Mapping) -> list[list[str]]:
-    """The main table's rows (strings, in :data:`HEADERS` order)."""
-    ref = teacher_fid(results)
+    """The main table's rows (strings, in :data:`HEADERS` order); a dry run's rows carry no verdict."""
+    ref, dry = teacher_fid(results), is_dry_run(results)
     out = []
     for r in results["models"]:
         m = r.get("metrics") or {}
@@ -140,7 +149,7 @@ def table(results: Mapping) -> list[list[str]]:
             DASH if paper is None else f"{paper / PAPER_DENSE_FID:.2f}", format_value(m.get("kid")),
             format_value(m.get("precision")), format_value(m.get("recall")), format_value(m.get("coverage")),
             format_value(m.get("target_accuracy")), format_value(m.get("min_class_share")),
-            format_value(m.get("diversity_ratio")), _flag_text(r), _fp_text(r),
+            format_value(m.get("diversity_ratio")), DASH if dry else _flag_text(r), DASH if dry else _fp_text(r),
             ", ".join(sorted({str(c.get("steps")) for c in cells})) or DASH, _seconds(r.get("seconds")),
         ])  # fmt: skip
     return out
@@ -153,7 +162,9 @@ def rank_key(row: Mapping) -> tuple[int, float]:
 
 
 def outcome(results: Mapping) -> list[str]:
-    """Plain-language findings, each computed from the numbers in ``results``."""
+    """Plain-language findings, each computed from the numbers in ``results`` (none for a dry run)."""
+    if is_dry_run(results):
+        return [DRY_RUN_NOTE]
     rows = [r for r in results["models"] if _fid(r)[0] is not None]
     lines: list[str] = []
     teacher = results.get("teacher") or {}

@@ -369,6 +369,7 @@ def run_table1(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
             "config": to_dict(cfg),
             "profile": profile,
             "env": env_info(cfg.seed, cfg.device),
+            "dry_run": bool(args.dry_run),  # reports then draw no conclusions (report_protocol.DRY_RUN_NOTE)
             "models": [],
         }
     results["plan"] = plan

@@ -47,7 +47,8 @@ def test_table2_cells_ratios_and_report(table2: Path) -> None:
     ratio = task["cells"]["element@0.5/s0"]["metrics"]["fid"] / task["teacher"]["metrics"]["fid"]
     assert f"({ratio:.3f}×) [1.005]" in md and "## Outcome" in md
     assert "--set prune.scope=global, method.anchor=0.5" in md  # the ratios are stated with their settings
-    assert "dense control, same budget" in md and "vs the same-budget dense control" in md
+    assert "dense control, same budget" in md and "Dry run:" in md  # the wiring only: no "meets" / "misses"
+    assert "meets" not in md and "misses" not in md
     assert "<table>" in (table2 / "report.html").read_text()
 
 
