@@ -25,6 +25,7 @@ from gancompress.io import import_state_dict, load_state_dict_checked, read_json
 from gancompress.report import format_table
 from gancompress.resume import check_unchanged, recorded_inputs, restore_inputs
 from gancompress.rundir import RunDir, env_info
+from gancompress.same_quality import ratios_to_teacher, score_generator, scores_table
 
 log = logging.getLogger("gancompress")
 
@@ -284,13 +285,14 @@ def cmd_compress(args: argparse.Namespace) -> int:
     run.close()
     payload: dict[str, Any] = {"run": str(run.path), **res.summary()}
     text = _layer_table(res.sparsity) + "\n\n" + format_table([res.summary()], list(res.summary()))
-    if args.evaluate:
-        scores = _evaluator(cfg).evaluate(res.generator, _loss(cfg, res.generator, args.model), teacher=g)
+    if args.evaluate:  # the student and the teacher, same evaluator and inputs: "is it the same quality?"
+        ev, student_loss = _evaluator(cfg), _loss(cfg, res.generator, args.model)
+        scores = ev.evaluate(res.generator, student_loss, teacher=g, seed=cfg.seed, metrics=cfg.eval.metrics)
+        scores["teacher"] = ev.evaluate(g, student_loss, seed=cfg.seed, metrics=cfg.eval.metrics)
+        scores["ratios"] = ratios_to_teacher(scores, scores["teacher"])
         run.write_json("eval.json", scores)
         payload["eval"] = scores
-        text += "\n\n" + format_table(
-            [scores], [k for k in ("fid", "kid", "class_coverage", "fidelity_psnr") if k in scores]
-        )
+        text += "\n\n" + scores_table({str(run.path): scores})
     _emit(args, payload, text + f"\n\n→ {run.path}")
     return 0
 
@@ -364,6 +366,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     results: dict[str, Any] = {}
     evaluators: dict[str, Any] = {}
+    teacher_scores: dict[str, dict[str, Any]] = {}
     if args.seeds < 1:
         raise UserError(f"--seeds must be >= 1, got {args.seeds}")
     for run_path in args.runs:
@@ -388,28 +391,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         key = json.dumps([to_dict(cfg.data), cfg.eval.num_samples, cfg.eval.extractor])
         if key not in evaluators:
             evaluators[key] = _evaluator(cfg)
-        if args.seeds > 1:
-            seeds = list(range(cfg.seed, cfg.seed + args.seeds))
-            scores = evaluators[key].evaluate_seeds(g, loss, seeds=seeds, teacher=teacher, metrics=cfg.eval.metrics)
-        else:
-            scores = evaluators[key].evaluate(g, loss, teacher=teacher, seed=cfg.seed, metrics=cfg.eval.metrics)
+        seeds = list(range(cfg.seed, cfg.seed + args.seeds))
+        scores = score_generator(evaluators[key], g, loss, cfg, seeds, teacher)
+        if teacher is not None:  # the teacher's row, same evaluator and inputs: "is it the same quality?"
+            tkey = json.dumps([key, str(Path(teacher_dir).resolve()), cfg.data.direction])
+            if tkey not in teacher_scores:
+                teacher_scores[tkey] = score_generator(evaluators[key], teacher, loss, cfg, seeds, None)
+            scores["teacher"] = teacher_scores[tkey]
+            scores["ratios"] = ratios_to_teacher(scores, teacher_scores[tkey])
         results[str(run_path)] = scores
         if not args.output:
             (Path(run_path) / "eval.json").write_text(json.dumps(scores, indent=2) + "\n")
     if args.output:
         Path(args.output).write_text(json.dumps(results, indent=2) + "\n")
-    cols = ["run", "fid", "kid", "class_coverage", "fidelity_psnr", "sparsity", "nonzero", "num_samples"]
-    rows = [{"run": r, **{k: _pm(s, k) for k in s}} for r, s in results.items()]
-    _emit(args, results, format_table(rows, cols))
+    _emit(args, results, scores_table(results))
     return 0
-
-
-def _pm(scores: dict[str, Any], key: str) -> Any:
-    """``mean ± ci95`` text for multi-seed scores, the plain value otherwise."""
-    ci = scores.get(f"{key}_ci95")
-    if isinstance(ci, float) and isinstance(scores[key], float):
-        return f"{scores[key]:.4g} ± {ci:.2g}"
-    return scores[key]
 
 
 # ---------------------------------------------------------------------------------------------------- report

@@ -92,7 +92,10 @@ def load_results(path: str | Path) -> dict:
     try:
         return _check(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
-        raise UserError(f"no results file at {path}; run an evaluate/reproduce command first") from None
+        raise UserError(
+            f"no results file at {path}: `gancompress report` renders a demo / reproduce results.json or a run "
+            "written by train / prune / compress"
+        ) from None
     except json.JSONDecodeError as e:
         raise UserError(f"{path} is not valid JSON: {e}") from None
 
@@ -363,12 +366,20 @@ def write_report(results: Mapping, out_dir: str | Path, save_json: bool = True) 
 
 
 def regenerate(run_dir: str | Path) -> tuple[Path, Path]:
-    """Rebuild the report of ``run_dir`` from its ``results.json`` (the source of truth).
+    """Rebuild the report of ``run_dir`` from its ``results.json`` (the source of truth), or for a single run
+    without one, from what the run holds (run_report.py).
 
     Example:
         >>> md, page = regenerate("runs/comp")  # doctest: +SKIP
     """
-    results = load_results(Path(run_dir) / "results.json")
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir} does not exist; give a run directory written by gancompress")
+    if not (run_dir / "results.json").is_file() and (run_dir / "generator.json").is_file():
+        from gancompress.run_report import run_results  # one train / prune / compress / evaluate run
+
+        return write_report(run_results(run_dir), run_dir, save_json=False)
+    results = load_results(run_dir / "results.json")
     if results.get("kind") == "table1":  # `gancompress reproduce table1` results have their own layout
         from gancompress.report_table1 import write_table1_report
 

@@ -70,6 +70,35 @@ def test_compress_dry_run_and_evaluate(teacher: Path, tmp_path: Path, env: dict[
     assert scores["fid"] >= 0 and scores["num_samples"] == 64
     assert "fidelity_psnr" in scores  # the teacher recorded in compress.json is found
     assert (out / "eval.json").is_file()
+    # "same quality?": the teacher scored beside it by the same evaluator, and the ratios
+    assert scores["teacher"]["num_samples"] == 64 and scores["ratios"]["fid"] == pytest.approx(
+        scores["fid"] / scores["teacher"]["fid"]
+    )
+    proc = gancompress(["evaluate", str(out), "--num-samples", "64", "-q", "--data", "fake"], env)
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("| run ") and "fid ÷ teacher" in lines[0] and lines[2].startswith("| teacher ")
+    # a report of this single run: the teacher beside the student, curves, sizes
+    proc = gancompress(["report", str(out), "-q"], env)
+    assert proc.returncode == 0, proc.stderr
+    md = (out / "report.md").read_text()
+    assert "| teacher |" in md and f"| {out.name} |" in md and "FID / ref" in md and "file" in md
+    assert (out / "report.html").is_file() and not (out / "results.json").exists()
+
+
+def test_compress_evaluate_prints_the_teacher_row(teacher: Path, tmp_path: Path, env: dict[str, str]) -> None:
+    out = tmp_path / "comp"
+    proc = gancompress(["compress", "--teacher", str(teacher), "--dry-run", "--out", str(out), "--evaluate", "-q"], env)
+    assert proc.returncode == 0, proc.stderr
+    assert "| teacher " in proc.stdout and "fid ÷ teacher" in proc.stdout
+    saved = json.loads((out / "eval.json").read_text())
+    assert saved["teacher"]["fid"] > 0 and saved["ratios"]["fid"] == pytest.approx(
+        saved["fid"] / saved["teacher"]["fid"]
+    )
+
+
+def test_report_of_a_missing_run_says_so(tmp_path: Path, env: dict[str, str]) -> None:
+    proc = gancompress(["report", str(tmp_path / "nope")], env)
+    assert proc.returncode == 2 and "does not exist" in proc.stderr and "evaluate" not in proc.stderr
 
 
 def test_prune_prints_per_layer_sparsity(teacher: Path, tmp_path: Path, env: dict[str, str]) -> None:
