@@ -163,6 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def subcommand_parser(parser: argparse.ArgumentParser, command: str | None) -> argparse.ArgumentParser | None:
+    """The parser of ``command`` (``gancompress compress --bogus`` shows compress's usage)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            return action.choices[command]
+    return None
+
+
 def resolve_config(args: argparse.Namespace, base: RunCfg | None = None) -> RunCfg:
     """Defaults ← config file ← convenience flags ← --set ← --seed/--device; --dry-run shrinks everything."""
     cfg = load_config(args.config, base) if getattr(args, "config", None) else (base or RunCfg())
@@ -233,7 +241,10 @@ def _setup_logging(quiet: bool) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gancompress`` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # name the subcommand's own usage, not the top-level one
+        sub = subcommand_parser(parser, getattr(args, "command", None))
+        (sub or parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.version:
         from gancompress import __version__
 

@@ -327,7 +327,7 @@ def _export_physical(
     from gancompress.rundir import RunDir
 
     small, report, diff = _physical(g, make_inputs)
-    run = RunDir(out, overwrite=args.overwrite)
+    run = RunDir(out, overwrite=args.overwrite, resumable=False)  # export has no --resume
     removal = {k: report[k] for k in ("removed", "channels", "skipped") if k in report}
     extra = {"family": meta["family"], "role": "generator", "source_run": str(args.run), "physical": removal}
     path = save_module(small, run.path, "generator", {**extra, "parity_max_abs_diff": diff})

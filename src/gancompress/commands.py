@@ -158,6 +158,9 @@ def _load_teacher_any(args: argparse.Namespace) -> tuple[nn.Module, nn.Module | 
 
     model = getattr(args, "model", None)
     if getattr(args, "teacher", None):
+        if not Path(args.teacher).is_dir():
+            what = "is a file, not a run directory" if Path(args.teacher).exists() else "does not exist"
+            raise UserError(f"--teacher {args.teacher} {what}; give the directory `gancompress train` wrote")
         has_config = (Path(args.teacher) / "config.json").exists()  # run_config explains a directory there
         if not has_config and hasattr(args, "data") and not (args.data or args.config or args.dry_run):
             raise UserError(  # as in evaluate: the default dataset would silently replace the teacher's own

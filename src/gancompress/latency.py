@@ -211,14 +211,24 @@ def _prepare(
                     _measure(fn, feed, 1 + warmup, 0.0)  # the first call compiles / initialises
                     cells[name, backend, b] = (fn, feed)
             except Exception as exc:  # a backend that cannot run this model is reported, not fatal
-                msg = (str(exc).strip().splitlines() or [""])[0][:200]
-                notes[name, backend] = f"skipped: {type(exc).__name__}: {msg}"
-                log.warning("%s on %s skipped: %s", name, backend, notes[name, backend])
+                notes[name, backend] = "skipped: " + _why(exc)
+                log.warning("%s on %s %s", name, backend, notes[name, backend])
                 for b in batch_sizes:
                     cells.pop((name, backend, b), None)
             if backend == "compile":
                 compile_s += time.perf_counter() - start
     return cells, notes
+
+
+def _why(exc: BaseException) -> str:
+    """One line on why a backend could not run: a missing optional package names the install that adds it."""
+    missing = getattr(exc, "name", None) if isinstance(exc, ImportError) else None
+    if missing in ("onnx", "onnxruntime", "onnxscript"):
+        return f"{missing} is not installed (pip install 'gancompress[export]')"
+    if isinstance(exc, UserError):  # already a message for the user (e.g. deploy's own install hint)
+        return str(exc)
+    msg = (str(exc).strip().splitlines() or [""])[0][:200]
+    return f"{type(exc).__name__}: {msg}"
 
 
 # ------------------------------------------------------------------------------------------------------ comparing

@@ -66,12 +66,16 @@ def _clear_directory(path: Path) -> None:
 class RunDir:
     """One command's output directory (DESIGN.md "Run directory").
 
-    Refuses an existing non-empty directory unless ``resume`` (continue it) or ``overwrite`` (replace it); overwrite
+    Refuses an existing non-empty directory unless ``resume`` (continue it) or ``overwrite`` (replace it; the message
+    offers only that for commands that cannot resume, ``resumable=False``); overwrite
     only replaces a directory gancompress wrote (:func:`is_run_dir`), never a user's folder that happens to be named.
     Only the writer process (rank 0) should create one.
     """
 
-    def __init__(self, path: str | Path, *, resume: bool = False, overwrite: bool = False, create: bool = True) -> None:
+    def __init__(
+        self, path: str | Path, *, resume: bool = False, overwrite: bool = False, create: bool = True,
+        resumable: bool = True,
+    ) -> None:  # fmt: skip
         self.path = Path(path)
         if create:
             if self.path.exists() and not self.path.is_dir():
@@ -79,9 +83,9 @@ class RunDir:
             try:
                 exists = self.path.is_dir() and any(self.path.iterdir())
                 if exists and not (resume or overwrite):
+                    hint = "pass --resume to continue that run or --overwrite" if resumable else "pass --overwrite"
                     raise UserError(
-                        f"output directory {self.path} already exists; pass --resume to continue that run or "
-                        "--overwrite to replace it (refusing to mix runs)"
+                        f"output directory {self.path} already exists; {hint} to replace it (refusing to mix runs)"
                     )
                 if exists and overwrite and not resume:
                     if not is_run_dir(self.path):

@@ -185,7 +185,10 @@ def load_saved(directory: str | Path, name: str, spec: str | None, device: str =
         return load_module(directory, name, device)
     recorded = read_json(Path(directory) / f"{name}.json").get("model")
     if not spec:
-        raise UserError(f"{directory} holds a user model built by {recorded!r}; pass --model {recorded} to load it")
+        raise UserError(
+            f"{directory} holds a user model built by {recorded!r}; pass --model {recorded} to load it "
+            f"(Python: gancompress.load_gan(path, model={recorded!r}))"
+        )
     model = build_user_model(spec)
     module = model.generator if name == "generator" else model.discriminator
     if module is None:

@@ -295,3 +295,40 @@ def test_out_inside_the_data_folder_is_refused(tmp_path: Path, env: dict[str, st
     proc = run(["train", "--data", "image_folder", "--data-dir", str(folder), "--out", str(folder / "run")], env)
     error_line(proc, "lies inside the input", "--data-dir")
     assert files(folder) == before
+
+
+# ------------------------------------------------------------------------- errors that point to the real fix
+def test_missing_teacher_directory_is_named(tmp_path: Path, env: dict[str, str]) -> None:
+    proc = run(["compress", "--teacher", str(tmp_path / "missing"), "--out", str(tmp_path / "o")], env)
+    line = error_line(proc, "--teacher", "does not exist", "gancompress train")
+    assert "--data" not in line
+
+
+def test_export_into_an_existing_directory_offers_overwrite_only(
+    teacher: Path, tmp_path: Path, env: dict[str, str]
+) -> None:
+    pruned = tmp_path / "pruned"
+    cmd = ["prune", "--teacher", str(teacher), "--granularity", "filter", "--sparsity", "0.5", "--out", str(pruned)]
+    assert run(cmd, env).returncode == 0
+    out = tmp_path / "exported"
+    out.mkdir()
+    (out / "keep.txt").write_text("x")
+    proc = run(["export", str(pruned), "--format", "physical", "--out", str(out)], env)
+    line = error_line(proc, "already exists", "--overwrite")
+    assert "--resume" not in line  # export has no --resume
+
+
+def test_unknown_flag_shows_the_subcommands_usage(env: dict[str, str]) -> None:
+    proc = gancompress(["compress", "--bogus-flag"], env)
+    assert proc.returncode == 2 and "usage: gancompress compress" in proc.stderr
+    assert "unrecognized arguments: --bogus-flag" in proc.stderr
+
+
+def test_load_gan_of_a_user_model_names_the_python_argument(tmp_path: Path) -> None:
+    import gancompress as gc
+    from gancompress.errors import UserError
+
+    (tmp_path / "generator.json").write_text(json.dumps({"arch": "user", "model": "m.py:build"}))
+    (tmp_path / "generator.safetensors").write_bytes(b"")
+    with pytest.raises(UserError, match=r"load_gan\(path, model="):
+        gc.load_gan(tmp_path)

@@ -267,3 +267,11 @@ def test_physical_export_names_the_skip_when_nothing_was_removed(
         cli_deploy._physical(g, lambda n: (torch.randn(n, 1, 4, 4),))
     assert "1 pruned layer(s) skipped, e.g. 0: grouped convolution" in caplog.text
     assert "prune with --granularity filter" not in caplog.text
+
+
+def test_a_missing_onnx_package_is_named_with_its_install() -> None:
+    from gancompress.latency import _why
+
+    missing = ModuleNotFoundError("No module named 'onnx'", name="onnx")
+    assert _why(missing) == "onnx is not installed (pip install 'gancompress[export]')"
+    assert _why(RuntimeError("boom\nmore")) == "RuntimeError: boom"
