@@ -257,6 +257,10 @@ def cmd_compress(args: argparse.Namespace) -> int:
     g, d, loss = _select(cfg, g, d, args.model)
     with distributed.session(cfg.device) as device:  # torchrun: one process group for the job
         data = load_dataset(cfg.data, "train")  # bad data fails before the run directory is created
+        if args.evaluate:  # a split too small to score is refused now, not after the training it would waste
+            from gancompress.evaluate import check_evaluable
+
+            check_evaluable(load_dataset(cfg.data, cfg.eval.split))
         if args.model:
             from gancompress.user_model import UserModel, check_image_output, warn_untrained_d
 

@@ -102,6 +102,19 @@ def paired_scores(fake: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
     return out
 
 
+#: fewest held-out images a score can be computed from (FID's covariance, k-NN radii with k = 5, KID subsets)
+MIN_EVAL_IMAGES = 10
+
+
+def check_evaluable(test: ImageDataset) -> None:
+    """Refuse a held-out split too small to score against (called before training, so no work is lost)."""
+    if len(test) < MIN_EVAL_IMAGES:
+        raise UserError(
+            f"the held-out split {test.name}/{test.split} has {len(test)} image(s); scoring needs at least "
+            f"{MIN_EVAL_IMAGES} (FID covariance, k-NN precision / recall) — add images or leave out --evaluate"
+        )
+
+
 class Evaluator:
     """Holds the feature extractors and real statistics of one dataset; scores any number of generators.
 
@@ -135,6 +148,7 @@ class Evaluator:
                 f"the domain feature extractor needs labelled data; {train.name} has no labels "
                 "(use --set eval.extractor=inception)"
             )
+        check_evaluable(test)
         self.test, self.num_samples, self.device, self.batch_size = test, int(num_samples), device, batch_size
         self.cache_dir = cache_dir
         self._warned_cap = False
@@ -457,7 +471,9 @@ def evaluate(
 
 __all__ = [
     "HIGHER_IS_BETTER",
+    "MIN_EVAL_IMAGES",
     "Evaluator",
+    "check_evaluable",
     "eval_inputs",
     "evaluate",
     "generate",

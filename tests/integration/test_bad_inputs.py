@@ -332,3 +332,30 @@ def test_load_gan_of_a_user_model_names_the_python_argument(tmp_path: Path) -> N
     (tmp_path / "generator.safetensors").write_bytes(b"")
     with pytest.raises(UserError, match=r"load_gan\(path, model="):
         gc.load_gan(tmp_path)
+
+
+def test_folder_too_small_to_score_is_refused_before_training(tmp_path: Path, env: dict[str, str]) -> None:
+    folder = tmp_path / "imgs"
+    (folder / "a").mkdir(parents=True)
+    (folder / "b").mkdir()
+    for i in range(40):  # grayscale at the default 32 px: nothing to convert, so nothing else is said
+        Image.new("L", (32, 32), color=i * 6).save(folder / "ab"[i % 2] / f"{i}.png")
+    teacher = tmp_path / "t"
+    proc = run(["train", *folder_args(folder), "--steps", "2", "--batch-size", "8", "--out", str(teacher)], env)
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "c"
+    proc = run(["compress", "--teacher", str(teacher), "--steps", "2", "--evaluate", "--out", str(out)], env)
+    assert_bad_input(proc, out, "has 4 image(s)", "at least 10", "--evaluate")  # the 10 % test split of 40
+
+
+def test_a_converted_folder_is_announced(tmp_path: Path, env: dict[str, str]) -> None:
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(20):
+        Image.new("RGB", (48, 48), color=(i * 10, 50, 200)).save(folder / f"{i}.png")
+    proc = gancompress(
+        ["train", *folder_args(folder), "--steps", "1", "--batch-size", "4", "--out", str(tmp_path / "t")], env
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "20 colour image(s) converted to grayscale (data.channels=3 keeps colour)" in proc.stderr
+    assert "resized to 32 px (data.image_size=48 keeps their size)" in proc.stderr

@@ -20,7 +20,7 @@ from PIL import Image
 from gancompress import cli, commands
 from gancompress.config import DataCfg, EvalCfg, ModelCfg, RunCfg, TrainCfg, load_config, override
 from gancompress.data import load_dataset
-from gancompress.data.datasets import MAX_IMAGE_PIXELS
+from gancompress.data.image_folder import MAX_IMAGE_PIXELS
 from gancompress.deploy import check_opset, onnx_opsets
 from gancompress.errors import UserError
 

@@ -9,6 +9,7 @@ Example:
 """
 
 from gancompress.data import fake as _fake  # noqa: F401  (registers the "fake" dataset)
+from gancompress.data import image_folder as _image_folder  # noqa: F401  (registers "image_folder")
 from gancompress.data import paired as _paired  # noqa: F401  (registers the "<base>_edges" datasets)
 from gancompress.data import photo_tiles as _photo_tiles  # noqa: F401  (registers "photo_tiles")
 from gancompress.data import unpaired as _unpaired  # noqa: F401  (registers the "<base>_unpaired" datasets)

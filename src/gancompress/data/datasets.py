@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,7 +26,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 from gancompress.config import DataCfg
 from gancompress.data.idx_format import read_idx
@@ -46,10 +44,6 @@ FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )  # fmt: skip
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
-#: image_folder refuses larger files before decoding them: everything is resized to ``image_size`` (a few hundred px
-#: at most), and a small compressed file can claim a huge canvas (a decompression bomb: 12000×12000 px = 432 MB RGB)
-MAX_IMAGE_PIXELS = 50_000_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -332,94 +326,3 @@ def load_fashion_mnist(cfg: DataCfg, split: str) -> ImageDataset:
     x = torch.from_numpy(images.astype(np.float32)).unsqueeze(1).div_(127.5).sub_(1.0)  # 0..255 -> [-1, 1]
     y = torch.from_numpy(labels.astype(np.int64))
     return ImageDataset(x, y, "fashion_mnist", split, 10, FASHION_MNIST_CLASSES)
-
-
-# ---------------------------------------------------------------- image_folder (any directory of images)
-
-
-def _list_images(root: Path) -> list[Path]:
-    return sorted(
-        p
-        for p in root.rglob("*")
-        if p.suffix.lower() in IMAGE_EXTENSIONS
-        and p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
-
-
-@functools.lru_cache(maxsize=4)
-def _decode_folder(files: tuple[tuple[str, int, int], ...], size: int, channels: int) -> torch.Tensor:
-    mode = "L" if channels == 1 else "RGB"
-    out = np.empty((len(files), size, size, channels), dtype=np.uint8)
-    with warnings.catch_warnings():  # PIL only warns between its own pixel limit and twice it: an error here too
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        for i, (path, _, _) in enumerate(files):
-            try:
-                with Image.open(path) as im:
-                    w, h = im.size  # read from the header: nothing is decoded yet
-                    if w * h > MAX_IMAGE_PIXELS:
-                        raise UserError(
-                            f"image {path} is {w}×{h} px ({w * h / 1e6:.0f} Mpx), above the image_folder limit of "
-                            f"{MAX_IMAGE_PIXELS / 1e6:.0f} Mpx; downscale it first"
-                        )
-                    im = ImageOps.exif_transpose(im)
-                    im = im.convert(mode)
-                    w, h = im.size
-                    s = min(w, h)  # center-crop to square, then resize
-                    box = ((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s)
-                    im = im.crop(box).resize((size, size), Image.Resampling.BICUBIC)
-                    out[i] = np.asarray(im, dtype=np.uint8).reshape(size, size, channels)
-            except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
-                raise UserError(
-                    f"image {path} is above the image_folder limit of {MAX_IMAGE_PIXELS / 1e6:.0f} Mpx "
-                    f"({str(e).rstrip('.')}); downscale it first"
-                ) from None
-            except (OSError, UnidentifiedImageError, ValueError) as e:
-                raise UserError(f"unreadable or corrupt image file {path}: {e}") from None
-    x = torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
-    return x.contiguous()
-
-
-@DATASETS.register("image_folder")
-def load_image_folder(cfg: DataCfg, split: str) -> ImageDataset:
-    """Every PNG/JPEG/BMP/WebP under ``cfg.data_dir`` (recursive), center-cropped and resized to a square.
-
-    A file larger than :data:`MAX_IMAGE_PIXELS` (50 Mpx) is refused before it is decoded (UserError naming it).
-
-    Labels are the sorted names of the top-level sub-directories when every image lies in one; otherwise the data is
-    unlabeled. Split: a fixed seed-0 permutation, 90 % train / 10 % test (fewer than 10 images: test = train).
-    """
-    check_split(split)
-    if cfg.data_dir is None:
-        raise UserError("dataset 'image_folder' needs a directory: pass --data-dir (data.data_dir)")
-    root = Path(cfg.data_dir)
-    if not root.is_dir():
-        raise UserError(f"image folder {root} does not exist or is not a directory")
-    if cfg.channels not in (1, 3):
-        raise UserError(f"channels must be 1 or 3, got {cfg.channels}")
-    files = _list_images(root)
-    if not files:
-        raise UserError(f"no images found under {root} (searched recursively for {', '.join(IMAGE_EXTENSIONS)})")
-
-    tops = [p.relative_to(root).parts[0] if len(p.relative_to(root).parts) > 1 else None for p in files]
-    labels: torch.Tensor | None = None
-    class_names: tuple[str, ...] = ()
-    if all(t is not None for t in tops):
-        class_names = tuple(sorted(set(tops)))  # type: ignore[arg-type]
-        lookup = {c: i for i, c in enumerate(class_names)}
-        labels = torch.tensor([lookup[t] for t in tops], dtype=torch.int64)
-    elif any(t is not None for t in tops):
-        logger.warning("%s mixes images in sub-directories and at the top level; treating it as unlabeled", root)
-
-    keys = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
-    images = _decode_folder(keys, cfg.image_size, cfg.channels)
-    n = len(files)
-    if n < 10:
-        logger.warning("image folder %s has only %d images; using all of them for both train and test", root, n)
-        sel = np.arange(n)
-    else:
-        sel = _seeded_split(n, split, 0.9)
-    idx = torch.as_tensor(sel)
-    return ImageDataset(
-        images[idx], None if labels is None else labels[idx], "image_folder", split, len(class_names), class_names
-    )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -180,7 +181,34 @@ def get_domain_extractor(
         save_domain_extractor(net, weights_path, meta_path)
     except OSError as err:  # a read-only cache must not break evaluation
         logger.warning("could not cache the domain extractor in %s: %s", cache, err)
+    seen = test_labels is None or bool(torch.isin(test_labels, torch.unique(labels)).all())
+    if seen:  # held-out images of classes training never saw (photo_tiles' held-out photos): accuracy says nothing
+        warn_if_near_chance(net.accuracy, len(torch.unique(labels)), len(images))
     return net
+
+
+#: a held-out accuracy below this multiple of chance (1 / classes) makes the domain features meaningless
+NEAR_CHANCE = 1.5
+
+
+def warn_if_near_chance(accuracy: float, num_classes: int, num_images: int) -> bool:
+    """Warn (and return True) when the domain classifier barely beats guessing, naming the likely causes.
+
+    Example:
+        >>> warn_if_near_chance(0.12, 10, 500)
+        True
+    """
+    chance = 1.0 / max(num_classes, 1)
+    if math.isnan(accuracy) or accuracy >= NEAR_CHANCE * chance:  # NaN: no held-out labels to judge by
+        return False
+    logger.warning(
+        "the domain feature extractor is near chance: held-out accuracy %.2f for %d classes (chance %.2f), trained "
+        "on %d images (%.0f per class). Its features cannot tell images apart, so FID / class metrics on them say "
+        "little. Likely causes: labels that do not describe the images (an image_folder whose sub-directories are "
+        "not classes), too few images per class, or images too small. Use --extractor inception, or more data.",
+        accuracy, num_classes, chance, num_images, num_images / max(num_classes, 1),
+    )  # fmt: skip
+    return True
 
 
 def real_key(fingerprint: str, n: int, extractor: FeatureExtractor) -> str:
