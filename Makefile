@@ -11,9 +11,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-# torch first: the local CPU wheel. A torch range resolved before torch is present pulls a multi-GB CUDA build.
+# torch first, a CPU build: a wheel pip finds without an index (a local wheel directory in pip's config), else
+# PyTorch's CPU index. A torch range resolved from PyPI before torch is present pulls a multi-GB CUDA build.
+TORCH       ?= torch==2.13.0
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q --no-index --no-deps '$(TORCH)' 2>/dev/null \
+	  || $(BIN)/python -m pip install -q '$(TORCH)' --index-url $(TORCH_INDEX)
+	$(BIN)/python -m pip install -q '$(TORCH)'  # its dependencies, from the package index
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
@@ -39,12 +44,12 @@ test: install
 	$(BIN)/python -m pytest -q -m "not slow" --durations=10 tests
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks studies examples
+	$(BIN)/ruff format --check src tests benchmarks studies examples
 
 format: install
-	$(BIN)/ruff format src tests benchmarks
-	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks studies examples
+	$(BIN)/ruff check --fix src tests benchmarks studies examples
 
 # Benchmarks print JSON with ratios measured side by side in one run (never timed assertions in tests).
 bench: install
