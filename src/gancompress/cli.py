@@ -39,6 +39,9 @@ FLAG_KEYS = {
 }
 
 
+#: CPU threads when --threads is not given: chosen by benchmarks/threads.py (docs/decisions.md "Threads")
+DEFAULT_THREADS = 1
+
 # subcommands that run data-parallel under torchrun (distributed.py); the others refuse WORLD_SIZE > 1
 MULTI_PROCESS = ("train", "compress")
 
@@ -61,6 +64,11 @@ def common_flags(p: argparse.ArgumentParser, *, out: bool = True) -> None:
         p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
         p.add_argument("--overwrite", action="store_true", help="replace an existing --out directory")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: cpu)")
+    p.add_argument(
+        "--threads", type=int, default=None,
+        help=f"CPU threads for PyTorch (default {DEFAULT_THREADS}: the small generators this tool trains run fastest "
+        "on one thread, and far faster than on two when other jobs share the cores — benchmarks/threads.py)",
+    )  # fmt: skip
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--dry-run", action="store_true", help="2 steps on fake data, tiny evaluation: checks the wiring")
     p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
@@ -260,6 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UserError(f"'{args.command}' runs in one process; under torchrun use train or compress")
         _check_model_file(getattr(args, "model", None))
         check_outputs(args)  # before any data is loaded or any work runs
+        apply_threads(args)
         func = getattr(importlib.import_module(module_name), func_name)
         return int(func(args) or 0)
     except UserError as exc:
@@ -284,6 +293,28 @@ def interrupted_message(args: argparse.Namespace, exc: BaseException) -> str:
     if getattr(exc, "checkpoint", None) is None or not run:
         return f"interrupted at step {step}; no checkpoint was written (train.ckpt_every=0)"
     return f"interrupted at step {step}; resume with: gancompress {args.command} --out {run} --resume"
+
+
+def apply_threads(args: argparse.Namespace) -> None:
+    """Set PyTorch's thread count (recorded in env.json); for ``train`` / ``compress`` on several threads, warn when
+    other jobs hold the cores so that one thread would be faster (as ``benchmark`` does)."""
+    if not hasattr(args, "threads") or args.command == "benchmark":  # benchmark times its own thread counts
+        return
+    threads = DEFAULT_THREADS if args.threads is None else args.threads
+    if threads < 1:
+        raise UserError(f"--threads must be >= 1, got {threads}")
+    import torch
+
+    torch.set_num_threads(threads)
+    if threads > 1 and args.command in ("train", "compress"):
+        from gancompress.latency import thread_contention
+
+        slowdown = thread_contention(threads)
+        if slowdown > 1.5:
+            log.warning(
+                "%d threads run %.1f× slower than 1 on this machine right now (other jobs hold the cores): "
+                "--threads 1 would be faster", threads, slowdown,
+            )  # fmt: skip
 
 
 def _check_model_file(spec: str | None) -> None:
