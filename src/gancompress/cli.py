@@ -66,8 +66,9 @@ def common_flags(p: argparse.ArgumentParser, *, out: bool = True) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: cpu)")
     p.add_argument(
         "--threads", type=int, default=None,
-        help=f"CPU threads for PyTorch (default {DEFAULT_THREADS}: the small generators this tool trains run fastest "
-        "on one thread, and far faster than on two when other jobs share the cores — benchmarks/threads.py)",
+        help=f"CPU threads for PyTorch (default {DEFAULT_THREADS}: on a 2-core machine, 2 threads train 1.7x faster "
+        "when idle but 6-8x slower when one other job runs; docs/decisions.md 'Threads'). On an idle machine, use "
+        "the number of cores",
     )  # fmt: skip
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--dry-run", action="store_true", help="2 steps on fake data, tiny evaluation: checks the wiring")
