@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from _teacher import open_teacher
 
 import gancompress as gc
-from gancompress.known_bad import known_bad
-from gancompress.verdict import THRESHOLDS, quality_flag
+from gancompress.experiments.known_bad import known_bad
+from gancompress.experiments.verdict import THRESHOLDS, quality_flag
 
 KEYS = ("fid", "precision", "recall", "coverage", "min_class_share", "class_kl", "diversity_ratio", "target_accuracy")
 

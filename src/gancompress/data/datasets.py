@@ -239,7 +239,7 @@ def load_dataset(cfg: DataCfg, split: str = "train") -> ImageDataset:
     return out
 
 
-def _seeded_split(n: int, split: str, train_fraction: float) -> np.ndarray:
+def seeded_split(n: int, split: str, train_fraction: float) -> np.ndarray:
     """Indices (sorted) of ``split`` in a seed-0 permutation of ``n`` items."""
     perm = np.random.default_rng(0).permutation(n)
     n_train = round(train_fraction * n)

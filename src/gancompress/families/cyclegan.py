@@ -34,9 +34,17 @@ from torch import nn
 from gancompress.config import DataCfg, ModelCfg
 from gancompress.data import ImageDataset
 from gancompress.errors import UserError
-from gancompress.families import FAMILIES, Family
-from gancompress.families.base import Batch, EvalInputs, GanLoss, SourceImageLoss, draw_batch, per_sample
-from gancompress.models import create_model
+from gancompress.families.contract import (
+    FAMILIES,
+    Batch,
+    EvalInputs,
+    Family,
+    GanLoss,
+    SourceImageLoss,
+    draw_batch,
+    per_sample,
+)
+from gancompress.models.build import create_model
 from gancompress.models.cyclegan import CycleDiscriminators, CycleGenerators, init_cyclegan_weights
 
 if TYPE_CHECKING:

@@ -20,9 +20,17 @@ from torch import nn
 from gancompress.config import DataCfg, ModelCfg
 from gancompress.data import ImageDataset
 from gancompress.errors import UserError
-from gancompress.families import FAMILIES, Family
-from gancompress.families.base import Batch, EvalInputs, GanLoss, SourceImageLoss, draw_batch, per_sample
-from gancompress.models import create_model
+from gancompress.families.contract import (
+    FAMILIES,
+    Batch,
+    EvalInputs,
+    Family,
+    GanLoss,
+    SourceImageLoss,
+    draw_batch,
+    per_sample,
+)
+from gancompress.models.build import create_model
 from gancompress.models.pix2pix import init_pix2pix_weights
 
 log = logging.getLogger(__name__)

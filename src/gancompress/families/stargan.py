@@ -33,17 +33,18 @@ from torch import nn
 from gancompress.config import DataCfg, ModelCfg
 from gancompress.data import ImageDataset
 from gancompress.errors import UserError
-from gancompress.families import FAMILIES, Family
-from gancompress.families.base import (
+from gancompress.families.contract import (
+    FAMILIES,
     Batch,
     EvalInputs,
+    Family,
     GanLoss,
     draw_batch,
     per_sample,
     sample_from_eval,
     stratified_halves,
 )
-from gancompress.models import create_model
+from gancompress.models.build import create_model
 
 log = logging.getLogger(__name__)
 

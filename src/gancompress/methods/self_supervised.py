@@ -9,9 +9,8 @@ from typing import Any
 import torch
 
 from gancompress.errors import UserError
-from gancompress.families.base import Batch
-from gancompress.methods import METHODS
-from gancompress.methods.base import Method
+from gancompress.families.contract import Batch
+from gancompress.methods.base import METHODS, Method
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,8 @@ Example:
     0.5
 """
 
+from gancompress.pruning.channel_spec import apply_channel_spec, channel_spec
+from gancompress.pruning.coupling import coupled_norms
 from gancompress.pruning.granularity import GRANULARITIES, NM, Granularity, make_granularity, num_pruned
 from gancompress.pruning.importance import CHANNEL_IMPORTANCES, IMPORTANCES, check_importance, get_importance
 from gancompress.pruning.masks import (
@@ -23,7 +25,7 @@ from gancompress.pruning.masks import (
     output_channel_keep,
 )
 from gancompress.pruning.packed import load_packed, pack_state_dict, packed_size_ratio, save_packed, unpack_state_dict
-from gancompress.pruning.physical import apply_channel_spec, channel_spec, coupled_norms, remove_pruned_channels
+from gancompress.pruning.physical import remove_pruned_channels
 from gancompress.pruning.schedule import SCHEDULES, ramp_steps, should_update, sparsity_at
 
 __all__ = [

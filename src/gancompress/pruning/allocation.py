@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from gancompress.errors import UserError
-from gancompress.pruning.granularity import Granularity, _canonical
+from gancompress.pruning.granularity import Granularity, canonical
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def _override(name: str, layer_sparsity: Mapping[str, float]) -> float | None:
 
 def _unit_scores(granularity: Granularity, scores: Tensor, layer: nn.Module) -> tuple[Tensor, int]:
     """(per-unit summed scores, weights per unit) — the same unit sums :meth:`Granularity.mask` ranks by."""
-    units = granularity._units(_canonical(scores, layer), layer)
+    units = granularity._units(canonical(scores, layer), layer)
     return units.float().sum(dim=1).cpu(), int(units.shape[1])
 
 
