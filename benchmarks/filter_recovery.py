@@ -31,7 +31,7 @@ import torch
 from _teacher import open_teacher
 
 import gancompress as gc
-from gancompress.evaluate import summarize
+from gancompress.metrics.summary import summarize
 
 VARIANTS: dict[str, tuple[dict, dict, dict]] = {
     "budget20": ({}, {}, {"budget_fraction": 0.2}),

@@ -29,7 +29,7 @@ from _teacher import open_teacher
 
 import gancompress as gc
 from gancompress.data import InfiniteLoader
-from gancompress.evaluate import summarize
+from gancompress.metrics.summary import summarize
 from gancompress.methods import create_method
 
 

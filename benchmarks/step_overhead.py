@@ -1,6 +1,6 @@
 """Cost of one compression step vs one plain GAN training step on the same batch (issue target: ≤ 1.15×).
 
-All variants run through the real loop (``gancompress.train.train``) on the same data, widths and batch size, in
+All variants run through the real loop (``gancompress.training.loop.train``) on the same data, widths and batch size, in
 interleaved rounds (A, B, C, D, A, B, …) after a warm-up; per-step medians over rounds are compared side by side:
 
 - ``plain``            dense GAN training step (D step + G step; what a teacher step costs)
@@ -24,7 +24,7 @@ import torch
 import gancompress as gc
 from gancompress.methods import create_method
 from gancompress.pruning import MaskSet
-from gancompress.train import train
+from gancompress.training.loop import train
 
 
 def make(method: str, g, d, loss, masked: bool, sparsity: float):

@@ -24,7 +24,7 @@ import gancompress as gc
 from gancompress.data import InfiniteLoader
 from gancompress.methods import create_method
 from gancompress.pruning import MaskSet
-from gancompress.train import train
+from gancompress.training.loop import train
 
 
 def _busy(stop: mp.Event) -> None:  # one core's worth of unrelated work
