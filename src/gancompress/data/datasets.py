@@ -127,8 +127,8 @@ def validation_indices(ds: ImageDataset, fraction: float, *, grouped: bool = Fal
     Example:
         >>> from gancompress.data.fake import load_fake
         >>> ds = load_fake(DataCfg(name="fake", image_size=8), "train")
-        >>> len(validation_indices(ds, 0.1))
-        51
+        >>> len(validation_indices(ds, 0.1))  # 10 classes of 51–52 images: round(0.1 × 51) = 5 each
+        50
     """
     rng = np.random.default_rng(seed)
     labels = ds.labels.numpy() if ds.labels is not None else np.zeros(len(ds), dtype=np.int64)

@@ -34,8 +34,8 @@ def _ratio(a: float | None, b: float | None) -> str:
 #: the columns of the known-bad table
 SANITY_HEADERS = ["generator", "FID", "FID / G_O", "recall", "coverage", "rarest class share", "target acc", "flag"]
 SANITY_TEXT = (
-    "The same evaluator scores generators that are bad by construction (gancompress/known_bad.py): each must be "
-    "flagged, or the verdicts above could not see that failure."
+    "The same evaluator scores generators that are bad by construction (gancompress/experiments/known_bad.py): each "
+    "must be flagged, or the verdicts above could not see that failure."
 )
 
 

@@ -80,7 +80,7 @@ def _check(results: Any) -> dict:
             )
         return dict(results)
     if not isinstance(results, Mapping) or not isinstance(results.get("models"), list):
-        raise UserError('results must be a JSON object with a "models" list (see gancompress.report docstring)')
+        raise UserError('results must be a JSON object with a "models" list (see gancompress.report.render docstring)')
     for i, m in enumerate(results["models"]):
         if not isinstance(m, Mapping) or not isinstance(m.get("name"), str):
             raise UserError(f'results "models"[{i}] must be an object with a string "name"')

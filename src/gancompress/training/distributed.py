@@ -21,7 +21,7 @@ What we give up is DDP's overlap of communication with backward — immaterial a
 (``benchmarks/ddp_throughput.py``).
 
 Example:
-    >>> from gancompress import distributed
+    >>> from gancompress.training import distributed
     >>> distributed.is_main(), distributed.world_size()  # no process group: a plain run
     (True, 1)
 """

@@ -135,8 +135,8 @@ def _legend(results: Mapping) -> str:
         f"({PAPER_DENSE_FID}). The paper's numbers are StarGAN/CelebA Inception FID, ours a CPU-scale analogue on a "
         "domain extractor: compare ratios, not absolute FIDs. Flag: collapse / off_target / artifacts / ok from "
         "recall, coverage, the rarest class's share, diversity, target accuracy, D health and FID vs G_O "
-        f"(gancompress/verdict.py; thresholds under Notes); k/n = seeds with that flag. Scored on {scored}. Rows "
-        "marked * are variants, a+ the control; @N% is the compression budget."
+        "(gancompress/experiments/verdict.py; thresholds under Notes); k/n = seeds with that flag. "
+        f"Scored on {scored}. Rows marked * are variants, a+ the control; @N% is the compression budget."
     )
 
 
