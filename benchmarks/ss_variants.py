@@ -24,8 +24,8 @@ import torch
 from _teacher import open_teacher
 
 import gancompress as gc
+from gancompress.experiments.variants import VARIANTS  # in the library (also used by reproduce table1)
 from gancompress.metrics.summary import summarize
-from gancompress.experiments.variants import VARIANTS  # the mapping lives in the library (also used by reproduce table1)
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ import torch
 
 import gancompress as gc
 from gancompress.methods import create_method
-from gancompress.pruning import MaskSet
+from gancompress.pruning import MaskSet, Pruner
 from gancompress.training.loop import train
 
 
@@ -66,7 +66,8 @@ def main() -> None:
     for rnd in range(args.rounds + 1):
         for name, (method, masks) in variants.items():
             t0 = time.perf_counter()
-            train(method, loaders[name], steps=args.steps, cfg=tcfg, masks=masks)
+            pruner = Pruner(masks) if masks is not None else None
+            train(method, loaders[name], steps=args.steps, cfg=tcfg, pruner=pruner)
             if rnd > 0:  # round 0 is the warm-up
                 times[name].append((time.perf_counter() - t0) / args.steps)
     med = {k: statistics.median(v) for k, v in times.items()}

@@ -40,6 +40,7 @@ from gancompress.files import read_json
 from gancompress.methods import METHODS, Method, create_method
 from gancompress.methods.frozen import side_effect_free
 from gancompress.pruning import SCHEDULES, MaskSet, check_importance, count_nonzero, count_parameters, make_granularity
+from gancompress.pruning.pruner import Pruner
 from gancompress.pruning.targets import keep_output_dense
 from gancompress.report.imagegrid import save_image_grid
 from gancompress.rundir import RunDir
@@ -224,19 +225,19 @@ def compress(
         if strategy.d_init == "random":
             _reinit(d, fam)
     loss.generator = g_comp  # terms that re-apply G (StarGAN "rec") follow the trained generator; see GanLoss
-    masks = None
+    pruner = None
     if strategy.prunes:
         example = loss.sample_input(2, torch.Generator().manual_seed(0), device)  # traces filter→norm coupling
-        masks = MaskSet.attach(g_comp, exclude=prune.exclude, granularity=prune.granularity, example_inputs=example)
-        masks.configure(scope=prune.scope, layer_sparsity=prune.layer_sparsity, final_sparsity=prune.sparsity)
+        pruner = Pruner.attach(g_comp, prune, total_steps=steps, example_inputs=example)
     strategy.setup(g_comp, teacher, d, loss)
-    d_masks = None
+    d_pruner = None
     if strategy.prunes_d:  # rows m, n: D pruned to the same sparsity, granularity and schedule as g_comp
         with side_effect_free(teacher):  # the teacher is frozen: no statistics update (docs/method.md §1)
             d_example = (teacher(*loss.sample_input(2, torch.Generator().manual_seed(0), device)),)
         d_prune = keep_output_dense(d, replace(prune, exclude=()), d_example)  # prune.exclude names G's layers
-        d_masks = MaskSet.attach(d, exclude=d_prune.exclude, granularity=prune.granularity, example_inputs=d_example)
-        d_masks.configure(scope=prune.scope, final_sparsity=prune.sparsity)  # layer overrides name G's layers
+        # prune.exclude and the per-layer overrides name G's layers: D keeps its own exclusions and no overrides
+        d_prune = replace(prune, exclude=d_prune.exclude, layer_sparsity={})
+        d_pruner = Pruner.attach(d, d_prune, total_steps=steps, example_inputs=d_example)
     baseline = None
     if d is not None and strategy.d_init == "orig":  # D_O judging G_O: where teacher training ended
         baseline = health_baseline(loss, teacher, d, data, batch_size=train_cfg.batch_size, seed=seed)
@@ -251,13 +252,12 @@ def compress(
         loader,
         steps=steps,
         cfg=replace(train_cfg, steps=steps),
-        prune=prune,
-        masks=masks,
+        pruner=pruner,
+        d_pruner=d_pruner,
         run=run,
         hooks=all_hooks,
         resume_from=resume_from,
         desc=name or strategy.name,
-        d_masks=d_masks,
         health_baseline=baseline,
     )
     g_comp.eval()
@@ -271,12 +271,12 @@ def compress(
     return CompressResult(
         generator=g_comp,
         discriminator=d,
-        masks=masks,
+        masks=pruner.masks if pruner is not None else None,
         method=strategy.name,
         config=config,
         train=result,
-        sparsity=masks.sparsity_report() if masks is not None else [],
-        d_masks=d_masks,
+        sparsity=pruner.masks.sparsity_report() if pruner is not None else [],
+        d_masks=d_pruner.masks if d_pruner is not None else None,
     )
 
 
@@ -288,16 +288,15 @@ def prune_oneshot(g_orig: nn.Module, prune: PruneCfg, example_inputs: tuple | No
     refuse_torchscript(g_orig)
     prune = keep_output_dense(g_orig, prune, example_inputs)
     g = copy.deepcopy(g_orig).eval()
-    masks = MaskSet.attach(g, exclude=prune.exclude, granularity=prune.granularity, example_inputs=example_inputs)
-    masks.configure(scope=prune.scope, layer_sparsity=prune.layer_sparsity, final_sparsity=prune.sparsity)
-    masks.update(prune.sparsity, importance=prune.importance)
+    pruner = Pruner.attach(g, prune, example_inputs=example_inputs)
+    pruner.prune()
     return CompressResult(
         generator=g,
         discriminator=None,
-        masks=masks,
+        masks=pruner.masks,
         method="oneshot_prune",
         config={"prune": to_dict(replace(prune, schedule="one_shot"))},
-        sparsity=masks.sparsity_report(),
+        sparsity=pruner.masks.sparsity_report(),
     )
 
 

@@ -1,4 +1,4 @@
-"""Pruning: importance criteria, granularities, sparsity schedules and ``MaskSet`` (PAPER §3).
+"""Pruning: importance criteria, granularities, schedules, ``MaskSet`` and the ``Pruner`` owning them (PAPER §3).
 
 Example:
     >>> from torch import nn
@@ -26,6 +26,7 @@ from gancompress.pruning.masks import (
 )
 from gancompress.pruning.packed import load_packed, pack_state_dict, packed_size_ratio, save_packed, unpack_state_dict
 from gancompress.pruning.physical import remove_pruned_channels
+from gancompress.pruning.pruner import Pruner
 from gancompress.pruning.schedule import SCHEDULES, ramp_steps, should_update, sparsity_at
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "SCHEDULES",
     "Granularity",
     "MaskSet",
+    "Pruner",
     "apply_channel_spec",
     "channel_spec",
     "check_importance",

@@ -1,9 +1,9 @@
 """THE training loop: teacher training and every compression method run through :func:`train`.
 
-Order per step (DESIGN.md "Loop order"): set sparsity from the schedule → D step → G step with masked grads →
-optimizer step → method hook (``after_optimizer_step``) → re-apply masks → log → maybe sample / eval / checkpoint.
-A pruned D (``d_masks``, Table 1 rows m and n) follows the same schedule; its grads are masked and its masks
-re-applied around D's own optimizer step.
+Order per step (DESIGN.md "Loop order"): ``pruner.step(i)`` (new masks when the schedule says so) → D step → G step
+with masked grads → optimizer step → method hook (``after_optimizer_step``) → re-apply masks → log → maybe sample /
+eval / checkpoint. A pruned D (``d_pruner``, Table 1 rows m and n) follows the same schedule; its grads are masked and
+its masks re-applied around D's own optimizer step.
 
 Under torchrun (``training/distributed.py``) every rank runs this same loop on its shard of the data: gradients are
 averaged over ranks after each backward, buffers follow rank 0 after each step, masks are checked to be identical on
@@ -23,11 +23,12 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from gancompress.config import PruneCfg, TrainCfg
+from gancompress.config import TrainCfg
 from gancompress.errors import NonFiniteLossError, TrainingInterrupted, UserError
 from gancompress.methods.base import Method
 from gancompress.methods.frozen import frozen_buffers, side_effect_free
-from gancompress.pruning import MaskSet, should_update, sparsity_at
+from gancompress.pruning import MaskSet
+from gancompress.pruning.pruner import Pruner
 from gancompress.rundir import RunDir
 from gancompress.training import distributed
 from gancompress.training.diagnostics import CollapseMonitor, d_health, grad_norm
@@ -84,13 +85,12 @@ def train(
     *,
     steps: int,
     cfg: TrainCfg,
-    prune: PruneCfg | None = None,
-    masks: MaskSet | None = None,
+    pruner: Pruner | None = None,
     run: RunDir | None = None,
     hooks: dict[str, Hook] | None = None,
     resume_from: Path | None = None,
     desc: str = "train",
-    d_masks: MaskSet | None = None,
+    d_pruner: Pruner | None = None,
     health_baseline: dict[str, float] | None = None,
 ) -> TrainResult:
     """Run ``steps`` optimizer steps of ``method`` (already ``setup``) on batches from ``loader``.
@@ -100,12 +100,12 @@ def train(
         loader: yields batch dicts via ``next_batch()``; must offer ``state_dict``/``load_state_dict`` for resume.
         steps: total steps of this run (the schedule's T is derived from it).
         cfg: optimisation and bookkeeping settings.
-        prune: pruning schedule; with ``masks`` the loop sets sparsity per PAPER.md §3 before each step.
-        masks: the MaskSet on ``method.g_comp`` (``None`` = dense training).
+        pruner: the masks on ``method.g_comp`` and their policy (``None`` = dense training): ``pruner.step(i)``
+            before each step sets the sparsity per PAPER.md §3 (schedule over ``pruner.total_steps`` = ``steps``).
         run: run directory for metrics.jsonl / TensorBoard / checkpoints (``None`` = in-memory only).
         hooks: ``{"sample": fn(step), "eval": fn(step) -> dict}`` called every ``sample_every`` / ``eval_every``.
         resume_from: a checkpoint directory written by this loop.
-        d_masks: a MaskSet on ``method.d`` (D pruned with the same schedule as g_comp), or ``None``.
+        d_pruner: masks on ``method.d`` (D pruned with the same schedule as g_comp), or ``None``.
         health_baseline: D's health on G_O's fakes before training (:func:`health_baseline`): the collapse monitor's
             reference for a compression run; ``None`` = the run's own first readings.
 
@@ -114,6 +114,11 @@ def train(
     """
     import time
 
+    pruners = [p for p in (pruner, d_pruner) if p is not None]
+    if any(p.cfg is not None and p.total_steps != steps for p in pruners):
+        raise ValueError(f"a pruner's schedule must span the run: total_steps={steps}")
+    masks, d_masks = (p.masks if p is not None else None for p in (pruner, d_pruner))
+    prune = pruner.cfg if pruner is not None else None  # what the method hook reads (row m: update_every, importance)
     hooks = hooks or {}
     if not distributed.is_main():  # rank 0 alone samples, evaluates and writes
         hooks, run = {}, None
@@ -156,12 +161,9 @@ def train(
     path: Path | None = None
     try:
         for step in range(start, steps):
-            if (masks is not None or d_masks is not None) and prune is not None and should_update(prune, step, steps):
-                target = sparsity_at(prune, step, steps)
-                for mask_set in (masks, d_masks):
-                    if mask_set is not None:
-                        rng = distributed.mask_generator(step)  # same draws on every rank ("random" criterion)
-                        mask_set.update(target, importance=prune.importance, generator=rng)
+            # same draws on every rank for the "random" criterion; G's and D's masks follow one schedule
+            updated = [p.step(step, generator=distributed.mask_generator(step)) for p in pruners]
+            if any(target is not None for target in updated):
                 _check_masks(method, masks, d_masks, step)
             batch = loader.next_batch()
             done = step + 1
@@ -174,13 +176,13 @@ def train(
                 optimizers["d"].zero_grad(set_to_none=True)
                 d_out["loss"].backward()
                 distributed.average_gradients(method.trainable()["d"])
-                if d_masks is not None:
-                    d_masks.mask_grads()
+                if d_pruner is not None:
+                    d_pruner.mask_grads()
                 if is_log:
                     diag["diag/grad_d"] = grad_norm(method.trainable()["d"])
                 optimizers["d"].step()
-                if d_masks is not None:
-                    d_masks.apply()
+                if d_pruner is not None:
+                    d_pruner.apply()
 
             # D's weights get no grads from the G step: saves its weight-gradient compute. A frozen D (rows i, l) runs
             # in train mode like the D it was trained as, so its buffers (BN running statistics) are restored after.
@@ -190,8 +192,8 @@ def train(
                 optimizers["g"].zero_grad(set_to_none=True)
                 g_out["loss"].backward()
             distributed.average_gradients(method.trainable()["g"])
-            if masks is not None and mask_g_grads:
-                masks.mask_grads()
+            if pruner is not None and mask_g_grads:
+                pruner.mask_grads()
             if is_log:
                 diag["diag/grad_g"] = grad_norm(method.trainable()["g"])
             if cfg.grad_clip:
@@ -201,8 +203,8 @@ def train(
                 after_step(step, masks, prune)  # e.g. row m's mask re-selection (may regrow weights)
                 if hook_changes_masks and prune is not None and done % int(prune.update_every) == 0:
                     _check_masks(method, masks, None, step)
-            if masks is not None:
-                masks.apply()  # Adam's momentum would otherwise revive pruned weights
+            if pruner is not None:
+                pruner.apply()  # Adam's momentum would otherwise revive pruned weights
             distributed.broadcast_module(g, parameters=False)  # BN running stats follow rank 0 (DDP semantics)
             if d_trainable:
                 distributed.broadcast_module(d, parameters=False)

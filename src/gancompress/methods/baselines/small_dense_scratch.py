@@ -20,7 +20,8 @@ from gancompress.config import PruneCfg
 from gancompress.errors import UserError
 from gancompress.methods.base import METHODS, Method
 from gancompress.models.build import MODELS, create_model
-from gancompress.pruning import MaskSet, count_parameters
+from gancompress.pruning import count_parameters
+from gancompress.pruning.pruner import Pruner
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +38,9 @@ def target_params(g_orig: nn.Module, prune: PruneCfg) -> int:
     # norm channels — a difference of a few per cent of the parameters at most).
     """
     g = copy.deepcopy(g_orig).cpu()
-    masks = MaskSet.attach(g, exclude=prune.exclude, granularity=prune.granularity)
-    masks.configure(scope=prune.scope, layer_sparsity=prune.layer_sparsity, final_sparsity=prune.sparsity)
-    masks.update(prune.sparsity, importance=prune.importance)
-    rows = masks.sparsity_report()
+    pruner = Pruner.attach(g, prune)
+    pruner.prune()
+    rows = pruner.masks.sparsity_report()
     return count_parameters(g) - sum(r["numel"] for r in rows) + sum(r["nonzero"] for r in rows)
 
 
