@@ -178,6 +178,24 @@ def cycles(g: Graph, *, deferred: bool = True, parents: bool = True) -> list[lis
     return sorted(out)
 
 
+def package_cycles(g: Graph, top: str) -> list[list[str]]:
+    """Cycles between the package's parts (a subpackage or a top-level module), ignoring imports inside one part."""
+
+    def part(mod: str) -> str:
+        rel = mod[len(top) + 1 :] if mod.startswith(top + ".") else ""
+        return rel.split(".")[0] if rel else "(__init__)"
+
+    parts = {part(m) for m in g.modules}
+    edges: dict[str, set[str]] = {p: set() for p in parts}
+    for imp in g.imports:
+        a, b = part(imp.src), part(imp.dst)
+        if a != b:
+            edges[a].add(b)
+    collapsed = Graph({p: Path(p) for p in parts}, set())
+    collapsed.imports = [Import(a, b, (), 0, False) for a, bs in edges.items() for b in bs]
+    return cycles(collapsed, parents=False)
+
+
 def _private(part: str) -> bool:
     return part.startswith("_") and not (part.startswith("__") and part.endswith("__"))
 
@@ -252,6 +270,7 @@ def main() -> int:
         "cycles": len(cyc),
         "modules_in_cycles": sum(len(c) for c in cyc),
         "cycles_top_level_imports_only": len(cyc_top),
+        "cycles_between_parts": package_cycles(g, pkg.name),
         "private_cross_imports": len(priv),
     }
     if args.json:

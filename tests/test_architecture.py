@@ -2,8 +2,8 @@
 ``ast`` by studies/import_graph.py) points down, no modules import each other in a cycle, and no private name
 (``from x import _y``) or private module is used outside its own module / package.
 
-    cli → experiments → api → {training, methods, pruning, families, models, data, metrics, evaluate, export, report,
-    checkpoint, rundir} → {config, errors, registry, files, version}
+    cli → experiments → {api, options} → {training, methods, pruning, families, models, data, metrics, evaluate, export,
+    report, checkpoint, rundir} → {config, errors, registry, files, version}
 
 Nothing in the library imports ``experiments`` or ``cli``. The checker itself is tested on a tiny synthetic package,
 so a violation really fails.
@@ -24,7 +24,7 @@ PACKAGE = ROOT / "src" / "gancompress"
 LAYERS = [
     ["__main__", "cli"],
     ["experiments"],
-    ["api", ""],
+    ["api", "options", ""],
     [
         "training", "methods", "pruning", "families", "models", "data", "metrics", "evaluate", "export", "report",
         "checkpoint", "rundir",

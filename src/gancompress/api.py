@@ -22,10 +22,10 @@ import torch
 from torch import nn
 
 from gancompress.checkpoint import save_module
-from gancompress.config import MethodCfg, PruneCfg, RunCfg, TrainCfg, load_config, override, to_dict
-from gancompress.data import DATASETS, ImageDataset, InfiniteLoader
+from gancompress.config import MethodCfg, PruneCfg, RunCfg, TrainCfg, to_dict
+from gancompress.data import ImageDataset, InfiniteLoader
 from gancompress.errors import UserError
-from gancompress.families import FAMILIES, Family, GanLoss, get_family
+from gancompress.families import Family, GanLoss, get_family
 from gancompress.families.checks import (
     check_api_types,
     check_float32,
@@ -35,11 +35,11 @@ from gancompress.families.checks import (
     module_device,
     refuse_torchscript,
 )
-from gancompress.families.user import USER_FAMILY, load_saved
+from gancompress.families.user import load_saved
 from gancompress.files import read_json
-from gancompress.methods import METHODS, Method, create_method
+from gancompress.methods import Method, create_method
 from gancompress.methods.frozen import side_effect_free
-from gancompress.pruning import SCHEDULES, MaskSet, check_importance, count_nonzero, count_parameters, make_granularity
+from gancompress.pruning import MaskSet, count_nonzero, count_parameters
 from gancompress.pruning.pruner import Pruner
 from gancompress.pruning.targets import keep_output_dense
 from gancompress.report.imagegrid import save_image_grid
@@ -307,80 +307,6 @@ def _reinit(module: nn.Module, fam: Family | None) -> None:
     for m in module.modules():
         if m is not module and hasattr(m, "reset_parameters"):
             m.reset_parameters()
-
-
-# ------------------------------------------------------------------------------------------ configs from options
-#: convenience options (``--sparsity`` …) → config keys; everything else via ``--set key=value``
-FLAG_KEYS = {
-    "data": "data.name",
-    "data_dir": "data.data_dir",
-    "family": "model.family",
-    "steps": "train.steps",
-    "batch_size": "train.batch_size",
-    "sparsity": "prune.sparsity",
-    "granularity": "prune.granularity",
-    "schedule": "prune.schedule",
-    "method": "method.name",
-    "num_samples": "eval.num_samples",
-    "extractor": "eval.extractor",
-}
-#: what ``dry_run`` changes: 2 steps on fake data, tiny widths and evaluation (checks the wiring)
-DRY_RUN = (
-    "data.name=fake",
-    "data.data_dir=None",
-    "train.steps=2",
-    "train.log_every=1",
-    "train.batch_size=16",
-    "eval.num_samples=64",
-    "model.ngf=8",
-    "model.ndf=8",
-    "model.nz=16",
-)
-
-
-def resolve_config(options: Any, base: RunCfg | None = None) -> RunCfg:
-    """The validated run config a command's options ask for (an ``argparse.Namespace`` or any object with its
-    attributes): defaults ← ``config`` file ← convenience options (:data:`FLAG_KEYS`) ← ``overrides`` (``--set``) ←
-    ``seed`` / ``device``; ``dry_run`` shrinks everything (:data:`DRY_RUN`). Then :func:`validate`.
-
-    Example:
-        >>> import argparse
-        >>> resolve_config(argparse.Namespace(sparsity=0.75, overrides=["train.steps=10"])).prune.sparsity
-        0.75
-    """
-    cfg = load_config(options.config, base) if getattr(options, "config", None) else (base or RunCfg())
-    flags = [
-        f"{key}={getattr(options, name)}" for name, key in FLAG_KEYS.items() if getattr(options, name, None) is not None
-    ]
-    cfg = override(cfg, flags + list(getattr(options, "overrides", [])))
-    if getattr(options, "seed", None) is not None:
-        cfg = replace(cfg, seed=options.seed)
-    if getattr(options, "device", None):
-        cfg = replace(cfg, device=options.device)
-    if getattr(options, "dry_run", False):
-        cfg = override(cfg, list(DRY_RUN))
-    check_device(cfg.device)
-    validate(cfg)
-    return cfg
-
-
-def validate(cfg: RunCfg) -> None:
-    """Fail on unknown names before anything is written (each lookup lists the valid values)."""
-    DATASETS.get(cfg.data.name)
-    if cfg.model.family != USER_FAMILY:  # a --model run: the user's factory, checked when it is built
-        FAMILIES.get(cfg.model.family)
-    METHODS.get(cfg.method.name)
-    granularity = make_granularity(cfg.prune.granularity)
-    SCHEDULES.get(cfg.prune.schedule)
-    check_importance(cfg.prune.importance, granularity.name)
-
-
-def check_device(device: str) -> None:
-    """``UserError`` for a device this machine cannot use (CUDA absent) or does not know."""
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
-    if not (device == "cpu" or device.startswith("cuda") or device == "mps"):
-        raise UserError(f"unknown device {device!r}; use cpu, cuda or cuda:N")
 
 
 # --------------------------------------------------------------------------------------------------- load / save

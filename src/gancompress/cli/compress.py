@@ -37,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # the library is imported here, not at the top: building the parser (`gancompress --help`) must not import torch
-    from gancompress.api import compress, resolve_config, save
+    from gancompress.api import compress, save
     from gancompress.cli.evaluate import make_evaluator
     from gancompress.cli.flags import emit, layer_table
     from gancompress.cli.runs import open_run, resume_config, start_run, writer
@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from gancompress.experiments.same_quality import ratios_to_teacher, scores_table
     from gancompress.families.user import UserModel, check_image_output
     from gancompress.files import read_json
+    from gancompress.options import resolve_config
     from gancompress.report.render import format_table
     from gancompress.training import distributed
 

@@ -45,7 +45,6 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
     from pathlib import Path
 
-    from gancompress.api import resolve_config
     from gancompress.cli.flags import emit
     from gancompress.cli.teacher import recorded_direction, select
     from gancompress.config import to_dict
@@ -53,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from gancompress.experiments.same_quality import ratios_to_teacher, score_generator, scores_table
     from gancompress.families.user import load_saved
     from gancompress.files import read_json
+    from gancompress.options import resolve_config
     from gancompress.rundir import run_config
 
     results: dict[str, Any] = {}

@@ -21,10 +21,11 @@ def run(args: argparse.Namespace) -> int:
     # the library is imported here, not at the top: building the parser (`gancompress --help`) must not import torch
     import torch
 
-    from gancompress.api import prune_oneshot, resolve_config, save
+    from gancompress.api import prune_oneshot, save
     from gancompress.cli.flags import emit, layer_table
     from gancompress.cli.runs import open_run, start_run
     from gancompress.cli.teacher import family_name, load_teacher_from_args, select
+    from gancompress.options import resolve_config
 
     g, d, base, _, teacher_dir = load_teacher_from_args(args)
     cfg = resolve_config(args, base)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from torch import nn
 
-from gancompress.api import gan_info, load_gan, resolve_config, train_teacher
+from gancompress.api import gan_info, load_gan, train_teacher
 from gancompress.checkpoint import import_state_dict, load_state_dict_checked, save_module
 from gancompress.config import RunCfg, TrainCfg
 from gancompress.data import load_dataset
@@ -20,6 +20,7 @@ from gancompress.families import GanLoss, get_family
 from gancompress.families.user import USER_FAMILY, build_user_model, load_teacher
 from gancompress.files import read_json
 from gancompress.models import create_model_from_spec
+from gancompress.options import resolve_config
 from gancompress.rundir import RunDir, run_config
 
 log = logging.getLogger("gancompress")

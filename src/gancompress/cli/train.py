@@ -21,10 +21,11 @@ def run(args: argparse.Namespace) -> int:
     # the library is imported here, not at the top: building the parser (`gancompress --help`) must not import torch
     from dataclasses import replace
 
-    from gancompress.api import resolve_config, train_teacher
+    from gancompress.api import train_teacher
     from gancompress.cli.flags import emit
     from gancompress.cli.runs import open_run, resume_config, start_run, writer
     from gancompress.data import load_dataset
+    from gancompress.options import resolve_config
     from gancompress.training import distributed
 
     cfg = resume_config(args) or resolve_config(args)  # a resumed run keeps its own config

@@ -19,7 +19,7 @@ from typing import Any
 
 from torch import nn
 
-from gancompress.api import compress, prune_oneshot, resolve_config, save, train_teacher
+from gancompress.api import compress, prune_oneshot, save, train_teacher
 from gancompress.config import RunCfg, to_dict
 from gancompress.data import fashion_mnist_available, load_dataset
 from gancompress.evaluate import Evaluator
@@ -28,6 +28,7 @@ from gancompress.experiments.verdict import quality_flag
 from gancompress.families import get_family
 from gancompress.files import write_json
 from gancompress.metrics import HIGHER_IS_BETTER
+from gancompress.options import resolve_config
 from gancompress.report.imagegrid import sample_grid
 from gancompress.report.render import write_report
 from gancompress.rundir import RunDir, env_info

@@ -23,6 +23,7 @@ from torch import nn
 from gancompress.api import load_gan
 from gancompress.export.latency import add_speedups, benchmark_latency
 from gancompress.export.stats import model_stats
+from gancompress.pruning.physical import remove_pruned_channels
 
 if TYPE_CHECKING:
     from gancompress.experiments.sweeps.sweep import Sweep
@@ -36,8 +37,6 @@ THREADS = 1  # one core: what a sweep's numbers mean on any machine; a busy seco
 def deployable(g: nn.Module, granularity: str, example: tuple[torch.Tensor, ...]) -> tuple[nn.Module, str]:
     """The module a CPU runs for a generator pruned at ``granularity``, and how it was made."""
     if granularity == "filter":
-        from gancompress.pruning.physical import remove_pruned_channels
-
         small, report = remove_pruned_channels(g, example)
         return small.eval(), f"physical ({len(report.get('removed', {}))} layers shrunk)"
     return g.eval(), "masked dense"

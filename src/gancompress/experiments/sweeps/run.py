@@ -19,7 +19,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gancompress.config import override
 from gancompress.errors import UserError
+from gancompress.experiments.cellpool import run_pool
+from gancompress.experiments.sweeps.latency import measure_latency
+from gancompress.experiments.sweeps.report import write_sweep_report
 from gancompress.experiments.sweeps.sweep import (
     CONTROL,
     PROFILES,
@@ -32,6 +36,8 @@ from gancompress.experiments.sweeps.sweep import (
 )
 from gancompress.experiments.tasks import TABLE2_SPARSITIES, get_task, paper_ratios, select_tasks
 from gancompress.files import read_json
+from gancompress.pruning.allocation import check_fixed
+from gancompress.pruning.granularity import make_granularity
 from gancompress.rundir import RunDir, env_info
 
 log = logging.getLogger(__name__)
@@ -77,8 +83,6 @@ def plan_points(kind: str, args: argparse.Namespace, seeds: list[int]) -> tuple[
         points = [["element", s] for s in _floats(args.sparsities, TABLE2_SPARSITIES[1:])]
         return tasks, points + ([] if getattr(args, "no_control", False) else [[CONTROL, 0.0]])
     grans = [g.strip() for g in args.granularities.split(",")] if args.granularities else list(GRANULARITIES)
-    from gancompress.pruning.granularity import make_granularity
-
     points: list[list[Any]] = []
     for s in _floats(args.sparsities, SPARSITIES):
         for g in grans:
@@ -93,10 +97,6 @@ def plan_points(kind: str, args: argparse.Namespace, seeds: list[int]) -> tuple[
 
 def _check_overrides(tasks: list[str], points: list[list[Any]], overrides: list[str], args: argparse.Namespace) -> None:
     """Bad ``--set`` keys / values, or a prune policy a planned granularity refuses, fail before anything runs."""
-    from gancompress.config import override
-    from gancompress.pruning.allocation import check_fixed
-    from gancompress.pruning.granularity import make_granularity
-
     for name in tasks:
         cfg = override(get_task(name).run_config(args.profile, dry_run=bool(args.dry_run)), overrides)
         for granularity, _ in points:
@@ -107,8 +107,6 @@ def _check_overrides(tasks: list[str], points: list[list[Any]], overrides: list[
 
 def run_sweep(kind: str, args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
     """Run (or ``--resume``) a ``table2`` / ``granularity`` sweep into ``args.out``; (results, report.md, .html)."""
-    from gancompress.experiments.sweeps.report import write_sweep_report
-
     out = (
         Path(args.out)
         if args.out
@@ -183,14 +181,10 @@ def run_sweep(kind: str, args: argparse.Namespace) -> tuple[dict[str, Any], Path
             log.info("[%d/%d] %s %s", i, len(todo), p.task, p.key)
             done(p, sweep.run_point(p), 0.0)
     else:
-        from gancompress.experiments.cellpool import run_pool
-
         init_args = (results, str(run.path))
         run_pool(todo, jobs, init=worker_init, init_args=init_args, work=worker_point, on_done=done,
                  describe=lambda p: f"{p.task} {p.key}")  # fmt: skip
     if plan.get("latency"):
-        from gancompress.experiments.sweeps.latency import measure_latency
-
         for name in plan["tasks"]:
             if not results.get("latency", {}).get(name):
                 results.setdefault("latency", {})[name] = measure_latency(sweep, name, rounds=args.latency_rounds)
@@ -238,8 +232,6 @@ def _teacher_phase(sweep: Sweep, given: dict[str, str], jobs: int) -> None:
         for item in todo:
             done(item, sweep.train_teacher(*item), 0.0)
     else:
-        from gancompress.experiments.cellpool import run_pool
-
         run_pool(todo, jobs, init=worker_init, init_args=(results, str(sweep.out)), work=worker_teacher, on_done=done,
                  describe=lambda it: f"teacher of {it[0]}")  # fmt: skip
     for names in by_key.values():  # tasks sharing a teacher (CycleGAN's other direction): same weights, own score

@@ -21,7 +21,7 @@ from typing import Any
 from torch import nn
 
 from gancompress.api import compress, gan_info, load_gan, save, train_teacher
-from gancompress.config import RunCfg, to_dict
+from gancompress.config import RunCfg, override, to_dict
 from gancompress.data import load_dataset
 from gancompress.evaluate import Evaluator
 from gancompress.experiments.table1.results import CONTROL_VARIANT
@@ -73,8 +73,6 @@ class TaskState:
     """A task's config, data, evaluator and teacher in one process (built lazily, reused by its cells)."""
 
     def __init__(self, task: Task, profile: dict[str, Any], overrides: list[str], device: str) -> None:
-        from gancompress.config import override
-
         cfg = task.run_config(profile["name"], dry_run=bool(profile.get("dry_run")))
         cfg = replace(cfg, eval=replace(cfg.eval, num_samples=min(cfg.eval.num_samples, profile["num_samples"])))
         cfg = replace(cfg, train=replace(cfg.train, log_every=25, sample_every=0, ckpt_every=0))

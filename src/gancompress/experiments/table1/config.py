@@ -13,11 +13,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from gancompress.api import resolve_config
 from gancompress.config import RunCfg, apply_dict
 from gancompress.data import fashion_mnist_available
 from gancompress.errors import UserError
-from gancompress.experiments.tasks import VAL_FRACTION
+from gancompress.experiments.tasks import VAL_FRACTION, task_for_family
+from gancompress.options import resolve_config
 from gancompress.rundir import run_config
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,6 @@ def table1_config(args: argparse.Namespace) -> tuple[RunCfg, dict[str, Any]]:
     elif args.family and args.family != "dcgan" and not args.config:
         # another family: its Table 2 task (tasks.py) is the teacher config — data, widths, optimiser; the profile
         # keeps the budgets. E.g. --family stargan: sandal / sneaker / ankle boot, WGAN-GP (PAPER.md §6).
-        from gancompress.experiments.tasks import task_for_family
-
         task = task_for_family(args.family)
         base = task.run_config(args.profile, dry_run=bool(args.dry_run))
         profile["teacher_steps"] = task.steps[args.profile]

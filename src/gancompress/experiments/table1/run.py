@@ -32,9 +32,11 @@ from gancompress.config import RunCfg, TrainCfg, from_dict, to_dict
 from gancompress.data import load_dataset
 from gancompress.errors import UserError
 from gancompress.evaluate import Evaluator
+from gancompress.experiments.cellpool import run_pool
 from gancompress.experiments.demo import CURVE_KEYS
 from gancompress.experiments.known_bad import known_bad
 from gancompress.experiments.table1.config import PROFILES, budget_fractions, table1_config
+from gancompress.experiments.table1.report import write_table1_report
 from gancompress.experiments.table1.results import CONTROL_VARIANT, cell_done, find_row, new_row, refresh, row_name
 from gancompress.experiments.table1.rows import TABLE1_BY_METHOD, select_rows
 from gancompress.experiments.variants import VARIANTS, apply_variant, check_variants, variant_method
@@ -326,8 +328,6 @@ def _label(cell: Cell) -> str:
 
 def run_table1(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
     """Run (or ``--resume``) the whole table into ``args.out``; returns (results, report.md, report.html)."""
-    from gancompress.experiments.table1.report import write_table1_report
-
     if args.out:
         out = Path(args.out)
     else:  # like every command: --dry-run without --out writes to a fresh temporary directory
@@ -391,7 +391,6 @@ def run_table1(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
             log.info("[%d/%d] %s seed %d", i, len(todo), cell.name, cell.seed)
             job.run_cell(cell)
     else:
-        from gancompress.experiments.cellpool import run_pool
 
         def done(cell: Cell, rec: dict[str, Any], cpu: float) -> None:
             job.record(cell, rec, worker_cpu=cpu)
