@@ -40,8 +40,9 @@ fid-weights: install
 demo: install fashion-mnist
 	$(BIN)/gancompress demo --out runs/demo --overwrite
 
+# the tests, and the examples in every docstring of the package (--doctest-modules src)
 test: install
-	$(BIN)/python -m pytest -q -m "not slow" --durations=10 tests
+	$(BIN)/python -m pytest -q -m "not slow" --durations=10 --doctest-modules src tests
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks studies examples

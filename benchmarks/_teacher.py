@@ -8,12 +8,12 @@ from typing import Any
 from torch import nn
 
 import gancompress as gc
-from gancompress.cli import run_config
+from gancompress.api import gan_info
 from gancompress.config import RunCfg
 from gancompress.data import ImageDataset
 from gancompress.evaluate import Evaluator
 from gancompress.families import GanLoss
-from gancompress.pipeline import gan_info
+from gancompress.rundir import run_config
 
 
 @dataclass

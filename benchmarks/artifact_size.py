@@ -27,13 +27,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from gancompress.checkpoint import load_module, load_saved_tensors, save_module
 from gancompress.config import DataCfg, ModelCfg
+from gancompress.experiments.tasks import TASKS
 from gancompress.families import get_family
-from gancompress.io import FORMAT, load_module, load_saved_tensors, save_module, save_tensors
+from gancompress.files import FORMAT, save_tensors
 from gancompress.models import create_model
 from gancompress.pruning import MaskSet
 from gancompress.pruning.packed import load_packed, save_packed
-from gancompress.tasks import TASKS
 
 
 def demo_generator(teacher: str | None, seed: int) -> nn.Module:

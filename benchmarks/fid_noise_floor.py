@@ -20,10 +20,10 @@ import logging
 import time
 from pathlib import Path
 
-from gancompress.evaluate import summarize
-from gancompress.io import read_json
-from gancompress.pipeline import load_gan
-from gancompress.sweep import Sweep
+from gancompress.api import load_gan
+from gancompress.experiments.sweeps.sweep import Sweep
+from gancompress.files import read_json
+from gancompress.metrics.summary import summarize
 
 
 def main() -> None:

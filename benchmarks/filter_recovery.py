@@ -1,4 +1,4 @@
-"""Can self_supervised recover *structured* (filter) pruning? Issue 5 part 6 — quality next to element sparsity.
+"""Can self_supervised recover *structured* (filter) pruning? Quality next to element sparsity.
 
 The paper prunes single weights; its filter results collapsed. This sweep compresses one fixed teacher with
 ``self_supervised`` at filter granularity (output layer dense, channels truly removable) and, as the reference, at
@@ -16,7 +16,7 @@ Appends one JSON line per (granularity, sparsity, variant) to ``--out`` as it go
 ``--skip-done`` re-reads it) and prints the summary table at the end.
 
 Usage: ``python benchmarks/filter_recovery.py --teacher runs/demo-fresh/teacher --sparsities 0.5 --variants
-budget50,budget50_random --seeds 1 --out benchmarks/results/filter_recovery.jsonl``
+budget50,budget50_random --seeds 1 --out results/filter_recovery.jsonl``
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import torch
 from _teacher import open_teacher
 
 import gancompress as gc
-from gancompress.evaluate import summarize
+from gancompress.metrics.summary import summarize
 
 VARIANTS: dict[str, tuple[dict, dict, dict]] = {
     "budget20": ({}, {}, {"budget_fraction": 0.2}),
@@ -68,7 +68,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--num-samples", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", default="benchmarks/results/filter_recovery.jsonl")
+    ap.add_argument("--out", default="results/filter_recovery.jsonl")
     ap.add_argument("--skip-done", action="store_true", help="skip rows already in --out")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

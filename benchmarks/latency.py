@@ -1,13 +1,13 @@
-"""Real CPU speed of filter pruning: dense vs masked vs physically pruned DCGAN generator (issue 5 part B).
+"""Real CPU speed of filter pruning: dense vs masked vs physically pruned DCGAN generator.
 
 Builds a DCGAN generator — ``--preset paper`` (default): the paper's DCGAN synthesis model (``nz=100, ngf=64``, 64 px,
-PAPER.md Table 2 row "DCGAN synthesis, MNIST 64 px"); ``--preset demo``: the demo's (``nz=64, ngf=32``, 32 px) —
+docs/method.md Table 2 row "DCGAN synthesis, MNIST 64 px"); ``--preset demo``: the demo's (``nz=64, ngf=32``, 32 px) —
 filter-prunes 50 % of every
 layer except the output layer (``MaskSet.attach(granularity="filter", exclude=(output,))`` + ``update(0.5)``),
 removes the dead channels (``remove_pruned_channels``) and times the three models at batch 1 and 64 under eager
 PyTorch, eager with native kernels, ``torch.compile`` and ONNX Runtime with the interleaved harness
-(``gancompress.latency.benchmark_latency``: fixed threads, warm-up, medians of rounds A, B, C, A, B, C …), once per
-thread count in ``--threads`` (default ``1,2``: a tiny batch-1 model does not scale to 2 threads — parallel overhead
+(``gancompress.export.latency.benchmark_latency``: fixed threads, warm-up, medians of rounds A, B, C, A, B, C …), once
+per thread count in ``--threads`` (default ``1,2``: a tiny batch-1 model does not scale to 2 threads — parallel overhead
 on small layers — so the ratio is reported per thread count rather than hidden in one number).
 
 Prints one JSON object: per-model params / MACs / size, every latency row, and per backend × batch the physical
@@ -34,8 +34,8 @@ import platform
 import torch
 from torch import nn
 
-from gancompress.deploy import model_stats
-from gancompress.latency import add_speedups, benchmark_latency, thread_contention
+from gancompress.export.latency import add_speedups, benchmark_latency, thread_contention
+from gancompress.export.stats import model_stats
 from gancompress.models import create_model
 from gancompress.models.dcgan import init_dcgan_weights
 from gancompress.pruning import MaskSet

@@ -21,8 +21,9 @@ import torch
 from torch import nn
 
 import gancompress as gc
-from gancompress.cli import run_config
-from gancompress.evaluate import Evaluator, generate
+from gancompress.evaluate import Evaluator
+from gancompress.families.sampling import generate
+from gancompress.rundir import run_config
 
 
 class Replay(nn.Module):

@@ -29,8 +29,8 @@ from _teacher import open_teacher
 
 import gancompress as gc
 from gancompress.data import InfiniteLoader
-from gancompress.evaluate import summarize
 from gancompress.methods import create_method
+from gancompress.metrics.summary import summarize
 
 
 def consistency_at_identity(t, batches: int, seed: int = 0) -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""Investigate self_supervised's options from one fixed teacher, over several training seeds (PAPER.md §7).
+"""Investigate self_supervised's options from one fixed teacher, over several training seeds (docs/method.md §7).
 
 Each variant compresses the same teacher to the same sparsity with the same budget (10 % of the teacher's steps by
 default) for ``--seeds`` training seeds; every result is scored by one evaluator with a fixed sampling seed, so the
@@ -24,8 +24,8 @@ import torch
 from _teacher import open_teacher
 
 import gancompress as gc
-from gancompress.evaluate import summarize
-from gancompress.variants import VARIANTS  # the mapping lives in the library (also used by reproduce table1)
+from gancompress.experiments.variants import VARIANTS  # in the library (also used by reproduce table1)
+from gancompress.metrics.summary import summarize
 
 
 def main() -> None:

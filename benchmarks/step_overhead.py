@@ -1,6 +1,6 @@
 """Cost of one compression step vs one plain GAN training step on the same batch (issue target: ≤ 1.15×).
 
-All variants run through the real loop (``gancompress.train.train``) on the same data, widths and batch size, in
+All variants run through the real loop (``gancompress.training.loop.train``) on the same data, widths and batch size, in
 interleaved rounds (A, B, C, D, A, B, …) after a warm-up; per-step medians over rounds are compared side by side:
 
 - ``plain``            dense GAN training step (D step + G step; what a teacher step costs)
@@ -23,8 +23,8 @@ import torch
 
 import gancompress as gc
 from gancompress.methods import create_method
-from gancompress.pruning import MaskSet
-from gancompress.train import train
+from gancompress.pruning import MaskSet, Pruner
+from gancompress.training.loop import train
 
 
 def make(method: str, g, d, loss, masked: bool, sparsity: float):
@@ -66,7 +66,8 @@ def main() -> None:
     for rnd in range(args.rounds + 1):
         for name, (method, masks) in variants.items():
             t0 = time.perf_counter()
-            train(method, loaders[name], steps=args.steps, cfg=tcfg, masks=masks)
+            pruner = Pruner(masks) if masks is not None else None
+            train(method, loaders[name], steps=args.steps, cfg=tcfg, pruner=pruner)
             if rnd > 0:  # round 0 is the warm-up
                 times[name].append((time.perf_counter() - t0) / args.steps)
     med = {k: statistics.median(v) for k, v in times.items()}

@@ -23,8 +23,8 @@ import torch
 import gancompress as gc
 from gancompress.data import InfiniteLoader
 from gancompress.methods import create_method
-from gancompress.pruning import MaskSet
-from gancompress.train import train
+from gancompress.pruning import MaskSet, Pruner
+from gancompress.training.loop import train
 
 
 def _busy(stop: mp.Event) -> None:  # one core's worth of unrelated work
@@ -46,7 +46,8 @@ def _steps_per_second(kind: str, g, d, loss, data, steps: int) -> float:
         masks.update(0.5)
     cfg = gc.TrainCfg(steps=steps, batch_size=64, log_every=steps, sample_every=0, ckpt_every=0)
     t0 = time.perf_counter()
-    train(method, InfiniteLoader(data, 64, seed=0), steps=steps, cfg=cfg, masks=masks)
+    pruner = Pruner(masks) if masks is not None else None  # fixed masks: no schedule
+    train(method, InfiniteLoader(data, 64, seed=0), steps=steps, cfg=cfg, pruner=pruner)
     return steps / (time.perf_counter() - t0)
 
 

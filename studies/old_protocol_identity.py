@@ -20,9 +20,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from _teacher import open_teacher
 
-from gancompress.evaluate import run_generator
-from gancompress.families.base import draw_batch
-from gancompress.known_bad import InputCopy
+from gancompress.experiments.known_bad import InputCopy
+from gancompress.families.contract import draw_batch
+from gancompress.families.sampling import run_generator
 
 
 def main() -> None:

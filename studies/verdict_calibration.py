@@ -2,8 +2,8 @@
 
 Scores, with one evaluator and sampling seed 0: the teacher itself with sampling seeds 1..N (must pass), a second
 teacher checkpoint trained half as long (``--half``, must be flagged), and every generator of
-:func:`gancompress.known_bad.known_bad` (must be flagged). Prints one JSON document: each generator's scores, its
-ratios to the teacher's, and the verdict; ``docs/results.md`` "Verdict calibration" reads it.
+:func:`gancompress.experiments.known_bad.known_bad` (must be flagged). Prints one JSON document: each generator's
+scores, its ratios to the teacher's, and the verdict; ``docs/results.md`` "Verdict calibration" reads it.
 
 Usage: ``python studies/verdict_calibration.py --teacher RUN [--half RUN] [--num-samples 2000] > out.json``
 """
@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from _teacher import open_teacher
 
 import gancompress as gc
-from gancompress.known_bad import known_bad
-from gancompress.verdict import THRESHOLDS, quality_flag
+from gancompress.experiments.known_bad import known_bad
+from gancompress.experiments.verdict import THRESHOLDS, quality_flag
 
 KEYS = ("fid", "precision", "recall", "coverage", "min_class_share", "class_kl", "diversity_ratio", "target_accuracy")
 

@@ -10,16 +10,15 @@ Example:
     >>> res = gc.compress(g, d, data, family="dcgan", method="self_supervised",
     ...                   prune=gc.PruneCfg(granularity="element", sparsity=0.5),
     ...                   train=gc.TrainCfg(steps=300))                           # doctest: +SKIP
-    >>> from gancompress.evaluate import evaluate                                 # doctest: +SKIP
-    >>> scores = evaluate(res.generator, data_test, family="dcgan", train_data=data)  # doctest: +SKIP
+    >>> scores = gc.evaluate(res.generator, data_test, family="dcgan", train_data=data)  # doctest: +SKIP
     >>> gc.save(res, "runs/comp")                                                 # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from typing import TYPE_CHECKING, Any
+
+from gancompress.version import __version__
 
 # The public API, imported on first use (PEP 562): `gancompress --version` / `--help` must not pay for torch.
 _LAZY = {
@@ -29,17 +28,19 @@ _LAZY = {
     "ImageDataset": "gancompress.data", "InfiniteLoader": "gancompress.data", "load_dataset": "gancompress.data",
     "FAMILIES": "gancompress.families", "GanLoss": "gancompress.families", "get_family": "gancompress.families",
     "METHODS": "gancompress.methods", "MaskSet": "gancompress.pruning",
-    "CompressResult": "gancompress.pipeline", "compress": "gancompress.pipeline", "load_gan": "gancompress.pipeline",
-    "prune_oneshot": "gancompress.pipeline", "save": "gancompress.pipeline", "train_teacher": "gancompress.pipeline",
+    "CompressResult": "gancompress.api", "compress": "gancompress.api", "load_gan": "gancompress.api",
+    "prune_oneshot": "gancompress.api", "save": "gancompress.api", "train_teacher": "gancompress.api",
+    "evaluate": "gancompress.evaluate",
 }  # fmt: skip
 
 if TYPE_CHECKING:
+    from gancompress.api import CompressResult, compress, load_gan, prune_oneshot, save, train_teacher
     from gancompress.config import DataCfg, EvalCfg, MethodCfg, ModelCfg, PruneCfg, RunCfg, TrainCfg
     from gancompress.data import ImageDataset, InfiniteLoader, load_dataset
     from gancompress.errors import UserError
+    from gancompress.evaluate import evaluate
     from gancompress.families import FAMILIES, GanLoss, get_family
     from gancompress.methods import METHODS
-    from gancompress.pipeline import CompressResult, compress, load_gan, prune_oneshot, save, train_teacher
     from gancompress.pruning import MaskSet
 
 
@@ -47,7 +48,10 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
-        value = getattr(importlib.import_module(_LAZY[name]), name)
+        module = importlib.import_module(_LAZY[name])
+        # gc.evaluate is the module gancompress.evaluate itself, which is callable (evaluate.py): importing a
+        # submodule binds its name on the package, so a function bound here would be replaced by the module anyway
+        value = module if name == "evaluate" else getattr(module, name)
         globals()[name] = value  # later lookups skip __getattr__
         return value
     raise AttributeError(f"module 'gancompress' has no attribute {name!r}")
@@ -75,6 +79,7 @@ __all__ = [
     "UserError",
     "__version__",
     "compress",
+    "evaluate",
     "get_family",
     "load_dataset",
     "load_gan",

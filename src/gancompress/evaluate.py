@@ -1,16 +1,22 @@
 """Score generators against held-out real data with one fixed, recorded feature extractor.
 
 Every score is written next to what produced it: extractor name, accuracy and weight hash, number of generated
-samples, the real set's fingerprint and size, and the sampling seed (DESIGN.md "Metrics").
+samples, the real set's fingerprint and size, and the sampling seed (docs/architecture.md "Metrics").
 
 Example:
     >>> ev = Evaluator(train_data, test_data, num_samples=2000)             # doctest: +SKIP
     >>> ev.evaluate(g_comp, loss, teacher=g_orig)["fid"]                    # doctest: +SKIP
+
+The module itself is callable: ``gc.evaluate(...)`` and ``from gancompress.evaluate import evaluate`` are the same
+function. (Importing a submodule binds its name on the package, so ``gancompress.evaluate`` is this module whatever
+was imported first; calling it calls :func:`evaluate`.)
 """
 
 from __future__ import annotations
 
 import logging
+import sys
+import types
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,85 +27,25 @@ from torch import nn
 from gancompress.config import ModelCfg, RunCfg
 from gancompress.data import ImageDataset
 from gancompress.errors import UserError
-from gancompress.families import EvalInputs, GanLoss, get_family
+from gancompress.families import GanLoss, get_family
+from gancompress.families.sampling import eval_inputs, generate, run_generator
 from gancompress.metrics import HIGHER_IS_BETTER
 from gancompress.metrics.diversity import diversity_ratio
-from gancompress.metrics.features import cached_real, get_domain_extractor, real_key
+from gancompress.metrics.features import PrecomputedFeatures, get_domain_extractor
 from gancompress.metrics.fid import FID
 from gancompress.metrics.fidelity import class_coverage, class_histogram, class_kl, fidelity, min_share_ratio
 from gancompress.metrics.inception import get_inception_extractor
 from gancompress.metrics.kid import KID
 from gancompress.metrics.prd import prdc
-from gancompress.metrics.psnr_ssim import ssim
-from gancompress.pruning import count_nonzero, count_parameters
+from gancompress.metrics.psnr_ssim import paired_scores, ssim
+from gancompress.metrics.real_cache import cached_real, real_key
+from gancompress.metrics.summary import SIZE_KEYS, size_stats, summarize
 
 log = logging.getLogger(__name__)
 
 DEFAULT_METRICS = ("fid", "kid", "prdc", "class_coverage", "diversity", "fidelity")
 KNOWN_METRICS = ("fid", "kid", "prdc", "class_coverage", "diversity", "fidelity")
 EXTRACTOR_NAMES = ("domain", "inception")
-
-
-class _Precomputed:
-    """An identity "extractor": lets the metric classes accumulate features computed once elsewhere."""
-
-    name = "precomputed"
-    weight_hash = "identity"
-
-    def __init__(self, dim: int) -> None:
-        self.feat_dim = dim
-
-    def extract(self, features: torch.Tensor, batch_size: int = 0) -> torch.Tensor:
-        return features.double()
-
-
-@torch.no_grad()
-def run_generator(g: nn.Module, inputs: tuple[torch.Tensor, ...], *, batch_size: int = 250) -> torch.Tensor:
-    """``g(*inputs)`` in eval mode, in chunks of ``batch_size``, as float32 on the CPU (g's train flag restored)."""
-    was_training = g.training
-    g.eval()
-    n = inputs[0].shape[0]
-    out = [g(*(x[i : i + batch_size] for x in inputs)).float().cpu() for i in range(0, n, batch_size)]
-    g.train(was_training)
-    return torch.cat(out)
-
-
-def eval_inputs(
-    loss: GanLoss, n: int, *, seed: int = 0, device: str | torch.device = "cpu", data: ImageDataset | None = None
-) -> EvalInputs:
-    """``n`` reproducible evaluation inputs of ``loss`` (same seed ⇒ same inputs for every generator).
-
-    ``data`` is the held-out split conditional families draw source images / domains from (``loss.eval_data`` when
-    not given); unconditional families ignore it.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    return loss.eval_inputs(data if data is not None else loss.eval_data, n, gen, device)
-
-
-def generate(
-    g: nn.Module,
-    loss: GanLoss,
-    n: int,
-    *,
-    seed: int = 0,
-    batch_size: int = 250,
-    device: str | torch.device = "cpu",
-    data: ImageDataset | None = None,
-) -> torch.Tensor:
-    """``n`` samples of ``g`` in eval mode from reproducible inputs (same seed ⇒ same inputs for every generator).
-
-    ``data``: held-out split for conditional families (see :func:`eval_inputs`).
-    """
-    inputs = eval_inputs(loss, n, seed=seed, device=device, data=data).inputs
-    return run_generator(g, inputs, batch_size=batch_size)
-
-
-def paired_scores(fake: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
-    """PSNR / SSIM / L1 of outputs against their paired ground truth (pix2pix's target photo, SR's HR image)."""
-    out = {f"target_{k}": v for k, v in fidelity(fake, target).items()}
-    if fake.shape[-1] >= 7 and fake.shape[-2] >= 7:
-        out["target_ssim"] = ssim(fake, target)
-    return out
 
 
 #: fewest held-out images a score can be computed from (FID's covariance, k-NN radii with k = 5, KID subsets)
@@ -253,7 +199,7 @@ class Evaluator:
         # FID / KID go through the torchmetrics-style metric classes (update / compute; float64 accumulation) fed
         # with features extracted once, so a slow extractor (Inception) runs once per image.
         if "fid" in metrics:
-            fid = FID(_Precomputed(feats.shape[1]))
+            fid = FID(PrecomputedFeatures(feats.shape[1]))
             if cached is not None:
                 fid.set_real_stats(cached["mu"], cached["sigma"], len(real))
             else:
@@ -262,7 +208,7 @@ class Evaluator:
             out["fid"] = fid.compute()
         if "kid" in metrics:
             size = min(1000, len(feats), len(real))
-            kid = KID(_Precomputed(feats.shape[1]), subsets=50, subset_size=size, seed=seed)
+            kid = KID(PrecomputedFeatures(feats.shape[1]), subsets=50, subset_size=size, seed=seed)
             kid.set_real_features(real)
             kid.update(feats, real=False)
             out["kid"], out["kid_std"] = kid.compute()
@@ -393,38 +339,6 @@ class Evaluator:
         return out
 
 
-SIZE_KEYS = ("params", "nonzero", "sparsity", "num_samples", "num_real", "classifier_accuracy")
-
-
-def summarize(values: Sequence[float]) -> dict[str, Any]:
-    """Mean, sample std (ddof=1) and the 95 % confidence half-width ``t_{0.975, n-1} · std / √n`` of ``values``.
-
-    Example:
-        >>> round(summarize([1.0, 2.0, 3.0])["ci95"], 4)
-        2.4841
-    """
-    import math
-
-    from scipy import stats
-
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return {"mean": mean, "std": 0.0, "ci95": float("nan"), "n": n, "values": list(values)}
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
-    return {"mean": mean, "std": std, "ci95": half, "n": n, "values": list(values)}
-
-
-def size_stats(g: nn.Module) -> dict[str, Any]:
-    """Parameters, non-zero parameters and prunable-weight sparsity of ``g``."""
-    params, nonzero = count_parameters(g), count_nonzero(g)
-    masks = [m for name, m in g.named_buffers() if name.endswith("weight_mask")]
-    total = sum(m.numel() for m in masks)
-    sparsity = 1.0 - sum(int(m.count_nonzero()) for m in masks) / total if total else 0.0
-    return {"params": params, "nonzero": nonzero, "sparsity": round(sparsity, 6)}
-
-
 def evaluate(
     generator: nn.Module,
     data: ImageDataset,
@@ -468,6 +382,15 @@ def evaluate(
     ev = Evaluator(train_data, data, extractor=extractor, num_samples=num_samples, device=device)
     return ev.evaluate(generator, loss, teacher=teacher, metrics=metrics, seed=seed)
 
+
+class _CallableModule(types.ModuleType):
+    """``gancompress.evaluate(...)`` runs :func:`evaluate` (see the module docstring)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return evaluate(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
 
 __all__ = [
     "HIGHER_IS_BETTER",

@@ -18,9 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 
+from gancompress.config import RunCfg, from_dict
 from gancompress.errors import UserError
-from gancompress.io import FORMAT, load_tensors, read_json, save_tensors, write_json
+from gancompress.files import FORMAT, load_tensors, read_json, save_tensors, write_json
+from gancompress.version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +31,8 @@ log = logging.getLogger(__name__)
 # ---------------------------------------------------------------------------------------------------- run dirs
 # What marks a directory as gancompress output, so --overwrite may delete it. Directories only gancompress creates
 # count as they are; the JSON files have generic names (a user's project may well hold its own config.json or
-# results.json), so each counts only with the keys our writers put in it (commands.py / demo.py / reproduce.py /
-# sweep.py write config.json and env.json, sweeps results.json, save_module generator.json).
+# results.json), so each counts only with the keys our writers put in it (cli/, experiments/demo.py, table1/run.py,
+# sweeps/ write config.json and env.json, sweeps results.json, save_module generator.json).
 RUN_MARKER_DIRS = ("checkpoints", "cells")
 RUN_MARKER_JSON: dict[str, Callable[[dict[str, Any]], bool]] = {
     "config.json": lambda d: "model" in d and "train" in d,  # to_dict(RunCfg)
@@ -64,7 +67,7 @@ def _clear_directory(path: Path) -> None:
 
 
 class RunDir:
-    """One command's output directory (DESIGN.md "Run directory").
+    """One command's output directory (docs/architecture.md "Run directory").
 
     Refuses an existing non-empty directory unless ``resume`` (continue it) or ``overwrite`` (replace it; the message
     offers only that for commands that cannot resume, ``resumable=False``); overwrite
@@ -202,11 +205,10 @@ def env_info(seed: int, device: str) -> dict[str, Any]:
         pass
     import numpy
 
-    import gancompress
-    from gancompress import distributed
-
+    # the process group's size, as training.distributed.world_size() reports it (1 without one)
+    world_size = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
     return {
-        "gancompress": gancompress.__version__,
+        "gancompress": __version__,
         "python": sys.version.split()[0],
         "torch": torch.__version__,
         "numpy": numpy.__version__,
@@ -215,6 +217,20 @@ def env_info(seed: int, device: str) -> dict[str, Any]:
         "seed": seed,
         "device": device,
         "threads": torch.get_num_threads(),
-        "world_size": distributed.world_size(),
+        "world_size": world_size,
         "argv": sys.argv,
     }
+
+
+def run_config(path: str | Path) -> RunCfg:
+    """The resolved config a run directory was made with (``config.json``; extra keys such as ``inputs`` ignored)."""
+    file = Path(path) / "config.json"
+    if file.is_dir():
+        raise UserError(f"corrupt run config {file}: a directory, not a JSON file")
+    data = read_json(file)
+    if not isinstance(data, dict):  # a list or string would fail as an AttributeError on .items()
+        raise UserError(f"corrupt run config {file}: expected a JSON object, got {type(data).__name__}")
+    try:
+        return from_dict(RunCfg, {k: v for k, v in data.items() if k in RunCfg.__dataclass_fields__})
+    except UserError as exc:
+        raise UserError(f"corrupt run config {file}: {exc}") from None

@@ -127,8 +127,8 @@ def validation_indices(ds: ImageDataset, fraction: float, *, grouped: bool = Fal
     Example:
         >>> from gancompress.data.fake import load_fake
         >>> ds = load_fake(DataCfg(name="fake", image_size=8), "train")
-        >>> len(validation_indices(ds, 0.1))
-        51
+        >>> len(validation_indices(ds, 0.1))  # 10 classes of 51–52 images: round(0.1 × 51) = 5 each
+        50
     """
     rng = np.random.default_rng(seed)
     labels = ds.labels.numpy() if ds.labels is not None else np.zeros(len(ds), dtype=np.int64)
@@ -239,7 +239,7 @@ def load_dataset(cfg: DataCfg, split: str = "train") -> ImageDataset:
     return out
 
 
-def _seeded_split(n: int, split: str, train_fraction: float) -> np.ndarray:
+def seeded_split(n: int, split: str, train_fraction: float) -> np.ndarray:
     """Indices (sorted) of ``split`` in a seed-0 permutation of ``n`` items."""
     perm = np.random.default_rng(0).permutation(n)
     n_train = round(train_fraction * n)

@@ -17,7 +17,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from gancompress.config import DataCfg
-from gancompress.data.datasets import DATASETS, ImageDataset, _seeded_split, check_split
+from gancompress.data.datasets import DATASETS, ImageDataset, check_split, seeded_split
 from gancompress.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ def load_image_folder(cfg: DataCfg, split: str) -> ImageDataset:
         logger.warning("image folder %s has only %d images; using all of them for both train and test", root, n)
         sel = np.arange(n)
     else:
-        sel = _seeded_split(n, split, 0.9)
+        sel = seeded_split(n, split, 0.9)
     idx = torch.as_tensor(sel)
     return ImageDataset(
         images[idx], None if labels is None else labels[idx], "image_folder", split, len(class_names), class_names

@@ -1,4 +1,4 @@
-"""Paired edges → image data for pix2pix (PAPER.md §6: an edges2shoes-like task on Fashion-MNIST).
+"""Paired edges → image data for pix2pix (docs/method.md §6: an edges2shoes-like task on Fashion-MNIST).
 
 ``<base>_edges`` (``fashion_mnist_edges``, ``digits_edges``, ``fake_edges``) is the ``<base>`` dataset at the
 configured size whose images are the *targets* and whose ``extras["source"]`` holds each image's Canny edge map
@@ -26,6 +26,7 @@ import torch
 
 from gancompress.config import DataCfg
 from gancompress.data.datasets import DATASETS, ImageDataset, check_split, load_dataset
+from gancompress.files import atomic_write_bytes, default_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,6 @@ def canny_edges(images: torch.Tensor, sigma: float = CANNY_SIGMA) -> torch.Tenso
 
 
 def _cache_path(fingerprint: str, sigma: float) -> Path:
-    from gancompress.metrics.features import default_cache_dir
-
     return default_cache_dir() / "edges" / f"{fingerprint}_canny{sigma:g}.npy"
 
 
@@ -71,8 +70,6 @@ def _edges_cached(fingerprint: str, sigma: float, images: torch.Tensor) -> torch
 
 
 def _edges_from_disk_or_compute(fingerprint: str, sigma: float, images: torch.Tensor) -> torch.Tensor:
-    from gancompress.metrics.features import atomic_write_bytes
-
     path = _cache_path(fingerprint, sigma)
     shape = (images.shape[0], 1, *images.shape[-2:])
     if path.is_file():

@@ -1,4 +1,4 @@
-"""``photo_tiles``: 4× super-resolution pairs cut from scikit-image's bundled photos (PAPER.md §6, SRGAN analogue).
+"""``photo_tiles``: 4× super-resolution pairs cut from scikit-image's photos (SRGAN analogue, docs/method.md §6).
 
 ``fake_sr`` is the file-free variant for tests and ``--dry-run`` (the ``fake`` blobs with their LR versions).
 
@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from gancompress.config import DataCfg
 from gancompress.data.datasets import DATASETS, ImageDataset, check_split
+from gancompress.data.fake import load_fake
 from gancompress.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -124,8 +125,6 @@ def with_lr(ds: ImageDataset, scale: int = SCALE) -> ImageDataset:
 @DATASETS.register("fake_sr")
 def load_fake_sr(cfg: DataCfg, split: str) -> ImageDataset:
     """The file-free ``fake`` blobs as a 4× SR task (tests, ``--dry-run``)."""
-    from gancompress.data.fake import load_fake
-
     if cfg.image_size % SCALE:
         raise UserError(f"fake_sr: image_size must be a multiple of {SCALE}, got {cfg.image_size}")
     return replace(with_lr(load_fake(cfg, split)), name="fake_sr")

@@ -1,4 +1,4 @@
-"""Unpaired two-domain data for CycleGAN (PAPER.md §6: sneaker ↔ ankle boot on Fashion-MNIST, "and one more pair").
+"""Unpaired two-domain data for CycleGAN: sneaker ↔ ankle boot on Fashion-MNIST and one more pair (docs/method.md §6).
 
 ``<base>_unpaired`` (``fashion_mnist_unpaired``, ``digits_unpaired``, ``fake_unpaired``) takes two classes of
 ``<base>`` as the domains: ``data.classes = [A, B]`` (default ``[7, 9]``, Fashion-MNIST's sneaker and ankle boot;

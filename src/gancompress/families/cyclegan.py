@@ -1,6 +1,6 @@
 """CycleGAN family: unpaired translation between two domains with cycle and identity losses (Zhu et al. 2017).
 
-Task (PAPER.md §6): sneaker ↔ ankle boot on Fashion-MNIST (``data.name = "fashion_mnist_unpaired"``,
+Task (docs/method.md §6): sneaker ↔ ankle boot on Fashion-MNIST (``data.name = "fashion_mnist_unpaired"``,
 ``data.classes = [7, 9]`` as (A, B); data/unpaired.py). Batches carry target-domain images as ``"real"`` and
 independently drawn source-domain images as ``"source"``; ``data.direction`` says which domain is which.
 
@@ -14,12 +14,12 @@ G terms ``gen_ab`` = (D_B(G_AB(a)) − 1)², ``gen_ba`` likewise through D_A, ``
 D terms ``real_a``/``fake_a``/``real_b``/``fake_b``, ½ each (Zhu et al. halve D's objective). Eq. 8's fake-dependent
 D terms are ``fake_a`` and ``fake_b``.
 
-**Compression of one direction** (:meth:`CycleGANFamily.select`, PAPER.md Table 2 reports each direction): for A → B
-the student is G_AB judged by D_B (the discriminator of the *target* domain), and :class:`CycleDirectionLoss` has
-G terms ``gen`` (through that D), ``cycle`` = ‖G_BA(G(a)) − a‖₁ through the teacher's reverse generator — frozen: a
-fixed copy, no gradient reaches its parameters, only through it to G's output — and ``idt`` = ‖G(b) − b‖₁; D terms
-``real`` / ``fake``. With Eq. 7 the student's cycle term is held to the teacher's: G_C must stay invertible by the
-same G_BA that inverted G_O.
+**Compression of one direction** (:meth:`CycleGANFamily.select`; Table 2 reports each direction, docs/method.md §5):
+for A → B the student is G_AB judged by D_B (the discriminator of the *target* domain), and
+:class:`CycleDirectionLoss` has G terms ``gen`` (through that D), ``cycle`` = ‖G_BA(G(a)) − a‖₁ through the
+teacher's reverse generator — frozen: a fixed copy, no gradient reaches its parameters, only through it to G's
+output — and ``idt`` = ‖G(b) − b‖₁; D terms ``real`` / ``fake``. With Eq. 7 the student's cycle term is held to the
+teacher's: G_C must stay invertible by the same G_BA that inverted G_O.
 """
 
 from __future__ import annotations
@@ -34,9 +34,17 @@ from torch import nn
 from gancompress.config import DataCfg, ModelCfg
 from gancompress.data import ImageDataset
 from gancompress.errors import UserError
-from gancompress.families import FAMILIES, Family
-from gancompress.families.base import Batch, EvalInputs, GanLoss, SourceImageLoss, draw_batch, per_sample
-from gancompress.models import create_model
+from gancompress.families.contract import (
+    FAMILIES,
+    Batch,
+    EvalInputs,
+    Family,
+    GanLoss,
+    SourceImageLoss,
+    draw_batch,
+    per_sample,
+)
+from gancompress.models.build import create_model
 from gancompress.models.cyclegan import CycleDiscriminators, CycleGenerators, init_cyclegan_weights
 
 if TYPE_CHECKING:

@@ -12,9 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from gancompress.config import DataCfg, ModelCfg
-from gancompress.families import FAMILIES, Family
-from gancompress.families.base import Batch, GanLoss
-from gancompress.models import create_model
+from gancompress.families.contract import FAMILIES, Batch, Family, GanLoss
+from gancompress.models.build import create_model
 from gancompress.models.dcgan import init_dcgan_weights
 
 

@@ -1,6 +1,6 @@
 """pix2pix family: paired image-to-image translation, conditional GAN + L1 (Isola et al. 2017, Eq. 4).
 
-Task (PAPER.md §6): edges → item on Fashion-MNIST (``data.name = "fashion_mnist_edges"``, data/paired.py): batches
+Task (docs/method.md §6): edges → item on Fashion-MNIST (``data.name = "fashion_mnist_edges"``, data/paired.py): batches
 carry the target image as ``"real"`` and its edge map as ``"source"``.
 
 Named terms: G ``{"gen", "l1"}`` with λ_L1 = 100; D ``{"real", "fake"}`` with weight ½ each (pix2pix halves D's
@@ -20,9 +20,17 @@ from torch import nn
 from gancompress.config import DataCfg, ModelCfg
 from gancompress.data import ImageDataset
 from gancompress.errors import UserError
-from gancompress.families import FAMILIES, Family
-from gancompress.families.base import Batch, EvalInputs, GanLoss, SourceImageLoss, draw_batch, per_sample
-from gancompress.models import create_model
+from gancompress.families.contract import (
+    FAMILIES,
+    Batch,
+    EvalInputs,
+    Family,
+    GanLoss,
+    SourceImageLoss,
+    draw_batch,
+    per_sample,
+)
+from gancompress.models.build import create_model
 from gancompress.models.pix2pix import init_pix2pix_weights
 
 log = logging.getLogger(__name__)

@@ -1,8 +1,8 @@
 """SRGAN family: 4× super-resolution, adversarial + pixel content loss (Ledig et al. 2017, Eq. 3).
 
-Task (PAPER.md §6): 16 → 64 px on tiles of scikit-image's photos (``data.name = "photo_tiles"``, data/photo_tiles.py);
-batches carry the HR tile as ``"real"`` and its bicubic 4× downsampling as ``"lr"``; test tiles come from held-out
-photos.
+Task (docs/method.md §6): 16 → 64 px on tiles of scikit-image's photos (``data.name = "photo_tiles"``,
+data/photo_tiles.py); batches carry the HR tile as ``"real"`` and its bicubic 4× downsampling as ``"lr"``; test tiles
+come from held-out photos.
 
 Named terms: G ``{"gen": BCE(D(G(lr)), 1), "content": MSE(G(lr), hr)}`` with weights 10⁻³ and 1 (SRGAN's
 perceptual loss = content + 10⁻³·adversarial). DECISION: the content loss is the pixel MSE (SRGAN's "SRGAN-MSE"
@@ -22,9 +22,17 @@ from torch import nn
 from gancompress.config import DataCfg, ModelCfg
 from gancompress.data import ImageDataset
 from gancompress.errors import UserError
-from gancompress.families import FAMILIES, Family
-from gancompress.families.base import Batch, EvalInputs, GanLoss, draw_batch, per_sample, sample_from_eval
-from gancompress.models import create_model
+from gancompress.families.contract import (
+    FAMILIES,
+    Batch,
+    EvalInputs,
+    Family,
+    GanLoss,
+    draw_batch,
+    per_sample,
+    sample_from_eval,
+)
+from gancompress.models.build import create_model
 from gancompress.models.srgan import init_srgan_weights
 
 log = logging.getLogger(__name__)

@@ -1,13 +1,13 @@
 """StarGAN family: multi-domain translation with WGAN-GP, domain classification and reconstruction (Choi et al. 2018).
 
-The paper's Table 1 task, and the case Eq. 7–8 are written for (PAPER.md §2):
+The paper's Table 1 task, and the case Eq. 7–8 are written for (docs/method.md §2):
 
 - G terms ``{"gen": −D_src(G(x, c′)), "cls": CE(D_cls(G(x, c′)), c′), "rec": ‖x − G(G(x, c′), c)‖₁}`` with weights
   1, α = λ_cls = 1, β = λ_rec = 10 (Choi et al. Eq. 6).
 - D terms ``{"real": −D_src(x), "fake": D_src(G(x, c′)), "cls": CE(D_cls(x), c), "gp": (‖∇D_src(x̂)‖₂ − 1)²}`` with
   weights 1, 1, α = 1, δ = λ_gp = 10. Eq. 8's fake-dependent D terms are ``fake`` and ``gp``.
 
-DECISION (task, PAPER.md §6): domains are Fashion-MNIST classes, by default the three footwear classes (sandal 5,
+DECISION (task, docs/method.md §6): domains are Fashion-MNIST classes, by default the three footwear classes (sandal 5,
 sneaker 7, ankle boot 9: ``data.classes = [5, 7, 9]`` in configs/stargan_teacher.toml), translated into each
 other. It is real data and checkable: the
 evaluator's domain classifier (trained on the true labels) measures whether outputs show the *target* class
@@ -33,21 +33,22 @@ from torch import nn
 from gancompress.config import DataCfg, ModelCfg
 from gancompress.data import ImageDataset
 from gancompress.errors import UserError
-from gancompress.families import FAMILIES, Family
-from gancompress.families.base import (
+from gancompress.families.contract import (
+    FAMILIES,
     Batch,
     EvalInputs,
+    Family,
     GanLoss,
     draw_batch,
     per_sample,
     sample_from_eval,
     stratified_halves,
 )
-from gancompress.models import create_model
+from gancompress.models.build import create_model
 
 log = logging.getLogger(__name__)
 
-#: Fashion-MNIST's footwear classes: sandal, sneaker, ankle boot (PAPER.md §6 "footwear/tops").
+#: Fashion-MNIST's footwear classes: sandal, sneaker, ankle boot (docs/method.md §6 "footwear/tops").
 DEFAULT_DOMAINS = (5, 7, 9)
 
 

@@ -1,8 +1,8 @@
 """The method (strategy) contract and the standard adversarial steps most Table 1 rows share.
 
-The training loop (``train.py``) owns optimizers, the pruning schedule, masks, logging and checkpoints; a method only
-computes losses: ``discriminator_step(batch)`` and ``generator_step(batch)`` return dicts holding ``"loss"`` and named
-terms (``"g/gen"``, ``"d/real"``, …) that are logged exactly as returned.
+The training loop (``training/loop.py``) owns optimizers, the pruning schedule, masks, logging and checkpoints; a method
+only computes losses: ``discriminator_step(batch)`` and ``generator_step(batch)`` return dicts holding ``"loss"`` and
+named terms (``"g/gen"``, ``"d/real"``, …) that are logged exactly as returned.
 """
 
 from __future__ import annotations
@@ -16,15 +16,16 @@ import torch
 from torch import nn
 
 from gancompress.config import MethodCfg, PruneCfg
-from gancompress.families.base import Batch, GanLoss, weighted_sum
-from gancompress.frozen import frozen_buffers, replayed_randomness
+from gancompress.families.contract import Batch, GanLoss, weighted_sum
+from gancompress.methods.frozen import frozen_buffers, replayed_randomness
+from gancompress.registry import Registry
 
 if TYPE_CHECKING:
     from gancompress.pruning import MaskSet
 
 
 class Method:
-    """Base strategy. Class attributes declare how ``compress`` prepares the networks (PAPER.md §4 table).
+    """Base strategy. Class attributes declare how ``compress`` prepares the networks (docs/method.md §4 table).
 
     ``g_init``: ``"orig"`` (g_comp starts as a copy of g_orig) or ``"random"``.
     ``d_init``: ``"orig"`` (d_orig, fine-tuned), ``"random"`` (re-initialised) or ``"none"`` (no discriminator).
@@ -60,7 +61,7 @@ class Method:
 
     def setup(self, g_comp: nn.Module, g_orig: nn.Module | None, d: nn.Module | None, loss: GanLoss) -> None:
         """Bind the networks. g_orig (and a frozen D) get no gradients and keep the train mode the GAN was trained
-        in: their forwards run inside :meth:`teacher_side` / with restored buffers (frozen.py)."""
+        in: their forwards run inside :meth:`teacher_side` / with restored buffers (methods/frozen.py)."""
         self.g_comp, self.g_orig, self.d, self.loss = g_comp, g_orig, d, loss
         if g_orig is not None:
             g_orig.train().requires_grad_(False)  # the mode G_C trains in (docs/decisions.md "Normalisation mode")
@@ -112,3 +113,11 @@ class Method:
         out = self.g_comp(*self.loss.generator_input(batch))
         terms = self.loss.generator_terms(out, batch, self.d)
         return {"loss": weighted_sum(terms, self.loss.g_weights), **{f"g/{k}": v.mean() for k, v in terms.items()}}
+
+
+METHODS: Registry[type[Method]] = Registry("method")
+
+
+def create_method(cfg: MethodCfg) -> Method:
+    """Instantiate the strategy ``cfg.name`` with its options (UserError listing valid names otherwise)."""
+    return METHODS.get(cfg.name)(cfg)

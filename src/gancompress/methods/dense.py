@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from gancompress.methods import METHODS
-from gancompress.methods.base import Method
+from gancompress.methods.base import METHODS, Method
 
 
 @METHODS.register("dense")

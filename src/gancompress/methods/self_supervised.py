@@ -9,9 +9,8 @@ from typing import Any
 import torch
 
 from gancompress.errors import UserError
-from gancompress.families.base import Batch
-from gancompress.methods import METHODS
-from gancompress.methods.base import Method
+from gancompress.families.contract import Batch
+from gancompress.methods.base import METHODS, Method
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +54,7 @@ _warned: set[str] = set()
 
 def _warn_if_ill_conditioned(name: str, l_o: torch.Tensor, rel: torch.Tensor) -> None:
     """Eq. 7-8 divide by |l_O|; where the teacher's term is ~0 the ratio explodes (1/eps) and swamps every other
-    term. The paper's formula is kept (PAPER.md §2); the user is told once per term which term and what to try."""
+    term. The paper's formula is kept (docs/method.md §2); the user is told once per term which term and what to try."""
     if name in _warned or not bool((rel.detach() > ILL_CONDITIONED).any()):
         return
     _warned.add(name)
@@ -71,7 +70,7 @@ def _warn_if_ill_conditioned(name: str, l_o: torch.Tensor, rel: torch.Tensor) ->
 class SelfSupervised(Method):
     """Row b: g_comp from G_O with AGP pruning, D_O fine-tuned, G loss = L_GC + λ·L_DC (Eq. 9, λ = 0.5).
 
-    D is updated by the inherited standard step (DECISION, PAPER.md §1: D_O keeps its own objective, real data vs
+    D is updated by the inherited standard step (DECISION, docs/method.md §1: D_O keeps its own objective, real data vs
     g_comp's fakes). Optional ``anchor`` adds w·‖g_comp(x) − g_orig(x)‖₁ (the rebuttal's KL(G_O(x), G_C(x)) → 0).
     """
 
@@ -80,7 +79,7 @@ class SelfSupervised(Method):
 
     def generator_step(self, batch: Batch) -> dict[str, Any]:
         cfg, loss = self.cfg, self.loss
-        x = loss.generator_input(batch)  # the SAME inputs for g_orig and g_comp (PAPER.md §2)
+        x = loss.generator_input(batch)  # the SAME inputs for g_orig and g_comp (docs/method.md §2)
         with self.teacher_side():  # G_O in G_C's mode, no side effects: L_GC = 0 when G_C = G_O (docs/method.md §1)
             out_o = self.g_orig(*x)
             g_o, d_o = loss.fake_terms(out_o, batch, self.d)

@@ -17,19 +17,17 @@ from typing import Any
 from torch import Tensor
 
 from gancompress.errors import UserError
+from gancompress.files import default_cache_dir
 from gancompress.metrics.diversity import diversity_ratio, intra_class_diversity, mean_pairwise_distance
 from gancompress.metrics.features import (
     ARCH_VERSION,
     EXTRACTORS,
     DomainExtractor,
     FeatureExtractor,
-    cached_real,
-    default_cache_dir,
     get_domain_extractor,
-    real_key,
     train_domain_classifier,
 )
-from gancompress.metrics.fid import FID, feature_stats, fid_from_features, frechet_distance, real_stats
+from gancompress.metrics.fid import FID, feature_stats, fid_from_features, frechet_distance
 from gancompress.metrics.fidelity import class_coverage, class_histogram, class_kl, fidelity, psnr
 from gancompress.metrics.inception import (
     InceptionExtractor,
@@ -50,6 +48,7 @@ from gancompress.metrics.prd import (
     recall,
 )
 from gancompress.metrics.psnr_ssim import ssim, ssim_per_image
+from gancompress.metrics.real_cache import cached_real, real_key, real_stats
 from gancompress.registry import Registry
 
 logger = logging.getLogger(__name__)

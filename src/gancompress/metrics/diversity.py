@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from gancompress.errors import UserError
-from gancompress.metrics.fidelity import _to_labels
+from gancompress.metrics.fidelity import to_labels
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def intra_class_diversity(
     x = torch.as_tensor(features).detach().cpu().double()
     if x.dim() != 2:
         raise UserError(f"need an (N, D) feature matrix, got shape {tuple(x.shape)}")
-    y = _to_labels(labels, num_classes)
+    y = to_labels(labels, num_classes)
     if y.shape[0] != x.shape[0]:
         raise UserError(f"{x.shape[0]} feature rows but {y.shape[0]} labels")
     if max_per_class < 2:

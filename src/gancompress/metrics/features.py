@@ -19,17 +19,15 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import Tensor
 
-from gancompress.errors import UserError
+from gancompress.files import atomic_save_tensors, atomic_write_bytes, default_cache_dir
 from gancompress.metrics.domain_extractor import (
     MAX_EPOCHS,  # noqa: F401  (re-exported: moved to domain_extractor.py)
     MAX_VISITS,  # noqa: F401  (re-exported: moved to domain_extractor.py)
@@ -59,38 +57,6 @@ class FeatureExtractor(Protocol):
     def weight_hash(self) -> str: ...
 
     def extract(self, images: Tensor, batch_size: int = 500) -> Tensor: ...
-
-
-def default_cache_dir() -> Path:
-    """``$GANCOMPRESS_CACHE`` or ``~/.cache/gancompress``."""
-    env = os.environ.get("GANCOMPRESS_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "gancompress"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same directory and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_save_tensors(path: Path, tensors: dict[str, Tensor], metadata: dict[str, str] | None = None) -> None:
-    """``safetensors.torch.save_file`` to a temporary file, then rename (readers never see a half file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _cache_paths(cache_dir: Path, fingerprint: str, seed: int) -> tuple[Path, Path]:
@@ -148,7 +114,7 @@ def get_domain_extractor(
         test_images: optional held-out images for the recorded accuracy.
         test_labels: their labels.
         seed: training seed (part of the cache key).
-        cache_dir: defaults to :func:`default_cache_dir`.
+        cache_dir: defaults to :func:`gancompress.files.default_cache_dir`.
         device: device for training and for the returned module.
 
     Returns:
@@ -211,57 +177,14 @@ def warn_if_near_chance(accuracy: float, num_classes: int, num_images: int) -> b
     return True
 
 
-def real_key(fingerprint: str, n: int, extractor: FeatureExtractor) -> str:
-    """Cache key for real-data statistics: dataset/split fingerprint, sample count and the exact extractor."""
-    return f"{fingerprint}_{n}_{extractor.name}_{extractor.weight_hash}"
+class PrecomputedFeatures:
+    """An identity "extractor": lets the metric classes accumulate features computed once elsewhere."""
 
+    name = "precomputed"
+    weight_hash = "identity"
 
-def cached_real(
-    extractor: FeatureExtractor,
-    images: Tensor,
-    key: str | None,
-    items: tuple[str, ...] = ("mu", "sigma"),
-    cache_dir: str | Path | None = None,
-) -> dict[str, Tensor]:
-    """Real-data quantities, cached in ``<cache_dir>/real_<key>.safetensors`` and filled in lazily.
+    def __init__(self, dim: int) -> None:
+        self.feat_dim = dim
 
-    Items: ``"features"`` (N, D) float64, ``"mu"``/``"sigma"`` (feature mean / unbiased covariance, float64) and
-    ``"class_hist"`` (predicted-class shares; needs ``extractor.extract_logits``). ``key=None`` disables caching.
-    """
-    from gancompress.metrics.fid import feature_stats  # local: fid imports this module
-
-    path = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / f"real_{key}.safetensors"
-    have: dict[str, Tensor] = {}
-    if key is not None and path.exists():
-        try:
-            have = dict(load_file(str(path)))
-        except (OSError, SafetensorError) as err:
-            logger.warning("ignoring unreadable real-statistics cache %s (%s)", path, err)
-    missing = [it for it in items if it not in have]
-    if not missing:
-        return {it: have[it] for it in items}
-    computed: dict[str, Tensor] = {}
-    if any(it in ("features", "mu", "sigma") for it in missing):
-        feats = have.get("features")
-        feats = extractor.extract(images) if feats is None else feats
-        computed["features"] = feats
-        if "mu" in missing or "sigma" in missing:
-            computed["mu"], computed["sigma"] = feature_stats(feats)
-    if "class_hist" in missing:
-        from gancompress.metrics.fidelity import class_histogram
-
-        extract_logits = getattr(extractor, "extract_logits", None)
-        if extract_logits is None:
-            raise UserError(f"extractor {extractor.name!r} has no classifier; class metrics need the domain extractor")
-        num_classes = int(extractor.num_classes)  # type: ignore[attr-defined]
-        computed["class_hist"] = class_histogram(extract_logits(images), num_classes)
-    # Store the (N, D) features only when asked for (KID) or already stored; mu/sigma alone are tiny.
-    store_features = "features" in items or "features" in have
-    have.update(computed)
-    if key is not None:
-        keep = {k: v for k, v in have.items() if k != "features" or store_features}
-        try:
-            atomic_save_tensors(path, keep)
-        except OSError as err:
-            logger.warning("could not cache real statistics in %s: %s", path, err)
-    return {it: have[it] for it in items}
+    def extract(self, features: torch.Tensor, batch_size: int = 0) -> torch.Tensor:
+        return features.double()

@@ -12,7 +12,6 @@ Example:
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -20,7 +19,7 @@ from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
 from gancompress.errors import UserError
-from gancompress.metrics.features import FeatureExtractor, cached_real
+from gancompress.metrics.features import FeatureExtractor
 
 logger = logging.getLogger(__name__)
 
@@ -164,25 +163,3 @@ class FID(FrechetInceptionDistance):
         mu_r, s_r = self._stats("real")
         mu_f, s_f = self._stats("fake")
         return frechet_distance(mu_r, s_r, mu_f, s_f)
-
-
-def real_stats(
-    extractor: FeatureExtractor, images: Tensor, key: str | None, cache_dir: str | Path | None = None
-) -> tuple[Tensor, Tensor]:
-    """(mu, sigma) of the real images' features, cached as ``<cache_dir>/real_<key>.safetensors``.
-
-    Args:
-        extractor: the feature extractor.
-        images: real images (only read on a cache miss).
-        key: ``features.real_key(fingerprint, n, extractor)``, i.e. ``f"{fingerprint}_{n}_{name}_{weight_hash}"``;
-            ``None`` disables caching.
-        cache_dir: defaults to ``$GANCOMPRESS_CACHE`` or ``~/.cache/gancompress``.
-
-    Returns:
-        float64 mean (D,) and covariance (D, D).
-
-    Example:
-        >>> mu, sigma = real_stats(ext, ds.images, real_key(ds.fingerprint, len(ds.images), ext))  # doctest: +SKIP
-    """
-    got = cached_real(extractor, images, key, ("mu", "sigma"), cache_dir)
-    return got["mu"], got["sigma"]

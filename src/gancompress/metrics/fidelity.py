@@ -75,7 +75,7 @@ def fidelity(g_comp_images: Tensor, g_orig_images: Tensor, data_range: float = 2
     }
 
 
-def _to_labels(logits_or_labels: Tensor | np.ndarray, num_classes: int) -> Tensor:
+def to_labels(logits_or_labels: Tensor | np.ndarray, num_classes: int) -> Tensor:
     x = torch.as_tensor(logits_or_labels).detach().cpu()
     if x.dim() == 2:
         if x.shape[1] != num_classes:
@@ -97,7 +97,7 @@ def class_histogram(logits_or_labels: Tensor | np.ndarray, num_classes: int) -> 
         >>> class_histogram(torch.tensor([0, 0, 1, 3]), 4).tolist()
         [0.5, 0.25, 0.0, 0.25]
     """
-    labels = _to_labels(logits_or_labels, num_classes)
+    labels = to_labels(logits_or_labels, num_classes)
     if labels.numel() == 0:
         raise UserError("class histogram of an empty set")
     counts = torch.bincount(labels, minlength=num_classes).double()

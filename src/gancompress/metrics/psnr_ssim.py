@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gancompress.errors import UserError
-from gancompress.metrics.fidelity import PSNR_CAP_DB, psnr
+from gancompress.metrics.fidelity import PSNR_CAP_DB, fidelity, psnr
 
 logger = logging.getLogger(__name__)
 
@@ -120,4 +120,12 @@ def ssim(
     return float(ssim_per_image(a, b, data_range, win_size=win_size, k1=k1, k2=k2).mean())
 
 
-__all__ = ["PSNR_CAP_DB", "psnr", "ssim", "ssim_per_image"]
+def paired_scores(fake: Tensor, target: Tensor) -> dict[str, float]:
+    """PSNR / SSIM / L1 of outputs against their paired ground truth (pix2pix's target photo, SR's HR image)."""
+    out = {f"target_{k}": v for k, v in fidelity(fake, target).items()}
+    if fake.shape[-1] >= 7 and fake.shape[-2] >= 7:
+        out["target_ssim"] = ssim(fake, target)
+    return out
+
+
+__all__ = ["PSNR_CAP_DB", "paired_scores", "psnr", "ssim", "ssim_per_image"]

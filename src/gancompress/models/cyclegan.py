@@ -31,7 +31,7 @@ from torch import nn
 
 from gancompress.config import DIRECTIONS
 from gancompress.errors import UserError
-from gancompress.models import MODELS, create_model
+from gancompress.models.build import MODELS, create_model
 
 
 def _norm(channels: int) -> nn.InstanceNorm2d:

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from gancompress.errors import UserError
-from gancompress.models import MODELS
+from gancompress.models.build import MODELS
 
 
 def _num_upsamplings(image_size: int) -> int:

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from gancompress.errors import UserError
-from gancompress.models import MODELS
+from gancompress.models.build import MODELS
 
 
 @MODELS.register("unet_generator")

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gancompress.errors import UserError
-from gancompress.models import MODELS
+from gancompress.models.build import MODELS
 
 
 class SRResidualBlock(nn.Module):

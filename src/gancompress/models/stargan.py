@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from gancompress.errors import UserError
-from gancompress.models import MODELS
+from gancompress.models.build import MODELS
 
 
 def _norm(width: int) -> nn.InstanceNorm2d:

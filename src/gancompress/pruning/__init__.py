@@ -1,4 +1,4 @@
-"""Pruning: importance criteria, granularities, sparsity schedules and ``MaskSet`` (PAPER §3).
+"""Pruning: importance, granularities, schedules, ``MaskSet`` and the ``Pruner`` owning them (docs/method.md §3).
 
 Example:
     >>> from torch import nn
@@ -10,6 +10,8 @@ Example:
     0.5
 """
 
+from gancompress.pruning.channel_spec import apply_channel_spec, channel_spec
+from gancompress.pruning.coupling import coupled_norms
 from gancompress.pruning.granularity import GRANULARITIES, NM, Granularity, make_granularity, num_pruned
 from gancompress.pruning.importance import CHANNEL_IMPORTANCES, IMPORTANCES, check_importance, get_importance
 from gancompress.pruning.masks import (
@@ -23,7 +25,8 @@ from gancompress.pruning.masks import (
     output_channel_keep,
 )
 from gancompress.pruning.packed import load_packed, pack_state_dict, packed_size_ratio, save_packed, unpack_state_dict
-from gancompress.pruning.physical import apply_channel_spec, channel_spec, coupled_norms, remove_pruned_channels
+from gancompress.pruning.physical import remove_pruned_channels
+from gancompress.pruning.pruner import Pruner
 from gancompress.pruning.schedule import SCHEDULES, ramp_steps, should_update, sparsity_at
 
 __all__ = [
@@ -38,6 +41,7 @@ __all__ = [
     "SCHEDULES",
     "Granularity",
     "MaskSet",
+    "Pruner",
     "apply_channel_spec",
     "channel_spec",
     "check_importance",

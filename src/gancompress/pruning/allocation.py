@@ -1,6 +1,6 @@
 """How a model-level sparsity target becomes one sparsity per layer: uniform or global, plus per-layer overrides.
 
-- ``uniform`` (PAPER §3, the paper's setting): every layer is pruned to the target.
+- ``uniform`` (docs/method.md §3, the paper's setting): every layer is pruned to the target.
 - ``global``: one score threshold across all layers (Han et al. 2015's global magnitude pruning; with the
   ``bn_scale`` channel criterion this is network slimming, Liu et al. 2017). Layers whose units score low lose
   more; the *weights* pruned over all these layers add up to the target. Every layer keeps at least one unit so no
@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from gancompress.errors import UserError
-from gancompress.pruning.granularity import Granularity, _canonical
+from gancompress.pruning.granularity import Granularity, canonical
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def _override(name: str, layer_sparsity: Mapping[str, float]) -> float | None:
 
 def _unit_scores(granularity: Granularity, scores: Tensor, layer: nn.Module) -> tuple[Tensor, int]:
     """(per-unit summed scores, weights per unit) — the same unit sums :meth:`Granularity.mask` ranks by."""
-    units = granularity._units(_canonical(scores, layer), layer)
+    units = granularity._units(canonical(scores, layer), layer)
     return units.float().sum(dim=1).cpu(), int(units.shape[1])
 
 

@@ -1,8 +1,8 @@
 """Layer sizes of a physically pruned model: recorded (:func:`channel_spec`), rebuilt (:func:`apply_channel_spec`).
 
 ``remove_pruned_channels`` (physical.py) makes layers smaller; a checkpoint stores only weights plus a JSON arch spec,
-so the new sizes travel in that JSON and ``io.load_module`` resizes a freshly built architecture before loading the
-weights strictly — no pickled modules (DESIGN.md, checkpoints).
+so the new sizes travel in that JSON and ``checkpoint.load_module`` resizes a freshly built architecture before loading
+the weights strictly — no pickled modules (docs/architecture.md "Contracts").
 """
 
 from __future__ import annotations

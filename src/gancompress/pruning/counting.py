@@ -1,6 +1,6 @@
 """Parameter counting: total and non-zero parameter elements of a model.
 
-The size numbers reported for dense and pruned models (``evaluate``, ``deploy``, ``physical``, the pipeline). They
+The size numbers reported for dense and pruned models (``evaluate``, ``export.stats``, ``physical``, the API). They
 count what ``model.parameters()`` holds and know nothing about masks, so they live apart from ``masks.py``;
 ``gancompress.pruning.masks`` and ``gancompress.pruning`` re-export them for existing callers.
 

@@ -1,4 +1,4 @@
-"""Pruning granularities: which weights form one prunable unit (PAPER §3's hierarchy, plus N:M).
+"""Pruning granularities: which weights form one prunable unit (docs/method.md §3's hierarchy, plus N:M).
 
 Each granularity turns per-element importance scores into a 0/1 mask of the weight's shape. A unit's score is the SUM
 of its element scores (so ``magnitude`` → the unit's L1 norm). Exactly ``num_pruned(sparsity, num_units)`` units
@@ -61,7 +61,7 @@ def _kind(layer: nn.Module) -> str:
     return type(layer).__name__
 
 
-def _canonical(t: Tensor, layer: nn.Module) -> Tensor:
+def canonical(t: Tensor, layer: nn.Module) -> Tensor:
     """View ``t`` (weight-shaped) as ``(groups, out/groups, in/groups, kH, kW)``."""
     if isinstance(layer, nn.ConvTranspose2d):
         g = layer.groups
@@ -77,8 +77,8 @@ def _canonical(t: Tensor, layer: nn.Module) -> Tensor:
     raise UserError(f"cannot prune layer of type {_kind(layer)}; prunable: Conv2d, ConvTranspose2d, Linear")
 
 
-def _from_canonical(c: Tensor, layer: nn.Module, shape: torch.Size) -> Tensor:
-    """Inverse of :func:`_canonical`."""
+def from_canonical(c: Tensor, layer: nn.Module, shape: torch.Size) -> Tensor:
+    """Inverse of :func:`canonical`."""
     if isinstance(layer, nn.ConvTranspose2d):
         c = c.permute(0, 2, 1, 3, 4)
     return c.reshape(shape)
@@ -112,7 +112,7 @@ class Granularity:
 
     def num_units(self, layer: nn.Module) -> int:
         """Number of prunable units in ``layer``."""
-        c = _canonical(layer.weight.detach(), layer)
+        c = canonical(layer.weight.detach(), layer)
         return int(self._units(c, layer).shape[0])
 
     def mask(self, scores: Tensor, sparsity: float, layer: nn.Module, layer_name: str) -> Tensor:
@@ -129,7 +129,7 @@ class Granularity:
         """
         self.check(layer, layer_name)
         with torch.no_grad():
-            c = _canonical(scores, layer)
+            c = canonical(scores, layer)
             units = self._units(c, layer)
             k = num_pruned(float(sparsity), units.shape[0])
             keep = torch.ones(units.shape[0], dtype=torch.float32, device=scores.device)
@@ -138,7 +138,7 @@ class Granularity:
                 order = torch.sort(units.float().sum(dim=1), stable=True).indices
                 keep[order[:k]] = 0.0
             unit_mask = keep[:, None].expand(units.shape)
-            return _from_canonical(self._from_units(unit_mask, c.shape, layer), layer, scores.shape).contiguous()
+            return from_canonical(self._from_units(unit_mask, c.shape, layer), layer, scores.shape).contiguous()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -149,7 +149,7 @@ GRANULARITIES: Registry[type[Granularity]] = Registry("granularity")
 
 @GRANULARITIES.register("element")
 class Element(Granularity):
-    """0-D: individual weights, ranked globally within the layer (PAPER §3, the paper's main setting)."""
+    """0-D: individual weights, ranked globally within the layer (docs/method.md §3, the paper's main setting)."""
 
     name = "element"
 
@@ -213,8 +213,8 @@ class NM(Granularity):
     Groups run along the input channels at each (output channel, kernel position): Conv2d dim 1, ConvTranspose2d
     dim 0 (within its group), Linear dim 1. The sparsity is always exactly ``1 - n/m``.
 
-    # DECISION: N:M is not in the paper (PAPER §3 adds it). The requested sparsity is ignored except 0 (→ all ones),
-    # so an AGP ramp jumps straight to N:M at its first update with sparsity > 0.
+    # DECISION: N:M is not in the paper (docs/method.md §3 adds it). The requested sparsity is ignored except 0 (→ all
+    # ones), so an AGP ramp jumps straight to N:M at its first update with sparsity > 0.
     """
 
     name = "nm"
@@ -269,12 +269,12 @@ class NM(Granularity):
             )
             self._warned = True
         with torch.no_grad():
-            c = _canonical(scores, layer)
+            c = canonical(scores, layer)
             groups = self._units(c, layer).float()
             keep = torch.ones_like(groups)
             order = torch.sort(groups, dim=1, stable=True).indices
             keep.scatter_(1, order[:, : self.m - self.n], 0.0)
-            return _from_canonical(self._from_units(keep, c.shape, layer), layer, scores.shape).contiguous()
+            return from_canonical(self._from_units(keep, c.shape, layer), layer, scores.shape).contiguous()
 
 
 _NM_RE = re.compile(r"^(?:nm[:_]?)?(\d+):(\d+)$")

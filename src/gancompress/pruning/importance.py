@@ -1,7 +1,7 @@
 """Importance criteria: per-element scores, same shape as the weight; higher = more important = kept.
 
-A granularity sums element scores over its unit, so ``magnitude`` ranks units by their L1 norm (PAPER §3: "magnitude
-(L1 of the pruned unit)") and ``l2`` by their squared L2 norm. ``random`` is the control criterion.
+A granularity sums element scores over its unit, so ``magnitude`` ranks units by their L1 norm (docs/method.md §3:
+"magnitude (L1 of the pruned unit)") and ``l2`` by their squared L2 norm. ``random`` is the control criterion.
 Channel criteria (``CHANNEL_IMPORTANCES``, filter granularity only) score whole output channels from the layer and
 the norm layers that consume them: ``bn_scale`` ranks by BatchNorm |γ|.
 
@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from gancompress.errors import UserError
-from gancompress.pruning.granularity import _canonical, _from_canonical
+from gancompress.pruning.granularity import canonical, from_canonical
 from gancompress.registry import Registry
 
 
@@ -34,7 +34,7 @@ IMPORTANCES: Registry[Importance] = Registry("importance")
 
 @IMPORTANCES.register("magnitude")
 def magnitude(weight: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
-    """|w|: summed over a unit this is the unit's L1 norm (PAPER §3, the paper's criterion).
+    """|w|: summed over a unit this is the unit's L1 norm (docs/method.md §3, the paper's criterion).
 
     Args:
         weight: Any weight tensor.
@@ -112,17 +112,17 @@ def bn_scale(layer: nn.Module, norms: list[nn.Module]) -> Tensor:
     affine = [n for n in norms if getattr(n, "weight", None) is not None]
     if affine:
         return torch.stack([n.weight.detach().abs().float() for n in affine]).sum(0)
-    c = _canonical(layer.weight.detach().abs(), layer)  # (groups, out/g, in/g, kH, kW)
+    c = canonical(layer.weight.detach().abs(), layer)  # (groups, out/g, in/g, kH, kW)
     return c.reshape(c.shape[0] * c.shape[1], -1).sum(1)
 
 
 def channel_scores_to_weight(scores: Tensor, layer: nn.Module) -> Tensor:
     """Spread per-output-channel ``scores`` over the weight so a filter's summed element scores equal its score."""
     weight = layer.weight
-    c = _canonical(torch.empty_like(weight), layer)
+    c = canonical(torch.empty_like(weight), layer)
     per_filter = c.shape[2] * c.shape[3] * c.shape[4]
     spread = (scores.to(weight.device, weight.dtype) / per_filter).reshape(c.shape[0], c.shape[1], 1, 1, 1)
-    return _from_canonical(spread.expand_as(c).contiguous(), layer, weight.shape)
+    return from_canonical(spread.expand_as(c).contiguous(), layer, weight.shape)
 
 
 def get_importance(name_or_fn: str | Importance) -> Importance:

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from gancompress.errors import UserError
-from gancompress.pruning.granularity import _canonical
+from gancompress.pruning.granularity import canonical
 
 MASK_NAME = "weight_mask"
 # DECISION: coupled masks get names that do NOT end in "weight_mask", so everything keyed on ``*.weight_mask`` (the
@@ -84,17 +84,17 @@ def check_weight_storage(module: nn.Module, name: str) -> None:
             )
 
 
-def _new_mask(module: nn.Module) -> Tensor:
+def new_mask(module: nn.Module) -> Tensor:
     weight = module.weight
     return torch.ones(weight.shape, dtype=weight.dtype, device=weight.device)
 
 
-def _has_channel_state(norm: nn.Module) -> bool:
+def has_channel_state(norm: nn.Module) -> bool:
     """Whether a dead input channel can leave ``norm`` non-zero (affine parameters or running statistics)."""
     return bool(getattr(norm, "affine", False)) or getattr(norm, "running_mean", None) is not None
 
 
-def _norm_tensors(norm: nn.Module) -> list[Tensor]:
+def norm_tensors(norm: nn.Module) -> list[Tensor]:
     """The per-channel tensors a ``channel_mask`` zeroes: affine weight/bias and the running mean.
 
     With γ = β = 0 the norm's output of a dead channel is exactly 0 in train and eval mode; zeroing the running mean
@@ -103,12 +103,12 @@ def _norm_tensors(norm: nn.Module) -> list[Tensor]:
     return [t for t in (norm.weight, norm.bias, getattr(norm, "running_mean", None)) if isinstance(t, Tensor)]
 
 
-def _register_coupled(module: nn.Module, name: str, size: int, like: Tensor) -> None:
+def register_coupled(module: nn.Module, name: str, size: int, like: Tensor) -> None:
     if name not in module._buffers:
         module.register_buffer(name, torch.ones(size, dtype=like.dtype, device=like.device))
 
 
-def _mask_(tensor: Tensor, mask: Tensor) -> None:
+def mask_(tensor: Tensor, mask: Tensor) -> None:
     # DECISION: masked_fill, not ``mul_``: a negative weight × 0 is −0.0; exact +0.0 keeps pruned entries bit-exact
     # zeros (the packed export stores only the bitmask for them).
     tensor.masked_fill_(mask == 0, 0.0)
@@ -140,12 +140,12 @@ def ensure_mask_buffers(model: nn.Module, state_dict_keys: Iterable[str]) -> lis
         if buf in mod._buffers:
             continue
         if buf == MASK_NAME and isinstance(getattr(mod, "weight", None), Tensor):
-            mod.register_buffer(MASK_NAME, _new_mask(mod))
+            mod.register_buffer(MASK_NAME, new_mask(mod))
             added.append(mod_name)
         elif buf == BIAS_MASK_NAME and isinstance(getattr(mod, "bias", None), Tensor):
-            _register_coupled(mod, BIAS_MASK_NAME, mod.bias.shape[0], mod.bias)
-        elif buf == CHANNEL_MASK_NAME and isinstance(mod, NORM_TYPES) and _has_channel_state(mod):
-            _register_coupled(mod, CHANNEL_MASK_NAME, mod.num_features, _norm_tensors(mod)[0])
+            register_coupled(mod, BIAS_MASK_NAME, mod.bias.shape[0], mod.bias)
+        elif buf == CHANNEL_MASK_NAME and isinstance(mod, NORM_TYPES) and has_channel_state(mod):
+            register_coupled(mod, CHANNEL_MASK_NAME, mod.num_features, norm_tensors(mod)[0])
     return added
 
 
@@ -154,5 +154,5 @@ def output_channel_keep(layer: nn.Module, mask: Tensor) -> Tensor:
 
     Output channels: Conv2d dim 0, ConvTranspose2d dim 1 within each group, Linear rows (see ``granularity.py``).
     """
-    c = _canonical(mask, layer)  # (groups, out/g, in/g, kH, kW)
+    c = canonical(mask, layer)  # (groups, out/g, in/g, kH, kW)
     return (c.reshape(c.shape[0] * c.shape[1], -1) != 0).any(dim=1).to(mask.dtype)

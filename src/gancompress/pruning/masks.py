@@ -4,8 +4,8 @@ Because the masks are buffers of the modules they prune, they move with ``model.
 ``model.state_dict()`` as ``<module>.weight_mask`` (so safetensors checkpoints carry them), are broadcast by DDP, and
 need no global state: one MaskSet per model, rebuilt from the buffers with :meth:`MaskSet.from_model` after loading.
 
-The loop (train.py) uses it as: ``update(sparsity)`` when the schedule says so → ``backward`` → ``mask_grads()`` →
-``optimizer.step()`` → ``apply()`` (Adam's momentum would otherwise revive pruned weights).
+The loop (training/loop.py) uses it as: ``update(sparsity)`` when the schedule says so → ``backward`` → ``mask_grads()``
+→ ``optimizer.step()`` → ``apply()`` (Adam's momentum would otherwise revive pruned weights).
 
 Filter granularity also masks the per-channel parameters coupled to a pruned output channel, so the channel is truly
 dead (exactly 0) and the masked model equals the physically smaller one (``physical.remove_pruned_channels``): the
@@ -38,6 +38,7 @@ from torch import Tensor, nn
 from gancompress.errors import UserError
 from gancompress.pruning.allocation import check_policy, layer_sparsities, matches
 from gancompress.pruning.counting import count_nonzero, count_parameters  # noqa: F401  (re-exported)
+from gancompress.pruning.coupling import coupled_norms
 from gancompress.pruning.granularity import PRUNABLE_TYPES, Granularity, make_granularity
 from gancompress.pruning.importance import Importance, layer_scores
 from gancompress.pruning.mask_buffers import (
@@ -46,14 +47,14 @@ from gancompress.pruning.mask_buffers import (
     MASK_BUFFER_NAMES,  # noqa: F401  (re-exported: moved to mask_buffers.py)
     MASK_NAME,
     NORM_TYPES,  # noqa: F401  (re-exported: moved to mask_buffers.py)
-    _has_channel_state,
-    _mask_,
-    _new_mask,
-    _norm_tensors,
-    _register_coupled,
     check_weight_storage,
     ensure_mask_buffers,
+    has_channel_state,
+    mask_,
+    new_mask,
+    norm_tensors,
     output_channel_keep,
+    register_coupled,
     stored_weight,
 )
 
@@ -85,7 +86,7 @@ class MaskSet:
         self._targets = dict(targets)
         self.granularity = granularity
         self.target_sparsity: float | None = None
-        # allocation policy (pruning/allocation.py): uniform per layer by default, as in PAPER §3
+        # allocation policy (pruning/allocation.py): uniform per layer by default, as in docs/method.md §3
         self.scope = "uniform"
         self.layer_sparsity: dict[str, float] = {}
         self.final_sparsity: float | None = None
@@ -111,7 +112,7 @@ class MaskSet:
     ) -> MaskSet:
         """Register an all-ones ``weight_mask`` buffer (if absent) on every prunable layer not excluded.
 
-        PAPER §3: targets are every Conv2d, ConvTranspose2d (and Linear) — subclasses included.
+        docs/method.md §3: targets are every Conv2d, ConvTranspose2d (and Linear) — subclasses included.
 
         Args:
             model: The model to prune (normally ``g_comp``), not yet DDP-wrapped.
@@ -120,7 +121,7 @@ class MaskSet:
             granularity: Name (see :func:`make_granularity`) or instance; checked against every target.
             example_inputs: Optional inputs (a tuple of positional arguments) for tracing which norm layer consumes
                 each layer's output (filter granularity, torch-pruning's ``DependencyGraph``); without them the next
-                norm in module order is used (see :func:`gancompress.pruning.physical.coupled_norms`).
+                norm in module order is used (see :func:`gancompress.pruning.coupling.coupled_norms`).
 
         Returns:
             The MaskSet over the targets.
@@ -151,7 +152,7 @@ class MaskSet:
             gran.check(mod, name)
         for mod in targets.values():
             if MASK_NAME not in mod._buffers:
-                mod.register_buffer(MASK_NAME, _new_mask(mod))
+                mod.register_buffer(MASK_NAME, new_mask(mod))
         skipped = [name for name, _ in candidates if name not in targets]
         log.info("pruning %d layers at %s granularity; dense: %s", len(targets), gran.name, skipped or "none")
         masks = cls(targets, gran, model=model, example_inputs=example_inputs)
@@ -190,16 +191,14 @@ class MaskSet:
             return self._coupling
         coupling: dict[str, list[str]] = {name: [] for name in self._targets}
         if self._model is not None:
-            from gancompress.pruning.physical import coupled_norms  # lazy: physical imports this module
-
             coupling = coupled_norms(self._model, self._targets, self._example_inputs)
         for name, mod in self._targets.items():
             if isinstance(mod.bias, Tensor):
-                _register_coupled(mod, BIAS_MASK_NAME, mod.bias.shape[0], mod.bias)
+                register_coupled(mod, BIAS_MASK_NAME, mod.bias.shape[0], mod.bias)
             for norm_name in coupling.get(name, []):
                 norm = self._model.get_submodule(norm_name)
-                if _has_channel_state(norm):
-                    _register_coupled(norm, CHANNEL_MASK_NAME, norm.num_features, _norm_tensors(norm)[0])
+                if has_channel_state(norm):
+                    register_coupled(norm, CHANNEL_MASK_NAME, norm.num_features, norm_tensors(norm)[0])
                     self._norms[norm_name] = norm
         self._coupling = coupling
         return coupling
@@ -331,7 +330,7 @@ class MaskSet:
         """Zero the pruned weights (and coupled biases / norm channels); call after every optimizer step."""
         for tensors, mask in self._masked():
             for t in tensors:
-                _mask_(t, mask)
+                mask_(t, mask)
 
     @torch.no_grad()
     def mask_grads(self) -> None:
@@ -351,7 +350,7 @@ class MaskSet:
         for norm in self._norms.values():
             mask = norm._buffers.get(CHANNEL_MASK_NAME)
             if mask is not None:
-                yield _norm_tensors(norm), mask
+                yield norm_tensors(norm), mask
 
     # ---------------------------------------------------------------- reporting
     def sparsity_report(self) -> list[dict[str, Any]]:

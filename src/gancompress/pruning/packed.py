@@ -1,8 +1,8 @@
 """Packed sparse export for element / N:M sparsity: a bitmask plus the kept values instead of dense weights.
 
 Masking saves nothing on disk: a 50 %-sparse dense checkpoint is as large as the dense one (plus its masks). Element
-sparsity's real saving is storage (DESIGN.md "Speed and scale"): for every masked weight (a state-dict key ``w`` with a
-matching ``w_mask`` = ``<layer>.weight_mask``) the packed file holds
+sparsity's real saving is storage (docs/architecture.md "Speed and scale"): for every masked weight (a state-dict key
+``w`` with a matching ``w_mask`` = ``<layer>.weight_mask``) the packed file holds
 
 - ``<w>.__bits``: the mask as bits, 8 per byte (``numpy.packbits``, little bit order, flattened C order);
 - ``<w>.__values``: the kept values, 1-D, in the weight's dtype;
@@ -13,10 +13,10 @@ and every other tensor as is. The mask itself is not stored (it IS the bitmask).
 4 B × 0.5 + 1/8 B ≈ 0.53 of the dense bytes per weight. Shapes, dtypes and the key order are in a JSON string in the
 safetensors metadata (key ``gancompress_packed``).
 
-``pack_state_dict(state, derive=True)`` (what ``io.save_module`` writes) may instead keep a weight *derived*: the
-dense weight as is under its own key and no mask at all, the mask being the weight's non-zeros (bit pattern not +0.0)
-except at the indices in ``<w>.__flip`` (a kept entry that is exactly +0.0, a pruned one that is not). Per weight it
-takes whichever of the two is smaller on disk, so a file is never larger than the dense weights: packed wins above a
+``pack_state_dict(state, derive=True)`` (what ``checkpoint.save_module`` writes) may instead keep a weight *derived*:
+the dense weight as is under its own key and no mask at all, the mask being the weight's non-zeros (bit pattern not
++0.0) except at the indices in ``<w>.__flip`` (a kept entry that is exactly +0.0, a pruned one that is not). Per weight
+it takes whichever of the two is smaller on disk, so a file is never larger than the dense weights: packed wins above a
 few % sparsity, derived (≈ the dense bytes) below. The derived weights are listed in ``meta["derived"]``.
 
 Example:
@@ -46,6 +46,7 @@ from safetensors import safe_open
 from torch import Tensor, nn
 
 from gancompress.errors import CorruptCheckpointError
+from gancompress.files import FORMAT, load_tensors, save_tensors
 from gancompress.pruning.masks import MASK_BUFFER_NAMES
 
 PACKED_FORMAT = "gancompress-packed/1"
@@ -209,8 +210,8 @@ def _derive_mask(tensors: Mapping[str, Tensor], key: str) -> Tensor:
 def unpack_state_dict(tensors: Mapping[str, Tensor], meta: Mapping[str, Any]) -> dict[str, Tensor]:
     """Inverse of :func:`pack_state_dict`: the original state, bit-identical, ``weight_mask`` buffers included.
 
-    ``meta["keys"]`` (the original order) and ``meta["derived"]`` may be absent: ``io.save_module`` stores neither in
-    the file (the module gives the order; its JSON lists the derived weights).
+    ``meta["keys"]`` (the original order) and ``meta["derived"]`` may be absent: ``checkpoint.save_module`` stores
+    neither in the file (the module gives the order; its JSON lists the derived weights).
 
     Raises:
         CorruptCheckpointError: ``meta`` and ``tensors`` do not describe a valid packed state.
@@ -254,8 +255,6 @@ def save_packed(module: nn.Module | Mapping[str, Tensor], path: str | Path) -> P
     Example:
         >>> save_packed(g_comp, "runs/comp/generator.packed.safetensors")  # doctest: +SKIP
     """
-    from gancompress.io import FORMAT, save_tensors
-
     state = module.state_dict() if isinstance(module, nn.Module) else dict(module)
     tensors, meta = pack_state_dict(state)
     if isinstance(module, nn.Module) and getattr(module, "arch_spec", None):
@@ -296,8 +295,6 @@ def load_packed(path: str | Path) -> dict[str, Tensor]:
     Example:
         >>> load_state_dict_checked(create_model(**spec), load_packed(path), path)  # doctest: +SKIP
     """
-    from gancompress.io import load_tensors
-
     tensors = load_tensors(path)  # truncated or non-safetensors → CorruptCheckpointError
     meta = read_packed_meta(path)
     try:
@@ -316,8 +313,6 @@ def packed_size_ratio(module: nn.Module) -> float:
         >>> packed_size_ratio(g_comp)  # element 50 %  # doctest: +SKIP
         0.53
     """
-    from gancompress.io import save_tensors
-
     state = module.state_dict()
     dense = {k: v for k, v in state.items() if k.rpartition(".")[2] not in MASK_BUFFER_NAMES}
     with tempfile.TemporaryDirectory() as tmp:

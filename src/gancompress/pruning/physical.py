@@ -1,14 +1,14 @@
 """Physical channel removal: filter-pruned (masked) layers become genuinely smaller layers.
 
-The paper prunes by masking and reports no latency (PAPER §5); masked filters save nothing on a CPU. Real speed comes
-from filter pruning + physically removing the dead output channels (DESIGN.md "Speed and scale"): the output channels
-of Conv2d / ConvTranspose2d / Linear whose whole filter mask is zero, the coupled BatchNorm / InstanceNorm channels and
-the consumers' input channels. The dependency bookkeeping (which layers share a channel: norms, activations, the next
-convolution, concatenations, residual adds) is torch-pruning's ``DependencyGraph`` (Fang et al. 2023, DepGraph).
+The paper prunes by masking and reports no latency (docs/method.md §5); masked filters save nothing on a CPU. Real
+speed comes from filter pruning + physically removing the dead output channels (docs/architecture.md "Speed and scale"):
+the output channels of Conv2d / ConvTranspose2d / Linear whose whole filter mask is zero, the coupled BatchNorm /
+InstanceNorm channels and the consumers' input channels. The dependency bookkeeping (which layers share a channel:
+norms, activations, the next convolution, concatenations, residual adds) is torch-pruning's ``DependencyGraph`` (Fang
 
 This is the only module that changes shapes; it records the new sizes (:func:`channel_spec`, in
 ``channel_spec.py``) so a checkpoint can be rebuilt from its JSON alone (:func:`apply_channel_spec`, used by
-``io.load_module``).
+``checkpoint.load_module``).
 
 Example:
     >>> import torch
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -34,6 +33,7 @@ from torch.nn.utils import parametrize
 
 from gancompress.errors import UserError, describe
 from gancompress.pruning.channel_spec import apply_channel_spec, channel_spec
+from gancompress.pruning.coupling import CONV, as_tuple, dependency_graph, out_size, torch_pruning
 from gancompress.pruning.masks import (
     MASK_BUFFER_NAMES,
     NORM_TYPES,
@@ -44,114 +44,7 @@ from gancompress.pruning.masks import (
 
 log = logging.getLogger(__name__)
 
-_CONV = nn.modules.conv._ConvNd
 _CHANNEL_MIXING_NORMS = (nn.GroupNorm, nn.LayerNorm)
-
-
-def _torch_pruning() -> Any:
-    try:
-        import torch_pruning as tp
-    except ImportError:
-        raise UserError(
-            "physical channel removal needs torch-pruning; install it with: pip install 'gancompress[export]'"
-        ) from None
-    return tp
-
-
-def _as_tuple(example_inputs: Any) -> tuple[Any, ...]:
-    return tuple(example_inputs) if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
-
-
-def _out_size(layer: nn.Module) -> int:
-    return layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels
-
-
-def _dependency_graph(tp: Any, model: nn.Module, example_inputs: tuple[Any, ...]) -> Any:
-    """Trace ``model`` (torch-pruning switches it to eval; every module's train/eval flag is restored after)."""
-    modes = {m: m.training for m in model.modules()}
-    try:
-        with torch.enable_grad():  # tracing follows autograd's graph
-            return tp.DependencyGraph().build_dependency(model, example_inputs=example_inputs, verbose=False)
-    finally:
-        for m, training in modes.items():
-            m.training = training
-
-
-# ------------------------------------------------------------------------------------------- coupled norm layers
-def coupled_norms(
-    model: nn.Module, targets: Mapping[str, nn.Module], example_inputs: tuple[Any, ...] | None = None
-) -> dict[str, list[str]]:
-    """For each target layer, the BatchNorm / InstanceNorm layers that directly consume its output channels.
-
-    "Directly" = reached from the layer through single-input element-wise / reshape ops only (activations, dropout,
-    upsampling, InstanceNorm's internal reshape: they keep a dead channel at zero, given ``f(0) = 0``), with
-    ``num_features`` equal to the layer's output channels.
-
-    # DECISION: with ``example_inputs`` the data flow is traced (torch-pruning ``DependencyGraph``), which is exact for
-    # any forward(); without them (or without torch-pruning) the norm is the next norm module in ``named_modules``
-    # order with matching ``num_features``, looking no further than the next prunable layer. Module order is
-    # definition order, which matches data flow in Sequential-style generators (DCGAN, pix2pix, CycleGAN).
-
-    Args:
-        model: The model holding the targets.
-        targets: ``{qualified name: layer}`` (Conv2d / ConvTranspose2d / Linear).
-        example_inputs: Positional inputs of ``model`` for tracing, or ``None``.
-
-    Returns:
-        ``{target name: [norm names]}`` (an empty list when nothing consumes it that way).
-
-    Example:
-        >>> net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.BatchNorm2d(8), nn.Conv2d(8, 3, 3))
-        >>> coupled_norms(net, {"0": net[0], "3": net[3]})
-        {'0': ['2'], '3': []}
-    """
-    names = {m: n for n, m in model.named_modules()}
-    if example_inputs is not None:
-        try:
-            tp = _torch_pruning()
-        except UserError:
-            log.warning("torch-pruning is not installed; coupling norm layers by module order instead of tracing")
-        else:
-            graph = _dependency_graph(tp, model, _as_tuple(example_inputs))
-            passthrough = {tp.ops.OPTYPE.ELEMENTWISE, tp.ops.OPTYPE.RESHAPE, tp.ops.OPTYPE.PRELU}
-            # Nodes carrying input data = everything downstream of a model layer; the rest is parameter arithmetic
-            # (InstanceNorm's γ.repeat(), …) that must not count as a second input.
-            feature = [nd for nd in graph.module2node.values() if nd.module in names]
-            features: set[Any] = set()
-            while feature:
-                nd = feature.pop()
-                if nd not in features:
-                    features.add(nd)
-                    feature.extend(nd.outputs)
-
-            found: dict[str, list[str]] = {}
-            for name, layer in targets.items():
-                node = graph.module2node.get(layer)
-                stack, seen, found[name] = list(node.outputs) if node else [], set(), []
-                while stack:
-                    nd = stack.pop()
-                    if nd in seen:
-                        continue
-                    seen.add(nd)
-                    if isinstance(nd.module, NORM_TYPES):
-                        if nd.module.num_features == _out_size(layer) and nd.module in names:
-                            found[name].append(names[nd.module])
-                    elif nd.type in passthrough and len(set(nd.inputs) & features) == 1:
-                        stack.extend(nd.outputs)
-            return found
-    order = list(model.named_modules())
-    index = {n: i for i, (n, _) in enumerate(order)}
-    found = {}
-    for name, layer in targets.items():
-        found[name] = []
-        for _, mod in order[index[name] + 1 :]:
-            if isinstance(mod, NORM_TYPES):
-                if mod.num_features == _out_size(layer):
-                    found[name].append(names[mod])
-                break
-            if isinstance(mod, (_CONV, nn.Linear)):
-                break
-    return found
 
 
 # ------------------------------------------------------------------------------------------------- removal
@@ -171,7 +64,7 @@ def _removable(tp: Any, graph: Any, group: Any, dead: dict[nn.Module, Tensor]) -
         if node.type == tp.ops.OPTYPE.OUTPUT:
             # DECISION: never change the model's output shape (an image has exactly C channels).
             return [], "its channels reach the model output (exclude the output layer from pruning)"
-        if isinstance(mod, _CONV) and mod.groups > 1:
+        if isinstance(mod, CONV) and mod.groups > 1:
             return [], f"grouped convolution {graph._module2name.get(mod, mod)!r} (groups={mod.groups}) is unsupported"
         if isinstance(mod, nn.Module) and parametrize.is_parametrized(mod):
             return [], f"{graph._module2name.get(mod, mod)!r} has a parametrized weight (spectral / weight norm)"
@@ -180,7 +73,7 @@ def _removable(tp: Any, graph: Any, group: Any, dead: dict[nn.Module, Tensor]) -
         if not graph.is_out_channel_pruning_fn(item.dep.handler):
             continue
         pairs = list(zip(item.idxs, item.root_idxs, strict=True))
-        if isinstance(mod, (_CONV, nn.Linear)):
+        if isinstance(mod, (CONV, nn.Linear)):
             d = dead.get(mod)
             ok &= {r for i, r in pairs if d is not None and bool(d[i])}
         elif isinstance(mod, NORM_TYPES):
@@ -207,8 +100,8 @@ def remove_pruned_channels(
 
     Returns:
         ``(smaller_model, report)``; the model carries ``channel_spec`` (its layer sizes, saved by
-        ``io.save_module``); the report holds ``removed`` ({layer: channels removed}), ``channels`` ({layer: [before,
-        after]}), ``skipped`` ({layer: reason}), ``params_before``, ``params_after``, ``max_abs_diff``.
+        ``checkpoint.save_module``); the report holds ``removed`` ({layer: channels removed}), ``channels`` ({layer:
+        [before, after]}), ``skipped`` ({layer: reason}), ``params_before``, ``params_after``, ``max_abs_diff``.
 
     Raises:
         UserError: No masks, torch-pruning missing, or a final output that differs beyond ``atol`` (a safety net:
@@ -220,8 +113,8 @@ def remove_pruned_channels(
         >>> report["params_after"] / report["params_before"]  # doctest: +SKIP
         0.27
     """
-    tp = _torch_pruning()
-    example_inputs = _as_tuple(example_inputs)
+    tp = torch_pruning()
+    example_inputs = as_tuple(example_inputs)
     pruned = copy.deepcopy(model)
     modes = {n: m.training for n, m in pruned.named_modules()}
     masks = MaskSet.from_model(pruned)
@@ -231,14 +124,14 @@ def remove_pruned_channels(
         dead[name] = output_channel_keep(mod, mod.weight_mask) == 0
         if isinstance(mod.bias, Tensor):
             dead[name] &= mod.bias.detach() == 0
-    before = {n: _out_size(m) for n, m in masks.items()}
+    before = {n: out_size(m) for n, m in masks.items()}
     pruned.eval()
     with torch.no_grad():
         reference = pruned(*example_inputs)
     for m in pruned.modules():
         for buf in MASK_BUFFER_NAMES:
             m._buffers.pop(buf, None)
-    graph = _dependency_graph(tp, pruned, example_inputs)
+    graph = dependency_graph(tp, pruned, example_inputs)
     skipped: dict[str, str] = {}
     for name in list(dead):
         idxs = dead[name].nonzero().flatten().tolist()
@@ -255,7 +148,7 @@ def remove_pruned_channels(
             skipped[name] = reason
             log.info("not removing channels of %s: %s", name, reason)
             continue
-        if len(roots) >= _out_size(layer):
+        if len(roots) >= out_size(layer):
             roots = roots[1:]  # DECISION: keep one (zero) channel rather than a zero-width layer
         if not roots:
             continue
@@ -269,7 +162,7 @@ def remove_pruned_channels(
             pruned = snapshot
             skipped[name] = f"removing its channels breaks the model ({broken}); kept whole"
             log.info("not removing channels of %s: %s", name, skipped[name])
-            graph = _dependency_graph(tp, pruned, example_inputs)
+            graph = dependency_graph(tp, pruned, example_inputs)
             continue
         names = {m: n for n, m in pruned.named_modules()}
         for item in group.items:  # keep the dead-channel vectors aligned with the new channel numbering
@@ -283,7 +176,7 @@ def remove_pruned_channels(
     for p in pruned.parameters():
         p.grad = None
     pruned.channel_spec = channel_spec(pruned)
-    channels = {n: [before[n], _out_size(m)] for n, m in pruned.named_modules() if n in before}
+    channels = {n: [before[n], out_size(m)] for n, m in pruned.named_modules() if n in before}
     report: dict[str, Any] = {
         "removed": {n: b - a for n, (b, a) in channels.items() if a != b},
         "channels": channels,
@@ -331,4 +224,4 @@ def _prune_group_checked(
     return None
 
 
-__all__ = ["apply_channel_spec", "channel_spec", "coupled_norms", "remove_pruned_channels"]
+__all__ = ["apply_channel_spec", "channel_spec", "remove_pruned_channels"]

@@ -28,7 +28,7 @@ def ramp_steps(cfg: PruneCfg, total_steps: int) -> int:
     """T, the step at which AGP reaches the final sparsity: ``ceil(ramp_fraction * total_steps)``.
 
     # DECISION: T is capped at ``total_steps - 1`` so the final sparsity is reached inside the run even with
-    # ``ramp_fraction = 1`` (the paper ramps over half the steps, then fine-tunes; PAPER §3).
+    # ``ramp_fraction = 1`` (the paper ramps over half the steps, then fine-tunes; docs/method.md §3).
     """
     if int(total_steps) < 1:
         raise ValueError(f"total_steps must be >= 1, got {total_steps}")
@@ -54,8 +54,8 @@ SCHEDULES: Registry[Schedule] = Registry("schedule")
 class AGP(Schedule):
     """Automated gradual pruning (Zhu & Gupta 2018), the paper's schedule.
 
-    PAPER §3: AGP cubic ramp ``s_t = s_f + (s_i − s_f)(1 − t/T)^3`` for ``t < T``, from ``s_i = 5 %`` to ``s_f``
-    by half of the compression steps (``T = ramp_fraction × total_steps``), then fine-tune at ``s_f``.
+    docs/method.md §3: AGP cubic ramp ``s_t = s_f + (s_i − s_f)(1 − t/T)^3`` for ``t < T``, from ``s_i = 5 %`` to
+    ``s_f`` by half of the compression steps (``T = ramp_fraction × total_steps``), then fine-tune at ``s_f``.
     """
 
     name = "agp"
@@ -83,7 +83,7 @@ class AGP(Schedule):
 
 
 class OneShot(Schedule):
-    """PAPER §3: one-shot = ``s_f`` at step 0, masks fixed afterwards."""
+    """docs/method.md §3: one-shot = ``s_f`` at step 0, masks fixed afterwards."""
 
     name = "one_shot"
 

@@ -1,0 +1,210 @@
+"""The Table 2 tasks: each paper task's CPU analogue (docs/method.md §6) as a teacher config + the paper's numbers.
+
+A task is one translation/synthesis problem a family is trained on: its run config (data, widths, optimiser — the
+same settings as ``configs/<family>_teacher.toml``, which a test keeps in step), its teacher length per profile and
+the paper's Table 2 rows it stands for (docs/method.md §5; FID at 0 / 25 / 50 / 75 / 90 % element sparsity). CycleGAN is
+one teacher with two generators, compressed one direction at a time: two tasks sharing a teacher.
+
+Example:
+    >>> sorted(TASKS)[:3]
+    ['cyclegan_a2b', 'cyclegan_b2a', 'cyclegan_tops_a2b']
+    >>> round(paper_ratios("dcgan")[0.5][0], 3)
+    1.005
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from gancompress.config import RunCfg, apply_dict
+from gancompress.errors import UserError
+
+#: docs/method.md §5, Table 2: FID at 0, 25, 50, 75, 90 % element sparsity.
+PAPER_TABLE2: dict[str, tuple[float, float, float, float, float]] = {
+    "DCGAN MNIST": (50.391, 50.128, 50.634, 50.805, 51.356),
+    "pix2pix Sat→Map": (17.636, 17.897, 17.990, 20.235, 24.892),
+    "pix2pix Map→Sat": (30.826, 30.628, 30.720, 34.051, 38.936),
+    "CycleGAN Monet→Photo": (63.152, 63.410, 63.662, 66.394, 70.933),
+    "CycleGAN Photo→Monet": (31.987, 32.102, 32.346, 33.913, 41.409),
+    "CycleGAN Zebra→Horse": (60.930, 61.005, 61.102, 65.898, 68.450),
+    "CycleGAN Horse→Zebra": (52.862, 52.631, 52.688, 58.356, 63.274),
+    "StarGAN CelebA": (6.113, 6.307, 6.929, 6.714, 7.144),
+    "SRGAN DIV2K": (14.653, 15.236, 16.609, 17.548, 18.376),
+}
+TABLE2_SPARSITIES = (0.0, 0.25, 0.5, 0.75, 0.9)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Task:
+    """One Table 2 analogue.
+
+    Attributes:
+        name: task id (``--tasks``).
+        title: what it translates, for reports.
+        config: run-config overrides (nested dict, as in a TOML file) on top of ``RunCfg()``.
+        steps: teacher steps per profile (``quick``, ``full``).
+        paper: the PAPER_TABLE2 rows this task stands for.
+        teacher_key: tasks with the same key share one trained teacher (CycleGAN's two directions).
+        paired: outputs have a ground truth (PSNR / SSIM are reported).
+        dry_data: data overrides for ``--dry-run`` (a synthetic stand-in that needs no dataset files).
+    """
+
+    name: str
+    title: str
+    config: dict[str, Any]
+    steps: dict[str, int]
+    paper: tuple[str, ...]
+    teacher_key: str = ""
+    paired: bool = False
+    dry_data: dict[str, Any] = field(default_factory=lambda: {"name": "fake"})
+
+    def run_config(self, profile: str, *, dry_run: bool = False) -> RunCfg:
+        """The resolved teacher config of this task for ``profile`` (teacher steps set; ``dry_run``: synthetic data)."""
+        cfg = apply_dict(RunCfg(), self.config)
+        if dry_run:
+            cfg = apply_dict(cfg, {"data": {"limit": None, **self.dry_data}})
+        return replace(cfg, train=replace(cfg.train, steps=self.steps[profile]))
+
+    @property
+    def key(self) -> str:
+        return self.teacher_key or self.name
+
+
+#: DECISION (docs/method.md §7): every reproduction task holds out 10 % of its training split as ``val``, so a run
+#: that chooses options (``--set eval.split=val``) and the run that reports them on ``test`` train the same teachers.
+VAL_FRACTION = 0.1
+_FMNIST = {"name": "fashion_mnist", "image_size": 32, "channels": 1, "val_fraction": VAL_FRACTION}
+_CYCLE = {
+    "data": {
+        "name": "fashion_mnist_unpaired",
+        "image_size": 32,
+        "channels": 1,
+        "classes": [7, 9],
+        "val_fraction": VAL_FRACTION,
+    },
+    "model": {"family": "cyclegan", "ngf": 8, "ndf": 16, "g_kwargs": {"n_blocks": 2}},
+    "train": {"batch_size": 16, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5},
+    "eval": {"num_samples": 1000},
+}
+
+#: the two unpaired pairs (docs/method.md §6: "sneaker ↔ ankle boot (and one more pair)"), as the paper has two CycleGAN
+#: datasets: a shape change (low-top → high-top shoe) and a detail change (T-shirt/top → shirt: collar, buttons,
+#: long sleeves). Task names: ``cyclegan<suffix>_<direction>``; both directions share one teacher.
+_CYCLE_PAIRS: dict[str, tuple[tuple[int, int], tuple[str, str]]] = {
+    "": ((7, 9), ("sneaker", "ankle boot")),
+    "_tops": ((0, 6), ("T-shirt/top", "shirt")),
+}
+
+
+def _cycle_task(pair: str, direction: str) -> Task:
+    """CycleGAN, one direction of a pair's shared two-generator teacher (docs/method.md §5 lists four CycleGAN rows)."""
+    classes, (a, b) = _CYCLE_PAIRS[pair]
+    what = f"{a} → {b}" if direction == "a2b" else f"{b} → {a}"
+    return Task(
+        name=f"cyclegan{pair}_{direction}",
+        title=f"CycleGAN {what} (unpaired), Fashion-MNIST 32 px",
+        config={**_CYCLE, "data": {**_CYCLE["data"], "classes": list(classes), "direction": direction}},
+        steps={"quick": 500, "full": 1500},
+        paper=("CycleGAN Monet→Photo", "CycleGAN Photo→Monet", "CycleGAN Zebra→Horse", "CycleGAN Horse→Zebra"),
+        teacher_key=f"cyclegan{pair}",
+        dry_data={"name": "fake_unpaired", "classes": [2, 7], "direction": direction},
+    )
+
+
+TASKS: dict[str, Task] = {
+    t.name: t
+    for t in (
+        Task(
+            name="dcgan",
+            title="DCGAN synthesis, Fashion-MNIST 32 px",
+            config={"data": _FMNIST, "model": {"family": "dcgan", "nz": 64, "ngf": 32, "ndf": 32}},
+            steps={"quick": 600, "full": 3000},
+            paper=("DCGAN MNIST",),
+        ),
+        Task(
+            name="pix2pix",
+            title="pix2pix edges → item, Fashion-MNIST 32 px",
+            config={
+                "data": {**_FMNIST, "name": "fashion_mnist_edges"},
+                "model": {"family": "pix2pix", "ngf": 16, "ndf": 16, "g_kwargs": {"max_mult": 4}},
+                "train": {"batch_size": 32, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5},
+            },
+            steps={"quick": 500, "full": 1000},
+            paper=("pix2pix Sat→Map", "pix2pix Map→Sat"),
+            paired=True,
+            dry_data={"name": "fake_edges"},
+        ),
+        *(_cycle_task(pair, direction) for pair in _CYCLE_PAIRS for direction in ("a2b", "b2a")),
+        Task(
+            name="stargan",
+            title="StarGAN among sandal / sneaker / ankle boot, Fashion-MNIST 32 px",
+            config={
+                "data": {**_FMNIST, "classes": [5, 7, 9]},
+                "model": {"family": "stargan", "ngf": 8, "ndf": 16, "g_kwargs": {"n_res": 2}},
+                "train": {"batch_size": 16, "lr_g": 2e-4, "lr_d": 4e-4, "beta1": 0.5, "beta2": 0.999},
+            },
+            steps={"quick": 800, "full": 2000},
+            paper=("StarGAN CelebA",),
+            dry_data={"name": "fake", "classes": [0, 1, 2]},
+        ),
+        Task(
+            name="srgan",
+            title="SRGAN 4× super-resolution 16 → 64 px, scikit-image photo tiles",
+            config={
+                "data": {"name": "photo_tiles", "image_size": 64, "channels": 1, "val_fraction": VAL_FRACTION},
+                "model": {"family": "srgan", "ngf": 16, "ndf": 8, "g_kwargs": {"n_blocks": 4}},
+                "train": {"batch_size": 16, "lr_g": 5e-4, "lr_d": 2e-4, "beta1": 0.9},
+                "eval": {"num_samples": 535},
+            },
+            steps={"quick": 300, "full": 600},
+            paper=("SRGAN DIV2K",),
+            paired=True,
+            dry_data={"name": "fake_sr"},
+        ),
+    )
+}
+
+
+def get_task(name: str) -> Task:
+    """The task ``name`` (UserError listing the valid names)."""
+    if name not in TASKS:
+        raise UserError(f"unknown task {name!r}; valid tasks: {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+def select_tasks(names: list[str] | None) -> list[Task]:
+    """Tasks by name (default: all), duplicates removed, in TASKS order."""
+    if not names:
+        return list(TASKS.values())
+    wanted = [n.strip() for n in names if n.strip()]
+    for n in wanted:
+        get_task(n)
+    return [t for t in TASKS.values() if t.name in wanted]
+
+
+def task_for_family(family: str) -> Task:
+    """The first task of ``family`` (CycleGAN: A → B), e.g. for ``reproduce table1 --family stargan``."""
+    for task in TASKS.values():
+        if task.config["model"]["family"] == family:
+            return task
+    families = sorted({t.config["model"]["family"] for t in TASKS.values()})
+    raise UserError(f"no reproduction task for family {family!r}; valid families: {', '.join(families)}")
+
+
+def paper_ratios(task: str) -> dict[float, list[float]]:
+    """Per sparsity, the paper's FID ratio to dense of every Table 2 row this task stands for."""
+    rows = [PAPER_TABLE2[p] for p in get_task(task).paper]
+    return {s: [row[i] / row[0] for row in rows] for i, s in enumerate(TABLE2_SPARSITIES)}
+
+
+__all__ = [
+    "PAPER_TABLE2",
+    "TABLE2_SPARSITIES",
+    "TASKS",
+    "Task",
+    "get_task",
+    "paper_ratios",
+    "select_tasks",
+    "task_for_family",
+]

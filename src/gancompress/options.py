@@ -1,0 +1,93 @@
+"""The run config a command's options ask for, checked against every registry before anything runs.
+
+Options are an ``argparse.Namespace`` or any object with the same attributes; the CLI and the experiments resolve
+their configs through :func:`resolve_config`, so a name that does not exist (dataset, family, method, granularity,
+schedule, importance) fails the same way everywhere, listing the valid values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import torch
+
+from gancompress.config import RunCfg, load_config, override
+from gancompress.data import DATASETS
+from gancompress.errors import UserError
+from gancompress.families import FAMILIES
+from gancompress.families.user import USER_FAMILY
+from gancompress.methods import METHODS
+from gancompress.pruning import SCHEDULES, check_importance, make_granularity
+
+#: convenience options (``--sparsity`` …) → config keys; everything else via ``--set key=value``
+FLAG_KEYS = {
+    "data": "data.name",
+    "data_dir": "data.data_dir",
+    "family": "model.family",
+    "steps": "train.steps",
+    "batch_size": "train.batch_size",
+    "sparsity": "prune.sparsity",
+    "granularity": "prune.granularity",
+    "schedule": "prune.schedule",
+    "method": "method.name",
+    "num_samples": "eval.num_samples",
+    "extractor": "eval.extractor",
+}
+#: what ``dry_run`` changes: 2 steps on fake data, tiny widths and evaluation (checks the wiring)
+DRY_RUN = (
+    "data.name=fake",
+    "data.data_dir=None",
+    "train.steps=2",
+    "train.log_every=1",
+    "train.batch_size=16",
+    "eval.num_samples=64",
+    "model.ngf=8",
+    "model.ndf=8",
+    "model.nz=16",
+)
+
+
+def resolve_config(options: Any, base: RunCfg | None = None) -> RunCfg:
+    """The validated run config a command's options ask for (an ``argparse.Namespace`` or any object with its
+    attributes): defaults ← ``config`` file ← convenience options (:data:`FLAG_KEYS`) ← ``overrides`` (``--set``) ←
+    ``seed`` / ``device``; ``dry_run`` shrinks everything (:data:`DRY_RUN`). Then :func:`validate`.
+
+    Example:
+        >>> import argparse
+        >>> resolve_config(argparse.Namespace(sparsity=0.75, overrides=["train.steps=10"])).prune.sparsity
+        0.75
+    """
+    cfg = load_config(options.config, base) if getattr(options, "config", None) else (base or RunCfg())
+    flags = [
+        f"{key}={getattr(options, name)}" for name, key in FLAG_KEYS.items() if getattr(options, name, None) is not None
+    ]
+    cfg = override(cfg, flags + list(getattr(options, "overrides", [])))
+    if getattr(options, "seed", None) is not None:
+        cfg = replace(cfg, seed=options.seed)
+    if getattr(options, "device", None):
+        cfg = replace(cfg, device=options.device)
+    if getattr(options, "dry_run", False):
+        cfg = override(cfg, list(DRY_RUN))
+    check_device(cfg.device)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: RunCfg) -> None:
+    """Fail on unknown names before anything is written (each lookup lists the valid values)."""
+    DATASETS.get(cfg.data.name)
+    if cfg.model.family != USER_FAMILY:  # a --model run: the user's factory, checked when it is built
+        FAMILIES.get(cfg.model.family)
+    METHODS.get(cfg.method.name)
+    granularity = make_granularity(cfg.prune.granularity)
+    SCHEDULES.get(cfg.prune.schedule)
+    check_importance(cfg.prune.importance, granularity.name)
+
+
+def check_device(device: str) -> None:
+    """``UserError`` for a device this machine cannot use (CUDA absent) or does not know."""
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
+    if not (device == "cpu" or device.startswith("cuda") or device == "mps"):
+        raise UserError(f"unknown device {device!r}; use cpu, cuda or cuda:N")
