@@ -11,62 +11,12 @@ from torch import nn
 from gancompress.checkpoint import load_state_dict_checked
 from gancompress.pruning import MaskSet
 from gancompress.pruning.coupling import coupled_norms
+from tests.pruning.nets import custom_model, train_steps
 
 pytest.importorskip("torch_pruning")
 
 
 torch.set_num_threads(1)
-
-
-class Custom(nn.Module):
-    """Conv2d(bias) → BN → ReLU → ConvTranspose2d → InstanceNorm(affine) → LeakyReLU → Conv2d → flatten → Linear…"""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(3, 16, 3, padding=1)
-        self.bn = nn.BatchNorm2d(16)
-        self.up = nn.ConvTranspose2d(16, 12, 4, stride=2, padding=1)
-        self.inorm = nn.InstanceNorm2d(12, affine=True)
-        self.down = nn.Conv2d(12, 8, 4, stride=4)
-        self.fc = nn.Linear(8 * 4 * 4, 20)
-        self.head = nn.Linear(20, 5)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.relu(self.bn(self.conv(x)))
-        x = nn.functional.leaky_relu(self.inorm(self.up(x)), 0.2)
-        x = torch.relu(self.fc(self.down(x).flatten(1)))
-        return self.head(x)
-
-
-def randomise_norms(model: nn.Module) -> None:
-    """Non-trivial affine parameters and running statistics, as after training."""
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d)):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-1.0, 1.0)
-                if m.running_mean is not None:
-                    m.running_mean.uniform_(-1.0, 1.0)
-                    m.running_var.uniform_(0.5, 2.0)
-
-
-def custom_model(seed: int = 0) -> Custom:
-    torch.manual_seed(seed)
-    model = Custom()
-    randomise_norms(model)
-    return model
-
-
-def train_steps(model: nn.Module, masks: MaskSet, inputs: torch.Tensor, steps: int = 3) -> None:
-    """Masked Adam steps in train mode (moves weights and BatchNorm running statistics)."""
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    model.train()
-    for _ in range(steps):
-        opt.zero_grad()
-        model(inputs).square().mean().backward()
-        masks.mask_grads()
-        opt.step()
-        masks.apply()
 
 
 # ------------------------------------------------------------------------------------------- coupling in MaskSet

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 from torch import nn
@@ -16,38 +14,7 @@ from gancompress.pruning import (
     make_granularity,
     num_pruned,
 )
-
-
-class Tiny(nn.Module):
-    """Linear → ConvTranspose2d → BatchNorm → Conv2d; every input size a multiple of 4 (vector/nm-friendly)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc = nn.Linear(16, 32)
-        self.up = nn.ConvTranspose2d(8, 12, 4, stride=2, padding=1)  # weight (8, 12, 4, 4): out channel = dim 1
-        self.bn = nn.BatchNorm2d(12)
-        self.conv = nn.Conv2d(12, 4, 3, padding=1)  # weight (4, 12, 3, 3)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = self.fc(z).view(-1, 8, 2, 2)
-        return self.conv(torch.relu(self.bn(self.up(x))))
-
-
-def make_model(seed: int = 0) -> Tiny:
-    torch.manual_seed(seed)
-    return Tiny()
-
-
-LAYERS = ("fc", "up", "conv")
-
-
-def units_zero(mask: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
-    """Per unit (reduced over ``dims``): True where the whole unit is zero; asserts no unit is partially zero."""
-    nonzero = mask.sum(dim=dims)
-    size = math.prod(mask.shape[d] for d in dims)
-    assert bool(((nonzero == 0) | (nonzero == size)).all()), "a unit is partially pruned"
-    return nonzero == 0
-
+from tests.pruning.nets import LAYERS, make_model, units_zero
 
 # ------------------------------------------------------------------------------------------------- granularities
 

@@ -22,13 +22,9 @@ from gancompress.pruning.packed import (
     save_packed,
     unpack_state_dict,
 )
+from tests.pruning.nets import dcgan
 
 torch.set_num_threads(1)
-
-
-def dcgan(seed: int = 0) -> nn.Module:
-    torch.manual_seed(seed)
-    return create_model("dcgan_generator", nz=16, ngf=16, channels=1, image_size=32)
 
 
 def pruned(granularity: str, sparsity: float = 0.5) -> nn.Module:

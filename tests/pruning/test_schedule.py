@@ -5,8 +5,6 @@ from __future__ import annotations
 import itertools
 
 import pytest
-import torch
-from torch import nn
 
 from gancompress.config import PruneCfg
 from gancompress.errors import UserError
@@ -18,27 +16,7 @@ from gancompress.pruning import (
     should_update,
     sparsity_at,
 )
-
-
-class Tiny(nn.Module):
-    """Linear → ConvTranspose2d → BatchNorm → Conv2d; every input size a multiple of 4 (vector/nm-friendly)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc = nn.Linear(16, 32)
-        self.up = nn.ConvTranspose2d(8, 12, 4, stride=2, padding=1)  # weight (8, 12, 4, 4): out channel = dim 1
-        self.bn = nn.BatchNorm2d(12)
-        self.conv = nn.Conv2d(12, 4, 3, padding=1)  # weight (4, 12, 3, 3)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = self.fc(z).view(-1, 8, 2, 2)
-        return self.conv(torch.relu(self.bn(self.up(x))))
-
-
-def make_model(seed: int = 0) -> Tiny:
-    torch.manual_seed(seed)
-    return Tiny()
-
+from tests.pruning.nets import make_model
 
 # ----------------------------------------------------------------------------------------------------- schedules
 
