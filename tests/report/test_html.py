@@ -5,7 +5,6 @@ are readable — checked on the markup and, where Chromium is installed, in a br
 from __future__ import annotations
 
 import json
-import math
 import re
 import shutil
 import subprocess
@@ -27,74 +26,9 @@ from gancompress.report.render import (
 from gancompress.report.svgchart import nice_ticks, series_color, split_panels
 from tests.clirun import ROOT
 from tests.experiments.table1.constructed import constructed_results
+from tests.report.sample import TagChecker, sample_results
 
 CHROMIUM = Path("/usr/bin/chromium")
-
-
-# ------------------------------------------------------------------------------------------------------- reports
-
-
-def _results(sample_rel: str = "samples/teacher.png") -> dict:
-    n = 1200  # > 500 points to exercise downsampling
-    return {
-        "title": "Demo <run>",
-        "created": "2026-01-01T00:00:00",
-        "summary": ["student keeps quality"],
-        "reference": "teacher",
-        "columns": ["fid", "kid", "params"],
-        "models": [
-            {
-                "name": "teacher",
-                "method": "dense",
-                "sparsity": 0.0,
-                "metrics": {"fid": 10.0, "kid": 0.01, "params": 3_500_000},
-                "samples": sample_rel,
-                "curves": {
-                    "g/loss": [[i, math.sin(i / 50)] for i in range(n)] + [[n, None], [n + 1, float("nan")]],
-                    "d/loss": [[i, 0.5] for i in range(10)],
-                },
-            },
-            {
-                "name": "<script>alert(1)</script>",
-                "method": "self_supervised",
-                "sparsity": 0.5,
-                "metrics": {"fid": 12.0, "fid_ci95": 0.4, "kid": None, "params": 1_750_000},
-                "flags": ["collapse"],
-                "paper_fid": 11.5,
-            },
-        ],
-        "config": {"lr": 2e-4},
-        "env": {"torch": torch.__version__},
-        "notes": ["a note"],
-    }
-
-
-class _TagChecker(HTMLParser):
-    VOID = frozenset({"meta", "img", "br", "hr", "wbr", "link", "input", "polyline", "line", "rect", "path", "circle"})
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stack: list[str] = []
-        self.errors: list[str] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        if tag not in self.VOID:
-            self.stack.append(tag)
-
-    def handle_startendtag(self, tag: str, attrs: list) -> None:
-        pass
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.VOID:
-            return
-        if not self.stack or self.stack[-1] != tag:
-            self.errors.append(f"unbalanced </{tag}> (open: {self.stack[-3:]})")
-        else:
-            self.stack.pop()
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
 
 
 # ------------------------------------------------------------------------------------------- layout (no browser)
@@ -128,11 +62,11 @@ class _Layout(HTMLParser):
         series = [o["data-series"] for _, o in [*self.open, (tag, a)] if "data-series" in o]
         if series:
             self.colors.setdefault(series[-1], set()).update({a.get("stroke"), a.get("fill")} - {None, "none", "white"})
-        if tag not in _TagChecker.VOID:
+        if tag not in TagChecker.VOID:
             self.open.append((tag, a))
 
     def handle_endtag(self, tag: str) -> None:
-        if tag not in _TagChecker.VOID and self.open and self.open[-1][0] == tag:
+        if tag not in TagChecker.VOID and self.open and self.open[-1][0] == tag:
             self.open.pop()
 
     def handle_data(self, data: str) -> None:
@@ -224,12 +158,15 @@ def _chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
 def test_reports_render_in_chromium_at_1200px(tmp_path: Path) -> None:
 
     save_image_grid(torch.rand(16, 3, 8, 8) * 2 - 1, tmp_path / "demo" / "samples" / "teacher.png", nrow=4)
-    models = [*_results()["models"], *_tie_results()["models"][1:]]
+    models = [*sample_results()["models"], *_tie_results()["models"][1:]]
     (tmp_path / "t1").mkdir()
     (tmp_path / "t1" / "results.json").write_text(json.dumps(constructed_results(tmp_path / "t1")))
     probe = "<script>document.body.insertAdjacentHTML('beforeend', '<p id=probe>' + " \
             "(document.documentElement.scrollWidth <= window.innerWidth) + '</p>')</script></body>"  # fmt: skip
-    for page in (write_report({**_results(), "models": models}, tmp_path / "demo")[1], regenerate(tmp_path / "t1")[1]):
+    for page in (
+        write_report({**sample_results(), "models": models}, tmp_path / "demo")[1],
+        regenerate(tmp_path / "t1")[1],
+    ):
         shot = page.with_suffix(".png")
         run = _chromium(f"--screenshot={shot}", page.as_uri(), profile=tmp_path / "profile")
         assert shot.is_file(), run.stderr[-2000:]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -20,6 +18,7 @@ from gancompress.report.render import (
     render_markdown,
     write_report,
 )
+from tests.report.sample import TagChecker, sample_results
 
 # ---------------------------------------------------------------------------------------------------- formatting
 
@@ -32,72 +31,9 @@ def test_format_table_escapes_pipes() -> None:
 # ------------------------------------------------------------------------------------------------------- reports
 
 
-def _results(sample_rel: str = "samples/teacher.png") -> dict:
-    n = 1200  # > 500 points to exercise downsampling
-    return {
-        "title": "Demo <run>",
-        "created": "2026-01-01T00:00:00",
-        "summary": ["student keeps quality"],
-        "reference": "teacher",
-        "columns": ["fid", "kid", "params"],
-        "models": [
-            {
-                "name": "teacher",
-                "method": "dense",
-                "sparsity": 0.0,
-                "metrics": {"fid": 10.0, "kid": 0.01, "params": 3_500_000},
-                "samples": sample_rel,
-                "curves": {
-                    "g/loss": [[i, math.sin(i / 50)] for i in range(n)] + [[n, None], [n + 1, float("nan")]],
-                    "d/loss": [[i, 0.5] for i in range(10)],
-                },
-            },
-            {
-                "name": "<script>alert(1)</script>",
-                "method": "self_supervised",
-                "sparsity": 0.5,
-                "metrics": {"fid": 12.0, "fid_ci95": 0.4, "kid": None, "params": 1_750_000},
-                "flags": ["collapse"],
-                "paper_fid": 11.5,
-            },
-        ],
-        "config": {"lr": 2e-4},
-        "env": {"torch": torch.__version__},
-        "notes": ["a note"],
-    }
-
-
-class _TagChecker(HTMLParser):
-    VOID = frozenset({"meta", "img", "br", "hr", "wbr", "link", "input", "polyline", "line", "rect", "path", "circle"})
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stack: list[str] = []
-        self.errors: list[str] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        if tag not in self.VOID:
-            self.stack.append(tag)
-
-    def handle_startendtag(self, tag: str, attrs: list) -> None:
-        pass
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.VOID:
-            return
-        if not self.stack or self.stack[-1] != tag:
-            self.errors.append(f"unbalanced </{tag}> (open: {self.stack[-3:]})")
-        else:
-            self.stack.pop()
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-
 def test_write_report_files_and_content(tmp_path: Path) -> None:
     save_image_grid(torch.zeros(4, 3, 8, 8), tmp_path / "samples" / "teacher.png", nrow=2)
-    md_path, html_path = write_report(_results(), tmp_path)
+    md_path, html_path = write_report(sample_results(), tmp_path)
     assert md_path == tmp_path / "report.md" and html_path == tmp_path / "report.html"
     assert (tmp_path / "curves" / "teacher.svg").exists()
     assert (tmp_path / "results.json").exists()
@@ -123,7 +59,7 @@ def test_write_report_files_and_content(tmp_path: Path) -> None:
     assert "<svg" in page and "data:image/png;base64," in page and 'href="samples/teacher.png"' in page
     assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "Demo &lt;run&gt;" in page
-    checker = _TagChecker()
+    checker = TagChecker()
     checker.feed(page)
     checker.close()
     assert checker.errors == [] and checker.stack == []
@@ -146,7 +82,7 @@ def test_best_value_highlighted_among_compressed_models(tmp_path: Path) -> None:
 
 
 def test_regenerate_reproduces_markdown(tmp_path: Path) -> None:
-    results = _results(sample_rel="samples/missing.png")  # missing image: linked, not embedded, no crash
+    results = sample_results(sample_rel="samples/missing.png")  # missing image: linked, not embedded, no crash
     (tmp_path / "results.json").write_text(json.dumps(results), encoding="utf-8")
     md_path, html_path = regenerate(tmp_path)
     assert md_path.read_text(encoding="utf-8") == render_markdown(results)
