@@ -3,13 +3,10 @@ reset."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import scipy.linalg
 import torch
-from torch import Tensor
 
 from gancompress.metrics import (
     FID,
@@ -17,6 +14,7 @@ from gancompress.metrics import (
     fid_from_features,
     frechet_distance,
 )
+from tests.metrics.refs import FlattenExtractor, gaussian_feats
 
 # --------------------------------------------------------------- references written independently of the package
 
@@ -28,25 +26,6 @@ def scipy_fid(x: np.ndarray, y: np.ndarray) -> float:
     covmean = scipy.linalg.sqrtm(s1 @ s2)
     covmean = covmean.real if np.iscomplexobj(covmean) else covmean
     return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
-
-
-class FlattenExtractor:
-    """Identity-ish extractor: features are the flattened pixels (float64)."""
-
-    name = "flatten"
-    weight_hash = "0" * 16
-
-    def __init__(self, feat_dim: int) -> None:
-        self.feat_dim = feat_dim
-
-    def extract(self, images: Tensor, batch_size: int = 500) -> Tensor:
-        return images.flatten(1).double()
-
-
-def gaussian_feats(n: int, d: int, shift: float, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    a = rng.normal(size=(d, d)) / math.sqrt(d)
-    return rng.normal(size=(n, d)) @ a + shift
 
 
 # ----------------------------------------------------------------------------------------------------------- FID

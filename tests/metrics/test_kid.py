@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch
-from torch import Tensor
 
 from gancompress.metrics import (
     KID,
     kid_from_features,
 )
+from tests.metrics.refs import FlattenExtractor, gaussian_feats
 
 # --------------------------------------------------------------- references written independently of the package
 
@@ -26,25 +24,6 @@ def direct_mmd2(x: np.ndarray, y: np.ndarray) -> float:
     kyy = sum(k(y[i], y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
     kxy = sum(k(x[i], y[j]) for i in range(m) for j in range(n)) / (m * n)
     return kxx + kyy - 2 * kxy
-
-
-class FlattenExtractor:
-    """Identity-ish extractor: features are the flattened pixels (float64)."""
-
-    name = "flatten"
-    weight_hash = "0" * 16
-
-    def __init__(self, feat_dim: int) -> None:
-        self.feat_dim = feat_dim
-
-    def extract(self, images: Tensor, batch_size: int = 500) -> Tensor:
-        return images.flatten(1).double()
-
-
-def gaussian_feats(n: int, d: int, shift: float, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    a = rng.normal(size=(d, d)) / math.sqrt(d)
-    return rng.normal(size=(n, d)) @ a + shift
 
 
 # ----------------------------------------------------------------------------------------------------------- KID

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch import Tensor
 
 import gancompress.metrics.prd as prd_mod
 from gancompress.errors import UserError
@@ -16,6 +15,7 @@ from gancompress.metrics import (
     prdc,
     precision_recall,
 )
+from tests.metrics.refs import FlattenExtractor, sets
 
 # --------------------------------------------------------------- references written independently of the package
 
@@ -43,22 +43,6 @@ def np_density_coverage(real: np.ndarray, fake: np.ndarray, k: int) -> tuple[flo
     dens = np.mean([sum(d[i, j] < r_real[i] for i in range(len(real))) for j in range(len(fake))]) / k
     cov = np.mean([d[i].min() < r_real[i] for i in range(len(real))])
     return float(dens), float(cov)
-
-
-class FlattenExtractor:
-    name = "flatten"
-    weight_hash = "0" * 16
-
-    def __init__(self, feat_dim: int) -> None:
-        self.feat_dim = feat_dim
-
-    def extract(self, images: Tensor, batch_size: int = 500) -> Tensor:
-        return images.flatten(1).double()
-
-
-def sets(n_real: int, n_fake: int, d: int, shift: float, scale: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return rng.normal(size=(n_real, d)), rng.normal(size=(n_fake, d)) * scale + shift
 
 
 # ----------------------------------------------------------------------- precision / recall / density / coverage

@@ -3,28 +3,12 @@
 from __future__ import annotations
 
 import torch
-from torch import Tensor
 
 from gancompress.metrics import (
     real_key,
     real_stats,
 )
-
-# --------------------------------------------------------------- references written independently of the package
-
-
-class FlattenExtractor:
-    """Identity-ish extractor: features are the flattened pixels (float64)."""
-
-    name = "flatten"
-    weight_hash = "0" * 16
-
-    def __init__(self, feat_dim: int) -> None:
-        self.feat_dim = feat_dim
-
-    def extract(self, images: Tensor, batch_size: int = 500) -> Tensor:
-        return images.flatten(1).double()
-
+from tests.metrics.refs import FlattenExtractor
 
 # ----------------------------------------------------------------------------------------------------------- FID
 
