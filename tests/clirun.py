@@ -43,3 +43,10 @@ def error_line(proc: subprocess.CompletedProcess[str], *fragments: str) -> str:
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
     return lines[0]
+
+
+def train_dry_run(out: Path, env: dict[str, str]) -> Path:
+    """``gancompress train --dry-run --out out -q``: a tiny teacher run directory at ``out`` (asserted to succeed)."""
+    proc = gancompress(["train", "--dry-run", "--out", str(out), "-q"], env)
+    assert proc.returncode == 0, proc.stderr
+    return out

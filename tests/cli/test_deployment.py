@@ -5,7 +5,6 @@ cli/deployment.py): via subprocess on a --dry-run teacher pruned at filter level
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from torch import nn
 from tests.clirun import (
     error_line,  # the shared subprocess helper of the CLI tests
     gancompress,
+    train_dry_run,
 )
 
 OUTPUT_LAYER = "net.9"  # the --dry-run DCGAN generator's last ConvTranspose2d (32 px: net.0, net.3, net.6, net.9)
@@ -22,10 +22,7 @@ OUTPUT_LAYER = "net.9"  # the --dry-run DCGAN generator's last ConvTranspose2d (
 
 @pytest.fixture(scope="module")
 def teacher(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Path:
-    out = tmp_path_factory.mktemp("runs") / "T"
-    proc = gancompress(["train", "--dry-run", "--out", str(out), "-q"], env)
-    assert proc.returncode == 0, proc.stderr
-    return out
+    return train_dry_run(tmp_path_factory.mktemp("runs") / "T", env)
 
 
 @pytest.fixture(scope="module")
@@ -90,12 +87,17 @@ def test_benchmark_table_output(pruned: Path, env: dict[str, str]) -> None:
     assert "| P:physical |" in proc.stdout and "effective_macs" in proc.stdout and "measured_over_ideal" in proc.stdout
 
 
+def export_json(run: Path, fmt: str, out: Path, env: dict[str, str]) -> dict:
+    """``gancompress export run --format fmt --out out --json -q``, asserted to succeed: its JSON payload."""
+    proc = gancompress(["export", str(run), "--format", fmt, "--out", str(out), "--json", "-q"], env)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
 def test_export_onnx(pruned: Path, tmp_path: Path, env: dict[str, str]) -> None:
     pytest.importorskip("onnxruntime")
     out = tmp_path / "g.onnx"
-    proc = gancompress(["export", str(pruned), "--format", "onnx", "--out", str(out), "--json", "-q"], env)
-    assert proc.returncode == 0, proc.stderr
-    payload = json.loads(proc.stdout)
+    payload = export_json(pruned, "onnx", out, env)
     assert out.is_file() and payload["max_abs_diff"] <= 1e-4 and payload["format"] == "onnx"
     again = gancompress(["export", str(pruned), "--format", "onnx", "--out", str(out), "-q"], env)
     assert again.returncode == 2 and "--overwrite" in again.stderr  # refuses to replace silently
@@ -104,9 +106,7 @@ def test_export_onnx(pruned: Path, tmp_path: Path, env: dict[str, str]) -> None:
 def test_export_packed(pruned: Path, tmp_path: Path, env: dict[str, str]) -> None:
     pytest.importorskip("gancompress.pruning.packed")
     out = tmp_path / "g.packed.safetensors"
-    proc = gancompress(["export", str(pruned), "--format", "packed", "--out", str(out), "--json", "-q"], env)
-    assert proc.returncode == 0, proc.stderr
-    payload = json.loads(proc.stdout)
+    payload = export_json(pruned, "packed", out, env)
     assert out.is_file() and payload["max_abs_diff"] == 0.0 and 0 < payload["size_ratio"] < 1
 
 
@@ -114,9 +114,7 @@ def test_export_physical_round_trips(pruned: Path, tmp_path: Path, env: dict[str
     from gancompress.checkpoint import load_module
 
     out = tmp_path / "phys"
-    proc = gancompress(["export", str(pruned), "--format", "physical", "--out", str(out), "--json", "-q"], env)
-    assert proc.returncode == 0, proc.stderr
-    payload = json.loads(proc.stdout)
+    payload = export_json(pruned, "physical", out, env)
     assert payload["params"] < payload["params_before"] and payload["max_abs_diff"] <= 1e-4
     assert payload["removed"] and not payload["skipped"]
     meta = json.loads((out / "generator.json").read_text())
@@ -142,14 +140,6 @@ def test_bad_input_exits_2(pruned: Path, env: dict[str, str], args: list[str], f
     assert fragment in proc.stderr and "Traceback" not in proc.stderr
 
 
-@pytest.fixture(scope="module")
-def plain_env() -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-
-
-assert_exit2 = error_line  # exit 2, no traceback, one error: line (clirun.py)
-
-
 # ------------------------------------------------------------------------------ F12: ONNX opset, evaluate a file
 
 
@@ -158,7 +148,7 @@ def test_cli_export_opset_999(plain_env: dict[str, str], tmp_path: Path) -> None
     (tmp_path / "run").mkdir()
     args = ["export", str(tmp_path / "run"), "--format", "onnx", "--opset", "999", "--out", str(out)]
     proc = gancompress(args, plain_env, quiet=True)  # refused before the run is even loaded
-    assert_exit2(proc, "ONNX opset 999 is not supported")
+    error_line(proc, "ONNX opset 999 is not supported")
     assert not out.exists()
 
 

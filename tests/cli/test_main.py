@@ -6,7 +6,6 @@ one-line message — in-process through ``cli.main`` (fast) or through ``python 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from gancompress.errors import UserError
 from tests.clirun import (
     error_line,  # the shared subprocess helper of the CLI tests
     gancompress,
+    train_dry_run,
 )
 
 
@@ -32,10 +32,7 @@ def assert_bad_input(proc: subprocess.CompletedProcess[str], *fragments: str) ->
 
 @pytest.fixture(scope="module")
 def teacher(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Path:
-    out = tmp_path_factory.mktemp("runs") / "teacher"
-    proc = gancompress(["train", "--dry-run", "--out", str(out), "-q"], env)
-    assert proc.returncode == 0, proc.stderr
-    return out
+    return train_dry_run(tmp_path_factory.mktemp("runs") / "teacher", env)
 
 
 def test_help_and_version(env: dict[str, str]) -> None:
@@ -163,14 +160,6 @@ def test_evaluate_without_config_needs_data(teacher: Path, tmp_path: Path, env: 
     assert scores["seeds"] == [0, 1] and len(scores["fid_values"]) == 2 and scores["fid_ci95"] > 0
 
 
-@pytest.fixture(scope="module")
-def plain_env() -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-
-
-assert_exit2 = error_line  # exit 2, no traceback, one error: line (clirun.py)
-
-
 def main_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     """``cli.main(argv)`` in-process: asserts exit 2 and returns the error line."""
     assert cli.main([*argv, "-q"]) == 2
@@ -186,7 +175,7 @@ def test_cli_bad_learning_rate_is_exit_2(plain_env: dict[str, str], tmp_path: Pa
     proc = gancompress(
         ["train", "--dry-run", "--set", "train.lr_g=-1", "--out", str(tmp_path / "x")], plain_env, quiet=True
     )
-    assert_exit2(proc, "train.lr_g must be a finite number > 0")
+    error_line(proc, "train.lr_g must be a finite number > 0")
     assert not (tmp_path / "x").exists()
 
 
@@ -200,7 +189,7 @@ def test_cli_num_samples_and_seeds_checked_even_under_dry_run(
     run.mkdir()
     # --dry-run replaces eval.num_samples by 64, but a 0 the user typed is still refused
     proc = gancompress(["evaluate", "--dry-run", "--num-samples", "0", str(run)], plain_env, quiet=True)
-    assert_exit2(proc, "eval.num_samples must be a positive integer")
+    error_line(proc, "eval.num_samples must be a positive integer")
     assert "--seeds must be >= 1, got 0" in main_error(["evaluate", "--dry-run", "--seeds", "0", str(run)], capsys)
     assert "got -2" in main_error(["evaluate", "--dry-run", "--seeds", "-2", str(run)], capsys)
 
@@ -236,5 +225,5 @@ def test_model_and_config_directories(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_cli_config_dev_zero(plain_env: dict[str, str], tmp_path: Path) -> None:
     out = tmp_path / "o"
     proc = gancompress(["train", "--dry-run", "--config", "/dev/zero", "--out", str(out)], plain_env, quiet=True)
-    assert_exit2(proc, "config /dev/zero is not a regular file")  # not read forever, not "not found"
+    error_line(proc, "config /dev/zero is not a regular file")  # not read forever, not "not found"
     assert not out.exists()
