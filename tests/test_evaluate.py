@@ -41,25 +41,24 @@ def test_summarize_matches_student_t() -> None:
     assert math.isnan(summarize([1.0])["ci95"])
 
 
-class Collapsed(nn.Module):
-    """Always returns the same real image: the extreme mode collapse."""
-
-    def __init__(self, image: torch.Tensor) -> None:
-        super().__init__()
-        self.register_buffer("image", image)
-        self.lin = nn.Linear(1, 1)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.image.expand(z.shape[0], *self.image.shape)
-
-
-class Replay(nn.Module):
-    """Replays held-out-like real images: a 'perfect' generator for the metric."""
+class _Stored(nn.Module):
+    """A stand-in generator whose output is read from a stored image buffer (``lin``: so it has parameters)."""
 
     def __init__(self, images: torch.Tensor) -> None:
         super().__init__()
         self.register_buffer("images", images)
         self.lin = nn.Linear(1, 1)
+
+
+class Collapsed(_Stored):
+    """Always returns the same real image: the extreme mode collapse."""
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.images.expand(z.shape[0], *self.images.shape)
+
+
+class Replay(_Stored):
+    """Replays held-out-like real images: a 'perfect' generator for the metric."""
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         idx = (z[:, 0].abs() * 1e6).long() % self.images.shape[0]
