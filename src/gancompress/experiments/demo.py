@@ -23,6 +23,7 @@ from gancompress.api import compress, prune_oneshot, save, train_teacher
 from gancompress.config import RunCfg, to_dict
 from gancompress.data import fashion_mnist_available, load_dataset
 from gancompress.evaluate import Evaluator
+from gancompress.experiments.profile import Profile, pick
 from gancompress.experiments.protocol import DRY_RUN_NOTE, thresholds_note
 from gancompress.experiments.verdict import quality_flag
 from gancompress.families import get_family
@@ -42,10 +43,12 @@ log = logging.getLogger(__name__)
 # pruning: in benchmarks/ss_variants.py (3 seeds, one teacher) self_supervised reached FID 2.34 ± 0.25 at 10 % and
 # 2.10 ± 0.13 at 20 %, vs 2.19 ± 0.62 for the dense teacher trained on for 300 steps. The paper's teachers train for
 # 100k+ iterations, where 10 % is thousands of steps.
-PROFILES: dict[str, dict[str, Any]] = {
-    "full": {"teacher_steps": 3000, "budget_fraction": 0.2, "num_samples": 2000, "limit": None},
-    "quick": {"teacher_steps": 600, "budget_fraction": 0.2, "num_samples": 1000, "limit": 12000},
+PROFILES = {
+    "full": Profile("full", teacher_steps=3000, budget_fractions=(0.2,), num_samples=2000, limit=None),
+    "quick": Profile("quick", teacher_steps=600, budget_fractions=(0.2,), num_samples=1000, limit=12000),
 }
+#: what config.json / results.json record of the profile
+PROFILE_KEYS = ("teacher_steps", "budget_fraction", "num_samples", "limit")
 CURVE_KEYS = ("g/loss", "d/loss", "g/gen", "g/gc", "g/dc", "d/real", "d/fake", "diag/d_entropy", "diag/d_acc")
 
 
@@ -60,7 +63,7 @@ def _curves(history: list[dict[str, float]]) -> dict[str, list[list[float]]]:
 def demo_config(args: argparse.Namespace) -> tuple[RunCfg, dict[str, Any]]:
     """Resolve data (Fashion-MNIST when installed, else sklearn digits) and the profile's budgets."""
     name = getattr(args, "profile", "full")
-    profile = dict(PROFILES["full" if name == "default" else name])  # "default": the old name of "full"
+    profile = pick(PROFILES, "full" if name == "default" else name).record(*PROFILE_KEYS)  # "default": old "full"
     if getattr(args, "teacher_steps", None):
         profile["teacher_steps"] = args.teacher_steps
     base = RunCfg()

@@ -22,10 +22,12 @@ from typing import Any
 from gancompress.config import override
 from gancompress.errors import UserError
 from gancompress.experiments.cellpool import run_pool
+from gancompress.experiments.profile import pick
 from gancompress.experiments.sweeps.latency import measure_latency
 from gancompress.experiments.sweeps.report import write_sweep_report
 from gancompress.experiments.sweeps.sweep import (
     CONTROL,
+    PROFILE_KEYS,
     PROFILES,
     Point,
     Sweep,
@@ -122,7 +124,7 @@ def run_sweep(kind: str, args: argparse.Namespace) -> tuple[dict[str, Any], Path
         if results.get("kind") != kind:
             raise UserError(f"{out}/results.json is not a reproduce {kind} result; use another --out")
     else:
-        profile = {"name": args.profile, **PROFILES[args.profile]}
+        profile = pick(PROFILES, args.profile).record(*PROFILE_KEYS)
         if args.budget_fraction is not None:
             profile["budget_fraction"] = args.budget_fraction
         if args.num_samples:

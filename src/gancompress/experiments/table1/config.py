@@ -1,7 +1,7 @@
 """Resolved run config and budgets of ``gancompress reproduce table1`` (profiles, teacher, family task).
 
 Example:
-    >>> PROFILES["quick"]["teacher_steps"], PROFILES["full"]["seeds"], PROFILES["full"]["budget_fractions"]
+    >>> PROFILES["quick"].teacher_steps, PROFILES["full"].seeds, PROFILES["full"].budget_fractions
     (600, 3, (0.1, 0.2))
 """
 
@@ -16,6 +16,7 @@ from typing import Any
 from gancompress.config import RunCfg, apply_dict
 from gancompress.data import fashion_mnist_available
 from gancompress.errors import UserError
+from gancompress.experiments.profile import Profile, pick
 from gancompress.experiments.tasks import VAL_FRACTION, task_for_family
 from gancompress.options import resolve_config
 from gancompress.rundir import run_config
@@ -27,16 +28,18 @@ log = logging.getLogger(__name__)
 # 3,000-step teacher); 20 % is the budget the demo uses — both are reported, neither replaces the other.
 # quick: the whole table (15 rows, 1 seed) in ≤ 15 min on 2 CPU cores — a 600-step teacher on 12k Fashion-MNIST
 # images, 1,000 samples per score. full: demo scale, 3 seeds (≥ 3 seeds before claiming an ordering).
-PROFILES: dict[str, dict[str, Any]] = {
-    "quick": {"teacher_steps": 600, "budget_fractions": (0.1, 0.2), "num_samples": 1000, "limit": 12000, "seeds": 1},
-    "full": {"teacher_steps": 3000, "budget_fractions": (0.1, 0.2), "num_samples": 2000, "limit": None, "seeds": 3},
+PROFILES = {
+    "quick": Profile("quick", teacher_steps=600, budget_fractions=(0.1, 0.2), num_samples=1000, limit=12000, seeds=1),
+    "full": Profile("full", teacher_steps=3000, budget_fractions=(0.1, 0.2), num_samples=2000, limit=None, seeds=3),
 }
+#: what config.json / results.json record of the profile
+PROFILE_KEYS = ("name", "teacher_steps", "budget_fractions", "num_samples", "limit", "seeds")
 LOG_EVERY = 20
 
 
 def table1_config(args: argparse.Namespace) -> tuple[RunCfg, dict[str, Any]]:
     """Resolve the run config (profile defaults ← teacher's data/model ← flags) and the profile dict."""
-    profile = {"name": args.profile, **PROFILES[args.profile]}
+    profile = pick(PROFILES, args.profile).record(*PROFILE_KEYS)
     base, task = RunCfg(), None
     if args.teacher:
         tcfg = run_config(args.teacher) if (Path(args.teacher) / "config.json").is_file() else RunCfg()
@@ -106,4 +109,4 @@ def budget_fractions(args: argparse.Namespace) -> list[float] | None:
     return out or None
 
 
-__all__ = ["LOG_EVERY", "PROFILES", "budget_fractions", "table1_config"]
+__all__ = ["LOG_EVERY", "PROFILES", "PROFILE_KEYS", "budget_fractions", "table1_config"]
