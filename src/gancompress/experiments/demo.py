@@ -7,7 +7,6 @@ teacher trained for the same extra budget) → one evaluator for all → ``repor
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
@@ -25,6 +24,7 @@ from gancompress.data import fashion_mnist_available, load_dataset
 from gancompress.evaluate import Evaluator
 from gancompress.experiments.profile import Profile, pick
 from gancompress.experiments.protocol import DRY_RUN_NOTE, thresholds_note
+from gancompress.experiments.settings import DemoSettings
 from gancompress.experiments.verdict import quality_flag
 from gancompress.families import get_family
 from gancompress.files import write_json
@@ -60,15 +60,15 @@ def _curves(history: list[dict[str, float]]) -> dict[str, list[list[float]]]:
     }
 
 
-def demo_config(args: argparse.Namespace) -> tuple[RunCfg, dict[str, Any]]:
+def demo_config(opts: DemoSettings) -> tuple[RunCfg, dict[str, Any]]:
     """Resolve data (Fashion-MNIST when installed, else sklearn digits) and the profile's budgets."""
-    name = getattr(args, "profile", "full")
+    name = opts.profile
     profile = pick(PROFILES, "full" if name == "default" else name).record(*PROFILE_KEYS)  # "default": old "full"
-    if getattr(args, "teacher_steps", None):
-        profile["teacher_steps"] = args.teacher_steps
+    if opts.teacher_steps:
+        profile["teacher_steps"] = opts.teacher_steps
     base = RunCfg()
-    if not getattr(args, "data", None):
-        if fashion_mnist_available(getattr(args, "data_dir", None)):
+    if not opts.run.data:
+        if fashion_mnist_available(opts.run.data_dir):
             base = replace(base, data=replace(base.data, name="fashion_mnist", limit=profile["limit"]))
         else:
             log.warning("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist); using sklearn digits")
@@ -86,15 +86,15 @@ def demo_config(args: argparse.Namespace) -> tuple[RunCfg, dict[str, Any]]:
         ),
         eval=replace(base.eval, num_samples=profile["num_samples"]),
     )
-    cfg = resolve_config(args, base)
+    cfg = resolve_config(opts.run, base)
     profile["teacher_steps"] = int(cfg.train.steps)
     return cfg, profile
 
 
-def run_demo(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
-    """Run the whole demo into ``args.out`` (default ``runs/demo``); returns (results, report.md, report.html)."""
-    cfg, profile = demo_config(args)
-    run = RunDir(args.out or "runs/demo", overwrite=getattr(args, "overwrite", False))
+def run_demo(opts: DemoSettings) -> tuple[dict[str, Any], Path, Path]:
+    """Run the whole demo into ``opts.out`` (default ``runs/demo``); returns (results, report.md, report.html)."""
+    cfg, profile = demo_config(opts)
+    run = RunDir(opts.out or "runs/demo", overwrite=opts.overwrite)
     run.write_json("config.json", {**to_dict(cfg), "profile": profile})
     run.write_json("env.json", env_info(cfg.seed, cfg.device))
     t_start = time.perf_counter()
@@ -156,7 +156,7 @@ def run_demo(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
         entries.append(_entry(name, label, res.generator, res.train, desc))
 
     models = []
-    dry = bool(getattr(args, "dry_run", False))
+    dry = opts.run.dry_run
     teacher_scores: dict[str, Any] = {}
     teacher_curves: dict[str, Any] = {}
     for e in entries:
