@@ -5,12 +5,14 @@
     cli → experiments → {api, options} → {training, methods, pruning, families, models, data, metrics, evaluate, export,
     report, checkpoint, rundir} → {config, errors, registry, files, version}
 
-Nothing in the library imports ``experiments`` or ``cli``. The checker itself is tested on a tiny synthetic package,
-so a violation really fails.
+Nothing in the library imports ``experiments`` or ``cli``, and the experiments never see ``argparse``: their entry
+points take typed settings (experiments/settings.py) that ``cli/`` builds. The checkers themselves are tested on tiny
+synthetic packages, so a violation really fails.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import sys
 from pathlib import Path
@@ -78,6 +80,41 @@ def test_no_import_cycles(graph) -> None:
 def test_no_private_name_crosses_a_module(graph) -> None:
     found = [f"{_where(i)}: {name}" for i, name in ig.private_imports(graph)]
     assert found == []
+
+
+def argparse_uses(package: Path) -> list[str]:
+    """``file line: what`` for every import of argparse and every mention of ``Namespace`` under ``package``."""
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        rel = path.relative_to(package.parent)
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "argparse" for a in node.names):
+                found.append(f"{rel} line {node.lineno}: import argparse")
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "argparse":
+                found.append(f"{rel} line {node.lineno}: from argparse import …")
+            elif isinstance(node, ast.Attribute | ast.Name) and "Namespace" in (
+                node.attr if isinstance(node, ast.Attribute) else node.id
+            ):
+                found.append(f"{rel} line {node.lineno}: Namespace")
+    return found
+
+
+def test_experiments_take_settings_never_argparse_namespaces() -> None:
+    assert argparse_uses(PACKAGE / "experiments") == []
+
+
+def test_the_argparse_check_catches_imports_and_namespaces(tmp_path: Path) -> None:
+    pkg = tmp_path / "exp"
+    pkg.mkdir()
+    (pkg / "a.py").write_text("import argparse\n\ndef run(args: argparse.Namespace) -> None: ...\n")
+    (pkg / "b.py").write_text("from argparse import Namespace\n\ndef run(args: Namespace) -> None: ...\n")
+    (pkg / "c.py").write_text("def run(opts) -> None:\n    return opts.out\n")
+    assert argparse_uses(pkg) == [
+        "exp/a.py line 1: import argparse",
+        "exp/a.py line 3: Namespace",
+        "exp/b.py line 1: from argparse import …",
+        "exp/b.py line 3: Namespace",
+    ]
 
 
 # ------------------------------------------------------------------------------------------ the checker's own check

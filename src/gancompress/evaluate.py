@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gancompress.config import ModelCfg, RunCfg
+from gancompress.config import METRIC_NAMES, ModelCfg, RunCfg
 from gancompress.data import ImageDataset
 from gancompress.errors import UserError
 from gancompress.families import GanLoss, get_family
@@ -43,8 +43,6 @@ from gancompress.metrics.summary import SIZE_KEYS, size_stats, summarize
 
 log = logging.getLogger(__name__)
 
-DEFAULT_METRICS = ("fid", "kid", "prdc", "class_coverage", "diversity", "fidelity")
-KNOWN_METRICS = ("fid", "kid", "prdc", "class_coverage", "diversity", "fidelity")
 EXTRACTOR_NAMES = ("domain", "inception")
 
 
@@ -265,13 +263,13 @@ class Evaluator:
         loss: GanLoss,
         *,
         teacher: nn.Module | None = None,
-        metrics: Sequence[str] = DEFAULT_METRICS,
+        metrics: Sequence[str] = METRIC_NAMES,
         seed: int = 0,
     ) -> dict[str, Any]:
         """All requested metrics of generator ``g`` (+ fidelity to ``teacher`` on the same inputs) and its size."""
-        unknown = [m for m in metrics if m not in KNOWN_METRICS]
+        unknown = [m for m in metrics if m not in METRIC_NAMES]
         if unknown:
-            raise UserError(f"unknown metric {unknown[0]!r}; valid values: {', '.join(KNOWN_METRICS)}")
+            raise UserError(f"unknown metric {unknown[0]!r}; valid values: {', '.join(METRIC_NAMES)}")
         # conditional families draw their inputs (source images, domains) from the held-out split
         n = self.sample_count(loss)
         inputs = eval_inputs(loss, n, seed=seed, device=self.device, data=self.test)
@@ -320,7 +318,7 @@ class Evaluator:
         *,
         seeds: Sequence[int],
         teacher: nn.Module | None = None,
-        metrics: Sequence[str] = DEFAULT_METRICS,
+        metrics: Sequence[str] = METRIC_NAMES,
     ) -> dict[str, Any]:
         """:meth:`evaluate` once per sampling seed; every numeric score becomes mean ± std and a 95 % interval.
 
@@ -345,7 +343,7 @@ def evaluate(
     *,
     family: str = "dcgan",
     loss: GanLoss | None = None,
-    metrics: Sequence[str] = DEFAULT_METRICS,
+    metrics: Sequence[str] = METRIC_NAMES,
     teacher: nn.Module | None = None,
     train_data: ImageDataset | None = None,
     num_samples: int = 2000,

@@ -1,13 +1,14 @@
 """The run config a command's options ask for, checked against every registry before anything runs.
 
-Options are an ``argparse.Namespace`` or any object with the same attributes; the CLI and the experiments resolve
-their configs through :func:`resolve_config`, so a name that does not exist (dataset, family, method, granularity,
-schedule, importance) fails the same way everywhere, listing the valid values.
+Options are a :class:`RunOptions` (what the experiments are given), an ``argparse.Namespace`` (the CLI) or any object
+with the same attributes; the CLI and the experiments resolve their configs through :func:`resolve_config`, so a name
+that does not exist (dataset, family, method, granularity, schedule, importance) fails the same way everywhere,
+listing the valid values.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import torch
@@ -48,10 +49,50 @@ DRY_RUN = (
 )
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """The options :func:`resolve_config` reads, typed: a config file, the convenience options (:data:`FLAG_KEYS`),
+    ``--set`` overrides, seed, device and ``dry_run``. ``None`` leaves the config's value.
+
+    Example:
+        >>> RunOptions(sparsity=0.75, overrides=["train.steps=10"]).overrides
+        ('train.steps=10',)
+    """
+
+    config: str | None = None
+    data: str | None = None
+    data_dir: str | None = None
+    family: str | None = None
+    steps: int | None = None
+    batch_size: int | None = None
+    sparsity: float | None = None
+    granularity: str | None = None
+    schedule: str | None = None
+    method: str | None = None
+    num_samples: int | None = None
+    extractor: str | None = None
+    overrides: tuple[str, ...] = ()
+    seed: int | None = None
+    device: str | None = None
+    dry_run: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "overrides", tuple(self.overrides or ()))
+        object.__setattr__(self, "dry_run", bool(self.dry_run))
+
+    @classmethod
+    def of(cls, options: Any) -> RunOptions:
+        """The run options of any object with these attributes (missing ones: the defaults)."""
+        return cls(
+            **{f.name: getattr(options, f.name) for f in fields(cls) if getattr(options, f.name, None) is not None}
+        )
+
+
 def resolve_config(options: Any, base: RunCfg | None = None) -> RunCfg:
-    """The validated run config a command's options ask for (an ``argparse.Namespace`` or any object with its
-    attributes): defaults ← ``config`` file ← convenience options (:data:`FLAG_KEYS`) ← ``overrides`` (``--set``) ←
-    ``seed`` / ``device``; ``dry_run`` shrinks everything (:data:`DRY_RUN`). Then :func:`validate`.
+    """The validated run config a command's options ask for (a :class:`RunOptions`, an ``argparse.Namespace`` or any
+    object with its attributes): defaults ← ``config`` file ← convenience options (:data:`FLAG_KEYS`) ←
+    ``overrides`` (``--set``) ← ``seed`` / ``device``; ``dry_run`` shrinks everything (:data:`DRY_RUN`). Then
+    :func:`validate`.
 
     Example:
         >>> import argparse

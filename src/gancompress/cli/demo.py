@@ -22,11 +22,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # the library is imported here, not at the top: building the parser (`gancompress --help`) must not import torch
-    from gancompress.cli.flags import emit
+    from gancompress.cli.flags import emit, settings
     from gancompress.experiments.demo import run_demo
+    from gancompress.experiments.settings import DemoSettings
     from gancompress.report.render import format_table
 
-    results, md, html = run_demo(args)
+    results, md, html = run_demo(settings(DemoSettings, args))
     table = format_table(
         [{"model": m["name"], **m["metrics"]} for m in results["models"]],
         ["model", "fid", "kid", "class_coverage", "fidelity_psnr", "sparsity"],

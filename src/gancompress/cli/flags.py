@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from dataclasses import fields
+from typing import Any, TypeVar
 
 from gancompress.report.render import format_table
 
@@ -70,6 +71,18 @@ def model_flags(p: argparse.ArgumentParser) -> None:
 def emit(args: argparse.Namespace, payload: Any, text: str) -> None:
     """Results on stdout: ``payload`` as JSON with ``--json``, else ``text``."""
     print(json.dumps(payload, indent=2, default=str) if args.json else text)
+
+
+S = TypeVar("S")
+
+
+def settings(cls: type[S], args: argparse.Namespace) -> S:
+    """The typed, frozen settings an experiment's entry point takes (``experiments/settings.py``), from the parsed
+    flags: every field of ``cls`` the flags set, and ``run`` (:class:`gancompress.options.RunOptions`)."""
+    from gancompress.options import RunOptions  # here: building the parser must not import torch
+
+    values = {f.name: getattr(args, f.name) for f in fields(cls) if f.name != "run" and hasattr(args, f.name)}
+    return cls(run=RunOptions.of(args), **values)
 
 
 def layer_table(report: list[dict[str, Any]]) -> str:

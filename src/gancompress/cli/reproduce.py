@@ -10,10 +10,14 @@ Example:
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from gancompress.cli.flags import common_flags, data_flags, emit
+from gancompress.cli.flags import common_flags, data_flags, emit, settings
 from gancompress.config import PROFILE_NAMES
 from gancompress.report.render import format_table
+
+if TYPE_CHECKING:  # the library is imported in run(): building the parser must not import torch
+    from gancompress.experiments.settings import ReproduceSettings
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -81,13 +85,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # the library is imported here, not at the top: building the parser (`gancompress --help`) must not import torch
+    from gancompress.experiments.settings import ReproduceSettings
     from gancompress.experiments.table1.outcome import HEADERS, outcome, table
     from gancompress.experiments.table1.results import refresh
     from gancompress.experiments.table1.run import run_table1
 
     if args.table != "table1":
-        return _cmd_sweep(args)
-    results, md, html = run_table1(args)
+        return _cmd_sweep(args, settings(ReproduceSettings, args))
+    results, md, html = run_table1(settings(ReproduceSettings, args))
     refresh(results)
     keep = ("row", "method", "budget", "seeds", "FID ↓ (± 95 % CI)", "FID / G_O", "FID / control", "coverage ↑",
             "target acc ↑", "flag", "false positive", "wall time")  # fmt: skip
@@ -99,11 +104,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_sweep(args: argparse.Namespace) -> int:
+def _cmd_sweep(args: argparse.Namespace, opts: ReproduceSettings) -> int:
     from gancompress.experiments.sweeps.report import outcome, tables
     from gancompress.experiments.sweeps.run import run_sweep
 
-    results, md, html = run_sweep(args.table, args)
+    results, md, html = run_sweep(args.table, opts)
     parts = [f"{title}\n{format_table(rows, headers)}" for title, headers, rows in tables(results)]
     text = "\n\n".join(parts) + "\n\n" + "\n".join(f"- {line}" for line in outcome(results))
     emit(args, results, text + f"\n\nreport: {md}\n        {html}")

@@ -14,6 +14,7 @@ Example:
 from gancompress.config.overrides import apply_dict, from_dict, load_config, override, to_dict
 from gancompress.config.schema import (
     DIRECTIONS,
+    METRIC_NAMES,
     PROFILE_NAMES,
     DataCfg,
     EvalCfg,
@@ -26,6 +27,7 @@ from gancompress.config.schema import (
 
 __all__ = [
     "DIRECTIONS",
+    "METRIC_NAMES",
     "PROFILE_NAMES",
     "DataCfg",
     "EvalCfg",

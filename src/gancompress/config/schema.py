@@ -23,6 +23,10 @@ from gancompress.errors import UserError
 #: samples, 1 seed) and ``full`` (the published scale: longer teachers, 3 Table 1 seeds).
 PROFILE_NAMES = ("quick", "full")
 
+#: The metric groups the evaluator computes (``EvalCfg.metrics``, ``gancompress evaluate --metrics``): listed once
+#: here, the default and the valid values (gancompress.evaluate). ``prdc`` = precision, recall, density, coverage.
+METRIC_NAMES = ("fid", "kid", "prdc", "class_coverage", "diversity", "fidelity")
+
 #: translation directions of two-domain (unpaired) data: A → B or B → A (DataCfg.direction)
 DIRECTIONS = ("a2b", "b2a")
 
@@ -203,7 +207,7 @@ class EvalCfg:
     ``data.val_fraction > 0``).
     """
 
-    metrics: tuple[str, ...] = ("fid", "kid", "prdc", "class_coverage", "diversity", "fidelity")
+    metrics: tuple[str, ...] = METRIC_NAMES
     num_samples: int = 2000
     extractor: str = "domain"
     seeds: int = 1

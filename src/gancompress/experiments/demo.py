@@ -7,7 +7,6 @@ teacher trained for the same extra budget) → one evaluator for all → ``repor
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
@@ -23,7 +22,9 @@ from gancompress.api import compress, prune_oneshot, save, train_teacher
 from gancompress.config import RunCfg, to_dict
 from gancompress.data import fashion_mnist_available, load_dataset
 from gancompress.evaluate import Evaluator
+from gancompress.experiments.profile import Profile, pick
 from gancompress.experiments.protocol import DRY_RUN_NOTE, thresholds_note
+from gancompress.experiments.settings import DemoSettings
 from gancompress.experiments.verdict import quality_flag
 from gancompress.families import get_family
 from gancompress.files import write_json
@@ -42,10 +43,12 @@ log = logging.getLogger(__name__)
 # pruning: in benchmarks/ss_variants.py (3 seeds, one teacher) self_supervised reached FID 2.34 ± 0.25 at 10 % and
 # 2.10 ± 0.13 at 20 %, vs 2.19 ± 0.62 for the dense teacher trained on for 300 steps. The paper's teachers train for
 # 100k+ iterations, where 10 % is thousands of steps.
-PROFILES: dict[str, dict[str, Any]] = {
-    "full": {"teacher_steps": 3000, "budget_fraction": 0.2, "num_samples": 2000, "limit": None},
-    "quick": {"teacher_steps": 600, "budget_fraction": 0.2, "num_samples": 1000, "limit": 12000},
+PROFILES = {
+    "full": Profile("full", teacher_steps=3000, budget_fractions=(0.2,), num_samples=2000, limit=None),
+    "quick": Profile("quick", teacher_steps=600, budget_fractions=(0.2,), num_samples=1000, limit=12000),
 }
+#: what config.json / results.json record of the profile
+PROFILE_KEYS = ("teacher_steps", "budget_fraction", "num_samples", "limit")
 CURVE_KEYS = ("g/loss", "d/loss", "g/gen", "g/gc", "g/dc", "d/real", "d/fake", "diag/d_entropy", "diag/d_acc")
 
 
@@ -57,15 +60,15 @@ def _curves(history: list[dict[str, float]]) -> dict[str, list[list[float]]]:
     }
 
 
-def demo_config(args: argparse.Namespace) -> tuple[RunCfg, dict[str, Any]]:
+def demo_config(opts: DemoSettings) -> tuple[RunCfg, dict[str, Any]]:
     """Resolve data (Fashion-MNIST when installed, else sklearn digits) and the profile's budgets."""
-    name = getattr(args, "profile", "full")
-    profile = dict(PROFILES["full" if name == "default" else name])  # "default": the old name of "full"
-    if getattr(args, "teacher_steps", None):
-        profile["teacher_steps"] = args.teacher_steps
+    name = opts.profile
+    profile = pick(PROFILES, "full" if name == "default" else name).record(*PROFILE_KEYS)  # "default": old "full"
+    if opts.teacher_steps:
+        profile["teacher_steps"] = opts.teacher_steps
     base = RunCfg()
-    if not getattr(args, "data", None):
-        if fashion_mnist_available(getattr(args, "data_dir", None)):
+    if not opts.run.data:
+        if fashion_mnist_available(opts.run.data_dir):
             base = replace(base, data=replace(base.data, name="fashion_mnist", limit=profile["limit"]))
         else:
             log.warning("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist); using sklearn digits")
@@ -83,15 +86,15 @@ def demo_config(args: argparse.Namespace) -> tuple[RunCfg, dict[str, Any]]:
         ),
         eval=replace(base.eval, num_samples=profile["num_samples"]),
     )
-    cfg = resolve_config(args, base)
+    cfg = resolve_config(opts.run, base)
     profile["teacher_steps"] = int(cfg.train.steps)
     return cfg, profile
 
 
-def run_demo(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
-    """Run the whole demo into ``args.out`` (default ``runs/demo``); returns (results, report.md, report.html)."""
-    cfg, profile = demo_config(args)
-    run = RunDir(args.out or "runs/demo", overwrite=getattr(args, "overwrite", False))
+def run_demo(opts: DemoSettings) -> tuple[dict[str, Any], Path, Path]:
+    """Run the whole demo into ``opts.out`` (default ``runs/demo``); returns (results, report.md, report.html)."""
+    cfg, profile = demo_config(opts)
+    run = RunDir(opts.out or "runs/demo", overwrite=opts.overwrite)
     run.write_json("config.json", {**to_dict(cfg), "profile": profile})
     run.write_json("env.json", env_info(cfg.seed, cfg.device))
     t_start = time.perf_counter()
@@ -153,7 +156,7 @@ def run_demo(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
         entries.append(_entry(name, label, res.generator, res.train, desc))
 
     models = []
-    dry = bool(getattr(args, "dry_run", False))
+    dry = opts.run.dry_run
     teacher_scores: dict[str, Any] = {}
     teacher_curves: dict[str, Any] = {}
     for e in entries:

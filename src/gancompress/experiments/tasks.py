@@ -1,7 +1,8 @@
 """The Table 2 tasks: each paper task's CPU analogue (docs/method.md §6) as a teacher config + the paper's numbers.
 
-A task is one translation/synthesis problem a family is trained on: its run config (data, widths, optimiser — the
-same settings as ``configs/<family>_teacher.toml``, which a test keeps in step), its teacher length per profile and
+A task is one translation/synthesis problem a family is trained on: its run config (data, widths, optimiser, samples
+per score and the full-profile teacher length, read from ``configs/<family>_teacher.toml`` — the files users train
+with, package data in ``experiments/configs/``; DCGAN's is written here), its teacher length per profile and
 the paper's Table 2 rows it stands for (docs/method.md §5; FID at 0 / 25 / 50 / 75 / 90 % element sparsity). CycleGAN is
 one teacher with two generators, compressed one direction at a time: two tasks sharing a teacher.
 
@@ -14,7 +15,9 @@ Example:
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from gancompress.config import RunCfg, apply_dict
@@ -75,18 +78,37 @@ class Task:
 #: that chooses options (``--set eval.split=val``) and the run that reports them on ``test`` train the same teachers.
 VAL_FRACTION = 0.1
 _FMNIST = {"name": "fashion_mnist", "image_size": 32, "channels": 1, "val_fraction": VAL_FRACTION}
-_CYCLE = {
-    "data": {
-        "name": "fashion_mnist_unpaired",
-        "image_size": 32,
-        "channels": 1,
-        "classes": [7, 9],
-        "val_fraction": VAL_FRACTION,
-    },
-    "model": {"family": "cyclegan", "ngf": 8, "ndf": 16, "g_kwargs": {"n_blocks": 2}},
-    "train": {"batch_size": 16, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5},
-    "eval": {"num_samples": 1000},
-}
+
+#: the teacher configs (``configs/<family>_teacher.toml``): package data, so an installed package finds them too
+CONFIGS = Path(__file__).with_name("configs")
+#: what a task takes from its teacher config's [train]: the optimiser (the length per profile is the task's ``steps``;
+#: logging, sampling and checkpoint intervals are set by each reproduction)
+TRAIN_KEYS = ("batch_size", "lr_g", "lr_d", "beta1", "beta2")
+
+
+def teacher_config(family: str) -> dict[str, Any]:
+    """The task config in ``configs/<family>_teacher.toml``: its [data], [model] and [eval], [train]'s optimiser.
+
+    Example:
+        >>> teacher_config("srgan")["train"]
+        {'batch_size': 16, 'lr_g': 0.0005, 'lr_d': 0.0002, 'beta1': 0.9}
+    """
+    raw = tomllib.loads((CONFIGS / f"{family}_teacher.toml").read_text())
+    train = {k: raw["train"][k] for k in TRAIN_KEYS if k in raw.get("train", {})}
+    return {**{k: raw[k] for k in ("data", "model", "eval") if k in raw}, "train": train}
+
+
+def teacher_steps(family: str) -> int:
+    """The teacher length in ``configs/<family>_teacher.toml`` (the ``full`` profile's)."""
+    return int(tomllib.loads((CONFIGS / f"{family}_teacher.toml").read_text())["train"]["steps"])
+
+
+def _task(family: str, *, quick: int, data: dict[str, Any] | None = None, **kwargs: Any) -> Task:
+    """A task whose config is ``configs/<family>_teacher.toml`` (``data``: keys changed for this task)."""
+    config = teacher_config(family)
+    config["data"] = {**config["data"], **(data or {})}
+    return Task(config=config, steps={"quick": quick, "full": teacher_steps(family)}, **kwargs)
+
 
 #: the two unpaired pairs (docs/method.md §6: "sneaker ↔ ankle boot (and one more pair)"), as the paper has two CycleGAN
 #: datasets: a shape change (low-top → high-top shoe) and a detail change (T-shirt/top → shirt: collar, buttons,
@@ -101,11 +123,12 @@ def _cycle_task(pair: str, direction: str) -> Task:
     """CycleGAN, one direction of a pair's shared two-generator teacher (docs/method.md §5 lists four CycleGAN rows)."""
     classes, (a, b) = _CYCLE_PAIRS[pair]
     what = f"{a} → {b}" if direction == "a2b" else f"{b} → {a}"
-    return Task(
+    return _task(
+        "cyclegan",
+        quick=500,
+        data={"classes": list(classes), "direction": direction},
         name=f"cyclegan{pair}_{direction}",
         title=f"CycleGAN {what} (unpaired), Fashion-MNIST 32 px",
-        config={**_CYCLE, "data": {**_CYCLE["data"], "classes": list(classes), "direction": direction}},
-        steps={"quick": 500, "full": 1500},
         paper=("CycleGAN Monet→Photo", "CycleGAN Photo→Monet", "CycleGAN Zebra→Horse", "CycleGAN Horse→Zebra"),
         teacher_key=f"cyclegan{pair}",
         dry_data={"name": "fake_unpaired", "classes": [2, 7], "direction": direction},
@@ -122,42 +145,29 @@ TASKS: dict[str, Task] = {
             steps={"quick": 600, "full": 3000},
             paper=("DCGAN MNIST",),
         ),
-        Task(
+        _task(
+            "pix2pix",
+            quick=500,
             name="pix2pix",
             title="pix2pix edges → item, Fashion-MNIST 32 px",
-            config={
-                "data": {**_FMNIST, "name": "fashion_mnist_edges"},
-                "model": {"family": "pix2pix", "ngf": 16, "ndf": 16, "g_kwargs": {"max_mult": 4}},
-                "train": {"batch_size": 32, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5},
-            },
-            steps={"quick": 500, "full": 1000},
             paper=("pix2pix Sat→Map", "pix2pix Map→Sat"),
             paired=True,
             dry_data={"name": "fake_edges"},
         ),
         *(_cycle_task(pair, direction) for pair in _CYCLE_PAIRS for direction in ("a2b", "b2a")),
-        Task(
+        _task(
+            "stargan",
+            quick=800,
             name="stargan",
             title="StarGAN among sandal / sneaker / ankle boot, Fashion-MNIST 32 px",
-            config={
-                "data": {**_FMNIST, "classes": [5, 7, 9]},
-                "model": {"family": "stargan", "ngf": 8, "ndf": 16, "g_kwargs": {"n_res": 2}},
-                "train": {"batch_size": 16, "lr_g": 2e-4, "lr_d": 4e-4, "beta1": 0.5, "beta2": 0.999},
-            },
-            steps={"quick": 800, "full": 2000},
             paper=("StarGAN CelebA",),
             dry_data={"name": "fake", "classes": [0, 1, 2]},
         ),
-        Task(
+        _task(
+            "srgan",
+            quick=300,
             name="srgan",
             title="SRGAN 4× super-resolution 16 → 64 px, scikit-image photo tiles",
-            config={
-                "data": {"name": "photo_tiles", "image_size": 64, "channels": 1, "val_fraction": VAL_FRACTION},
-                "model": {"family": "srgan", "ngf": 16, "ndf": 8, "g_kwargs": {"n_blocks": 4}},
-                "train": {"batch_size": 16, "lr_g": 5e-4, "lr_d": 2e-4, "beta1": 0.9},
-                "eval": {"num_samples": 535},
-            },
-            steps={"quick": 300, "full": 600},
             paper=("SRGAN DIV2K",),
             paired=True,
             dry_data={"name": "fake_sr"},
@@ -199,6 +209,7 @@ def paper_ratios(task: str) -> dict[float, list[float]]:
 
 
 __all__ = [
+    "CONFIGS",
     "PAPER_TABLE2",
     "TABLE2_SPARSITIES",
     "TASKS",
@@ -207,4 +218,6 @@ __all__ = [
     "paper_ratios",
     "select_tasks",
     "task_for_family",
+    "teacher_config",
+    "teacher_steps",
 ]

@@ -42,7 +42,6 @@ class Method:
     """
 
     name: ClassVar[str] = ""
-    row: ClassVar[str] = ""
     g_init: ClassVar[str] = "orig"
     d_init: ClassVar[str] = "orig"
     schedule: ClassVar[str | None] = None

@@ -10,7 +10,6 @@ class Dense(Method):
     """Row a: random init, standard adversarial training, no pruning; also how teachers are trained."""
 
     name = "dense"
-    row = "a"
     g_init = "random"
     d_init = "random"
     prunes = False

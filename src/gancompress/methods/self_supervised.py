@@ -75,7 +75,6 @@ class SelfSupervised(Method):
     """
 
     name = "self_supervised"
-    row = "b"
 
     def generator_step(self, batch: Batch) -> dict[str, Any]:
         cfg, loss = self.cfg, self.loss

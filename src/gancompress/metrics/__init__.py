@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from torch import Tensor
 
@@ -49,23 +48,8 @@ from gancompress.metrics.prd import (
 )
 from gancompress.metrics.psnr_ssim import ssim, ssim_per_image
 from gancompress.metrics.real_cache import cached_real, real_key, real_stats
-from gancompress.registry import Registry
 
 logger = logging.getLogger(__name__)
-
-METRICS: Registry[Any] = Registry("metric")
-METRICS.add("fid", FID)
-METRICS.add("kid", KID)
-METRICS.add("psnr", psnr)
-METRICS.add("fidelity", fidelity)
-METRICS.add("class_coverage", class_coverage)
-METRICS.add("class_kl", class_kl)
-METRICS.add("precision", precision)
-METRICS.add("recall", recall)
-METRICS.add("density", density)
-METRICS.add("coverage", coverage)
-METRICS.add("ssim", ssim)
-METRICS.add("diversity", intra_class_diversity)
 
 #: Direction of every scalar this package reports (for reports and "better than teacher" checks).
 HIGHER_IS_BETTER: dict[str, bool] = {
@@ -175,7 +159,6 @@ __all__ = [
     "HIGHER_IS_BETTER",
     "IMAGE_METRICS",
     "KID",
-    "METRICS",
     "PRDC",
     "DomainExtractor",
     "FeatureExtractor",

@@ -4,12 +4,12 @@ teachers shared by tasks.
 
 from __future__ import annotations
 
-import argparse
 import logging
 
 import pytest
 
 from gancompress.errors import UserError
+from gancompress.experiments.settings import ReproduceSettings
 from gancompress.experiments.sweeps.run import plan_points
 from gancompress.experiments.tasks import TASKS, get_task, select_tasks
 
@@ -21,16 +21,15 @@ def test_select_tasks_validates_and_keeps_registry_order() -> None:
 
 
 def test_granularity_plan_skips_sparsities_without_an_nm_pattern() -> None:
-    args = argparse.Namespace(tasks="dcgan", granularities="element,nm,filter", sparsities="0.5,0.9")
+    args = ReproduceSettings(tasks="dcgan", granularities="element,nm,filter", sparsities="0.5,0.9")
     tasks, points = plan_points("granularity", args, [0])
     assert tasks == ["dcgan"]
     assert points == [["element", 0.5], ["nm:2:4", 0.5], ["filter", 0.5], ["element", 0.9], ["filter", 0.9]]
-    args = argparse.Namespace(tasks=None, granularities=None, sparsities=None)
+    args = ReproduceSettings(tasks=None, granularities=None, sparsities=None)
     tasks, points = plan_points("table2", args, [0])
     element = [["element", s] for s in (0.25, 0.5, 0.75, 0.9)]
     assert tasks == list(TASKS) and points == [*element, ["control", 0.0]]  # the same-budget dense control last
-    args.no_control = True
-    assert plan_points("table2", args, [0])[1] == element
+    assert plan_points("table2", ReproduceSettings(no_control=True), [0])[1] == element
 
 
 def test_a_given_teacher_serves_every_task_sharing_it(caplog: pytest.LogCaptureFixture) -> None:

@@ -9,10 +9,10 @@ from gancompress.experiments.table1.run import PROFILES, plan_cells
 
 
 def test_profiles_and_cell_plan() -> None:
-    assert PROFILES["full"]["teacher_steps"] == 3000 and PROFILES["full"]["num_samples"] == 2000
+    assert PROFILES["full"].teacher_steps == 3000 and PROFILES["full"].num_samples == 2000
     # the paper's 10 % beside ours in every profile (pre-registered protocol, docs/method.md §7)
-    assert PROFILES["full"]["budget_fractions"] == PROFILES["quick"]["budget_fractions"] == (0.1, 0.2)
-    assert PROFILES["quick"]["seeds"] == 1
+    assert PROFILES["full"].budget_fractions == PROFILES["quick"].budget_fractions == (0.1, 0.2)
+    assert PROFILES["quick"].seeds == 1
     cells = plan_cells(["dense", "lit"], ["sample"], [0, 1], control=True)
     names = [c.name for c in cells]
     assert names == ["dense", "lit", "self_supervised[sample]", CONTROL_NAME] * 2  # seed-major

@@ -12,7 +12,6 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import logging
 import tempfile
 from datetime import UTC, datetime
@@ -22,10 +21,13 @@ from typing import Any
 from gancompress.config import override
 from gancompress.errors import UserError
 from gancompress.experiments.cellpool import run_pool
+from gancompress.experiments.profile import pick
+from gancompress.experiments.settings import ReproduceSettings
 from gancompress.experiments.sweeps.latency import measure_latency
 from gancompress.experiments.sweeps.report import write_sweep_report
 from gancompress.experiments.sweeps.sweep import (
     CONTROL,
+    PROFILE_KEYS,
     PROFILES,
     Point,
     Sweep,
@@ -75,16 +77,16 @@ def _teachers(text: str | None) -> dict[str, str]:
     return out
 
 
-def plan_points(kind: str, args: argparse.Namespace, seeds: list[int]) -> tuple[list[str], list[list[Any]]]:
+def plan_points(kind: str, opts: ReproduceSettings, seeds: list[int]) -> tuple[list[str], list[list[Any]]]:
     """(tasks, [[granularity, sparsity], …]) of a sweep."""
-    names = args.tasks.split(",") if args.tasks else DEFAULT_TASKS[kind]
+    names = opts.tasks.split(",") if opts.tasks else DEFAULT_TASKS[kind]
     tasks = [t.name for t in select_tasks(names)]
     if kind == "table2":
-        points = [["element", s] for s in _floats(args.sparsities, TABLE2_SPARSITIES[1:])]
-        return tasks, points + ([] if getattr(args, "no_control", False) else [[CONTROL, 0.0]])
-    grans = [g.strip() for g in args.granularities.split(",")] if args.granularities else list(GRANULARITIES)
+        points = [["element", s] for s in _floats(opts.sparsities, TABLE2_SPARSITIES[1:])]
+        return tasks, points + ([] if opts.no_control else [[CONTROL, 0.0]])
+    grans = [g.strip() for g in opts.granularities.split(",")] if opts.granularities else list(GRANULARITIES)
     points: list[list[Any]] = []
-    for s in _floats(args.sparsities, SPARSITIES):
+    for s in _floats(opts.sparsities, SPARSITIES):
         for g in grans:
             if g in ("nm", "n:m"):  # N:M has a fixed sparsity: the N:4 pattern with exactly s zeros, if one exists
                 pattern = nm_for(s)
@@ -95,45 +97,46 @@ def plan_points(kind: str, args: argparse.Namespace, seeds: list[int]) -> tuple[
     return tasks, points
 
 
-def _check_overrides(tasks: list[str], points: list[list[Any]], overrides: list[str], args: argparse.Namespace) -> None:
+def _check_overrides(tasks: list[str], points: list[list[Any]], overrides: list[str], opts: ReproduceSettings) -> None:
     """Bad ``--set`` keys / values, or a prune policy a planned granularity refuses, fail before anything runs."""
     for name in tasks:
-        cfg = override(get_task(name).run_config(args.profile, dry_run=bool(args.dry_run)), overrides)
+        cfg = override(get_task(name).run_config(opts.profile, dry_run=opts.run.dry_run), overrides)
         for granularity, _ in points:
             if granularity == CONTROL:
                 continue
             check_fixed(make_granularity(granularity), cfg.prune.scope, cfg.prune.layer_sparsity)
 
 
-def run_sweep(kind: str, args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
-    """Run (or ``--resume``) a ``table2`` / ``granularity`` sweep into ``args.out``; (results, report.md, .html)."""
+def run_sweep(kind: str, opts: ReproduceSettings) -> tuple[dict[str, Any], Path, Path]:
+    """Run (or ``--resume``) a ``table2`` / ``granularity`` sweep into ``opts.out``; (results, report.md, .html)."""
+    ro = opts.run
     out = (
-        Path(args.out)
-        if args.out
-        else Path(tempfile.mkdtemp(prefix="gancompress-dry-") if args.dry_run else f"runs/{kind}")
+        Path(opts.out)
+        if opts.out
+        else Path(tempfile.mkdtemp(prefix="gancompress-dry-") if ro.dry_run else f"runs/{kind}")
     )
-    jobs = 1 if args.jobs is None else int(args.jobs)
+    jobs = 1 if opts.jobs is None else int(opts.jobs)
     if jobs < 1:
         raise UserError(f"--jobs must be >= 1, got {jobs}")
-    given = _teachers(args.teacher)  # validated before anything is written
-    resume = bool(args.resume and (out / "results.json").is_file())
+    given = _teachers(opts.teacher)  # validated before anything is written
+    resume = bool(opts.resume and (out / "results.json").is_file())
     if resume:
         results = read_json(out / "results.json")
         if results.get("kind") != kind:
             raise UserError(f"{out}/results.json is not a reproduce {kind} result; use another --out")
     else:
-        profile = {"name": args.profile, **PROFILES[args.profile]}
-        if args.budget_fraction is not None:
-            profile["budget_fraction"] = args.budget_fraction
-        if args.num_samples:
-            profile["num_samples"] = args.num_samples
-        seeds = list(range(args.seed or 0, (args.seed or 0) + (args.seeds or profile["seeds"])))
-        tasks, points = plan_points(kind, args, seeds)
-        overrides = list(getattr(args, "overrides", []) or [])
-        if args.dry_run:  # synthetic data (each task's dry_data), a few steps, tiny widths: checks the wiring
+        profile = pick(PROFILES, opts.profile).record(*PROFILE_KEYS)
+        if opts.budget_fraction is not None:
+            profile["budget_fraction"] = opts.budget_fraction
+        if ro.num_samples:
+            profile["num_samples"] = ro.num_samples
+        seeds = list(range(ro.seed or 0, (ro.seed or 0) + (opts.seeds or profile["seeds"])))
+        tasks, points = plan_points(kind, opts, seeds)
+        overrides = list(ro.overrides)
+        if ro.dry_run:  # synthetic data (each task's dry_data), a few steps, tiny widths: checks the wiring
             profile["dry_run"] = True
             overrides += ["train.steps=4", "eval.num_samples=64", "model.ngf=8", "model.ndf=8"]
-        _check_overrides(tasks, points, overrides, args)
+        _check_overrides(tasks, points, overrides, opts)
         results = {
             "kind": kind,
             "title": "Table 2 reproduction (element sparsity)" if kind == "table2" else "Granularity study",
@@ -141,25 +144,25 @@ def run_sweep(kind: str, args: argparse.Namespace) -> tuple[dict[str, Any], Path
             "profile": profile,
             "plan": {
                 "tasks": tasks, "points": points, "seeds": seeds, "overrides": overrides,
-                "device": args.device or "cpu", "filter_importance": args.filter_importance,
-                "latency": kind == "granularity" and not args.no_latency,
+                "device": ro.device or "cpu", "filter_importance": opts.filter_importance,
+                "latency": kind == "granularity" and not opts.no_latency,
             },
-            "env": env_info(seeds[0], args.device or "cpu"),
+            "env": env_info(seeds[0], ro.device or "cpu"),
             "tasks": {},
         }  # fmt: skip
     plan = results["plan"]
-    if resume and kind == "table2" and not args.no_control and [CONTROL, 0.0] not in plan["points"]:
+    if resume and kind == "table2" and not opts.no_control and [CONTROL, 0.0] not in plan["points"]:
         plan["points"].append([CONTROL, 0.0])  # a run from before the control column gains it (--no-control: not)
         log.info("adding the same-budget dense control to the plan")
     # latency is measured after training: a resumed run may add it later, on a quieter machine (--no-latency first)
-    plan["latency"] = kind == "granularity" and not args.no_latency
+    plan["latency"] = kind == "granularity" and not opts.no_latency
     for name in plan["tasks"]:
         t = get_task(name)
         results["tasks"].setdefault(name, {
             "title": t.title, "family": t.config["model"]["family"], "paper": list(t.paper), "paired": t.paired,
             "paper_ratios": {str(s): r for s, r in paper_ratios(name).items()}, "cells": {},
         })  # fmt: skip
-    run = RunDir(out, resume=args.resume, overwrite=args.overwrite)
+    run = RunDir(out, resume=opts.resume, overwrite=opts.overwrite)
     sweep = Sweep(results, run.path)
     results["timing"]["jobs"] = jobs
     _teacher_phase(sweep, given, jobs)
@@ -187,7 +190,7 @@ def run_sweep(kind: str, args: argparse.Namespace) -> tuple[dict[str, Any], Path
     if plan.get("latency"):
         for name in plan["tasks"]:
             if not results.get("latency", {}).get(name):
-                results.setdefault("latency", {})[name] = measure_latency(sweep, name, rounds=args.latency_rounds)
+                results.setdefault("latency", {})[name] = measure_latency(sweep, name, rounds=opts.latency_rounds)
                 sweep.save()
     sweep.save()
     md, html = write_sweep_report(results, run.path)

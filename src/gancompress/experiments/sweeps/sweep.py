@@ -24,6 +24,7 @@ from gancompress.api import compress, gan_info, load_gan, save, train_teacher
 from gancompress.config import RunCfg, override, to_dict
 from gancompress.data import load_dataset
 from gancompress.evaluate import Evaluator
+from gancompress.experiments.profile import Profile
 from gancompress.experiments.table1.results import CONTROL_VARIANT
 from gancompress.experiments.tasks import Task, get_task
 from gancompress.experiments.variants import apply_variant
@@ -35,13 +36,15 @@ from gancompress.rundir import RunDir
 
 log = logging.getLogger(__name__)
 
-PROFILES: dict[str, dict[str, Any]] = {
+PROFILES = {
     # quick: every task's teacher shortened (tasks.py ``steps["quick"]``), 1 seed, 1,000 samples per score.
-    "quick": {"budget_fraction": 0.2, "num_samples": 1000, "seeds": 1},
+    "quick": Profile("quick", budget_fractions=(0.2,), num_samples=1000, seeds=1),
     # full: the teacher configs' own length; a longer compression budget (the filter study,
     # docs/results.md "Smaller and faster": 50 % of the teacher's steps is what recovers structured pruning).
-    "full": {"budget_fraction": 0.5, "num_samples": 2000, "seeds": 1},
+    "full": Profile("full", budget_fractions=(0.5,), num_samples=2000, seeds=1),
 }
+#: what results.json records of the profile (teacher steps: each task's own, tasks.py)
+PROFILE_KEYS = ("name", "budget_fraction", "num_samples", "seeds")
 
 
 @dataclass(frozen=True)
@@ -223,4 +226,4 @@ def worker_point(p: Point) -> dict[str, Any]:
     return _WORKER.run_point(p)
 
 
-__all__ = ["PROFILES", "Point", "Sweep", "TaskState", "nm_for"]
+__all__ = ["PROFILES", "PROFILE_KEYS", "Point", "Sweep", "TaskState", "nm_for"]

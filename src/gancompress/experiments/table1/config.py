@@ -1,13 +1,12 @@
 """Resolved run config and budgets of ``gancompress reproduce table1`` (profiles, teacher, family task).
 
 Example:
-    >>> PROFILES["quick"]["teacher_steps"], PROFILES["full"]["seeds"], PROFILES["full"]["budget_fractions"]
+    >>> PROFILES["quick"].teacher_steps, PROFILES["full"].seeds, PROFILES["full"].budget_fractions
     (600, 3, (0.1, 0.2))
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +15,8 @@ from typing import Any
 from gancompress.config import RunCfg, apply_dict
 from gancompress.data import fashion_mnist_available
 from gancompress.errors import UserError
+from gancompress.experiments.profile import Profile, pick
+from gancompress.experiments.settings import ReproduceSettings
 from gancompress.experiments.tasks import VAL_FRACTION, task_for_family
 from gancompress.options import resolve_config
 from gancompress.rundir import run_config
@@ -27,29 +28,31 @@ log = logging.getLogger(__name__)
 # 3,000-step teacher); 20 % is the budget the demo uses — both are reported, neither replaces the other.
 # quick: the whole table (15 rows, 1 seed) in ≤ 15 min on 2 CPU cores — a 600-step teacher on 12k Fashion-MNIST
 # images, 1,000 samples per score. full: demo scale, 3 seeds (≥ 3 seeds before claiming an ordering).
-PROFILES: dict[str, dict[str, Any]] = {
-    "quick": {"teacher_steps": 600, "budget_fractions": (0.1, 0.2), "num_samples": 1000, "limit": 12000, "seeds": 1},
-    "full": {"teacher_steps": 3000, "budget_fractions": (0.1, 0.2), "num_samples": 2000, "limit": None, "seeds": 3},
+PROFILES = {
+    "quick": Profile("quick", teacher_steps=600, budget_fractions=(0.1, 0.2), num_samples=1000, limit=12000, seeds=1),
+    "full": Profile("full", teacher_steps=3000, budget_fractions=(0.1, 0.2), num_samples=2000, limit=None, seeds=3),
 }
+#: what config.json / results.json record of the profile
+PROFILE_KEYS = ("name", "teacher_steps", "budget_fractions", "num_samples", "limit", "seeds")
 LOG_EVERY = 20
 
 
-def table1_config(args: argparse.Namespace) -> tuple[RunCfg, dict[str, Any]]:
+def table1_config(opts: ReproduceSettings) -> tuple[RunCfg, dict[str, Any]]:
     """Resolve the run config (profile defaults ← teacher's data/model ← flags) and the profile dict."""
-    profile = {"name": args.profile, **PROFILES[args.profile]}
-    base, task = RunCfg(), None
-    if args.teacher:
-        tcfg = run_config(args.teacher) if (Path(args.teacher) / "config.json").is_file() else RunCfg()
+    profile = pick(PROFILES, opts.profile).record(*PROFILE_KEYS)
+    base, task, run = RunCfg(), None, opts.run
+    if opts.teacher:
+        tcfg = run_config(opts.teacher) if (Path(opts.teacher) / "config.json").is_file() else RunCfg()
         # the teacher's data, widths and optimiser (StarGAN's D runs at twice G's rate); budgets from the profile
         base = replace(base, data=tcfg.data, model=tcfg.model, seed=tcfg.seed, train=tcfg.train)
-    elif args.family and args.family != "dcgan" and not args.config:
+    elif run.family and run.family != "dcgan" and not run.config:
         # another family: its Table 2 task (tasks.py) is the teacher config — data, widths, optimiser; the profile
         # keeps the budgets. E.g. --family stargan: sandal / sneaker / ankle boot, WGAN-GP (docs/method.md §6).
-        task = task_for_family(args.family)
-        base = task.run_config(args.profile, dry_run=bool(args.dry_run))
-        profile["teacher_steps"] = task.steps[args.profile]
-    elif not args.data:
-        if fashion_mnist_available(args.data_dir):
+        task = task_for_family(run.family)
+        base = task.run_config(opts.profile, dry_run=run.dry_run)
+        profile["teacher_steps"] = task.steps[opts.profile]
+    elif not run.data:
+        if fashion_mnist_available(run.data_dir):
             base = replace(
                 base, data=replace(base.data, name="fashion_mnist", limit=profile["limit"], val_fraction=VAL_FRACTION)
             )
@@ -67,30 +70,30 @@ def table1_config(args: argparse.Namespace) -> tuple[RunCfg, dict[str, Any]]:
         ),
         eval=replace(base.eval, num_samples=profile["num_samples"]),
     )
-    cfg = resolve_config(args, base)
-    if task is not None and args.dry_run:  # --dry-run's synthetic stand-in must keep the family's data shape
+    cfg = resolve_config(run, base)
+    if task is not None and run.dry_run:  # --dry-run's synthetic stand-in must keep the family's data shape
         cfg = apply_dict(cfg, {"data": task.dry_data})
-    if args.teacher_steps:  # after --dry-run's 2 steps, so tests can ask for a few more
-        cfg = replace(cfg, train=replace(cfg.train, steps=args.teacher_steps))
-    fractions = budget_fractions(args)
+    if opts.teacher_steps:  # after --dry-run's 2 steps, so tests can ask for a few more
+        cfg = replace(cfg, train=replace(cfg.train, steps=opts.teacher_steps))
+    fractions = budget_fractions(opts)
     if fractions:
         profile["budget_fractions"] = fractions
     profile["budget_fractions"] = [float(f) for f in profile["budget_fractions"]]
     cfg = replace(cfg, train=replace(cfg.train, budget_fraction=profile["budget_fractions"][0]))
     profile["teacher_steps"] = int(cfg.train.steps)
-    profile["seeds"] = args.seeds or profile["seeds"]
+    profile["seeds"] = opts.seeds or profile["seeds"]
     return cfg, profile
 
 
-def budget_fractions(args: argparse.Namespace) -> list[float] | None:
+def budget_fractions(opts: ReproduceSettings) -> list[float] | None:
     """``--budget-fractions 0.1,0.2`` (or the single ``--budget-fraction``) as a list; ``None`` when neither is set.
 
     Raises:
         UserError: a value that is not a number in (0, 1].
     """
-    raw = getattr(args, "budget_fractions", None)
-    if raw is None and getattr(args, "budget_fraction", None) is not None:
-        raw = str(args.budget_fraction)
+    raw = opts.budget_fractions
+    if raw is None and opts.budget_fraction is not None:
+        raw = str(opts.budget_fraction)
     if raw is None:
         return None
     out: list[float] = []
@@ -106,4 +109,4 @@ def budget_fractions(args: argparse.Namespace) -> list[float] | None:
     return out or None
 
 
-__all__ = ["LOG_EVERY", "PROFILES", "budget_fractions", "table1_config"]
+__all__ = ["LOG_EVERY", "PROFILES", "PROFILE_KEYS", "budget_fractions", "table1_config"]

@@ -14,7 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import tempfile
@@ -35,6 +34,7 @@ from gancompress.evaluate import Evaluator
 from gancompress.experiments.cellpool import run_pool
 from gancompress.experiments.demo import CURVE_KEYS
 from gancompress.experiments.known_bad import known_bad
+from gancompress.experiments.settings import ReproduceSettings
 from gancompress.experiments.table1.config import PROFILES, budget_fractions, table1_config
 from gancompress.experiments.table1.report import write_table1_report
 from gancompress.experiments.table1.results import CONTROL_VARIANT, cell_done, find_row, new_row, refresh, row_name
@@ -326,13 +326,13 @@ def _label(cell: Cell) -> str:
     return f"{cell.name} seed {cell.seed}"
 
 
-def run_table1(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
-    """Run (or ``--resume``) the whole table into ``args.out``; returns (results, report.md, report.html)."""
-    if args.out:
-        out = Path(args.out)
+def run_table1(opts: ReproduceSettings) -> tuple[dict[str, Any], Path, Path]:
+    """Run (or ``--resume``) the whole table into ``opts.out``; returns (results, report.md, report.html)."""
+    if opts.out:
+        out = Path(opts.out)
     else:  # like every command: --dry-run without --out writes to a fresh temporary directory
-        out = Path(tempfile.mkdtemp(prefix="gancompress-dry-")) if args.dry_run else Path("runs/table1")
-    resume = bool(args.resume and (out / "results.json").is_file())
+        out = Path(tempfile.mkdtemp(prefix="gancompress-dry-")) if opts.run.dry_run else Path("runs/table1")
+    resume = bool(opts.resume and (out / "results.json").is_file())
     if resume:
         results = read_json(out / "results.json")
         if results.get("kind") != "table1":
@@ -341,26 +341,26 @@ def run_table1(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
         profile = results["profile"]
         log.info("resume: the run keeps its own config (%s profile); finished cells are skipped", profile["name"])
     else:
-        cfg, profile = table1_config(args)
+        cfg, profile = table1_config(opts)
     plan = dict(results["plan"]) if resume else {}
-    rows = select_rows(args.methods.split(",") if args.methods else plan.get("methods"))
-    variants = check_variants(args.variants.split(",")) if args.variants else plan.get("variants", [])
-    n_seeds = args.seeds or (len(plan["seeds"]) if resume else profile["seeds"])
+    rows = select_rows(opts.methods.split(",") if opts.methods else plan.get("methods"))
+    variants = check_variants(opts.variants.split(",")) if opts.variants else plan.get("variants", [])
+    n_seeds = opts.seeds or (len(plan["seeds"]) if resume else profile["seeds"])
     if n_seeds < 1:
         raise UserError(f"--seeds must be >= 1, got {n_seeds}")
-    if getattr(args, "jobs", 1) is not None and getattr(args, "jobs", 1) < 1:
-        raise UserError(f"--jobs must be >= 1, got {args.jobs}")
-    budgets = budget_fractions(args) or plan.get("budgets") or profile.get("budget_fractions")
+    if opts.jobs is not None and opts.jobs < 1:
+        raise UserError(f"--jobs must be >= 1, got {opts.jobs}")
+    budgets = budget_fractions(opts) or plan.get("budgets") or profile.get("budget_fractions")
     if budgets is None:  # a run written before budgets were planned: its single budget
         budgets = [profile.get("budget_fraction", cfg.train.budget_fraction)]
     plan = {
         "methods": [r.method for r in rows],
         "variants": variants,
         "seeds": [cfg.seed + i for i in range(n_seeds)],
-        "control": not args.no_control,
+        "control": not opts.no_control,
         "budgets": [float(b) for b in budgets],
     }
-    run = RunDir(out, resume=args.resume, overwrite=args.overwrite)
+    run = RunDir(out, resume=opts.resume, overwrite=opts.overwrite)
     if not resume:
         run.write_json("config.json", {**to_dict(cfg), "profile": profile})
         run.write_json("env.json", env_info(cfg.seed, cfg.device))
@@ -372,19 +372,19 @@ def run_table1(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Path]:
             "config": to_dict(cfg),
             "profile": profile,
             "env": env_info(cfg.seed, cfg.device),
-            "dry_run": bool(args.dry_run),  # reports then draw no conclusions (protocol.DRY_RUN_NOTE)
+            "dry_run": opts.run.dry_run,  # reports then draw no conclusions (protocol.DRY_RUN_NOTE)
             "models": [],
         }
     results["plan"] = plan
     job = Table1Job(cfg, profile, run.path, results)
     results["evaluator"] = job.evaluator.info
-    job.teacher(args.teacher)
+    job.teacher(opts.teacher)
     cells = plan_cells(plan["methods"], variants, plan["seeds"], plan["control"], plan["budgets"])
     todo = [c for c in cells if not cell_done(results, c.name, c.seed)]
     log.info("%d cells planned, %d to run (%d finished)", len(cells), len(todo), len(cells) - len(todo))
     for cell in cells:  # rows in plan order, whichever cell finishes first
         job.add_row(cell)
-    jobs = max(1, int(getattr(args, "jobs", 1) or 1))
+    jobs = max(1, int(opts.jobs or 1))
     results["timing"]["jobs"] = jobs
     if jobs == 1:
         for i, cell in enumerate(todo, 1):

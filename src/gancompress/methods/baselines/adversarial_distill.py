@@ -19,7 +19,6 @@ class AdversarialDistill(Method):
     """Row j: random G; random D trained on G_O(x) ("real") vs G_C(x) (fake), same x; G's loss = fool that D."""
 
     name = "adversarial_distill"
-    row = "j"
     g_init = "random"
     d_init = "random"
     budget = "full"  # docs/method.md §4: rows from random init get the teacher's full budget

@@ -14,6 +14,5 @@ class AgpFinetune(Method):
     """Row e: g_comp from G_O, AGP; random D trained with its own objective; standard GAN loss on g_comp."""
 
     name = "agp_finetune"
-    row = "e"
     d_init = "random"
     schedule = "agp"

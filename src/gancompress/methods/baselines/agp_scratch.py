@@ -13,7 +13,6 @@ class AgpScratch(Method):
     """Row f: random G pruned with AGP, random D trained, standard GAN loss, full teacher budget."""
 
     name = "agp_scratch"
-    row = "f"
     g_init = "random"
     d_init = "random"
     schedule = "agp"

@@ -15,7 +15,6 @@ class DistillFixedD(Distill):
     train mode it was trained in; loss = adversarial via D_O + mean |G_C(x) − G_O(x)|."""
 
     name = "distill_fixed_d"
-    row = "i"
     schedule = "one_shot"
     d_init = "orig"
     # Table 1: D_O **frozen** — no D step. It keeps judging with batch statistics, as it learned to: in eval mode a

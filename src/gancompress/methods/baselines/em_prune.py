@@ -44,7 +44,6 @@ class EmPrune(Method):
     """
 
     name = "em_prune"
-    row = "m"
     schedule = "one_shot"
     prunes_d = True
     mask_g_grads = False

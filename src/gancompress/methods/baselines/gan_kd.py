@@ -15,7 +15,6 @@ class GanKD(Distill):
     """Row k: g_comp from G_O pruned with AGP; random D trained; loss = Σ w·l_C + MSE(G_C(x), G_O(x))."""
 
     name = "gan_kd"
-    row = "k"
     # DECISION: Table 1 says only "pruned"; AGP, the schedule of our own method (row b), so the row differs from b in
     # the loss and the D alone.
     schedule = "agp"

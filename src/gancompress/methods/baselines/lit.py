@@ -29,7 +29,6 @@ class Lit(Method):
     """
 
     name = "lit"
-    row = "l"
     # DECISION: Table 1 says only "pruned"; AGP, the schedule of our own method (row b).
     schedule = "agp"
     # DECISION: D_O is bound but frozen (no D step; train mode, buffers restored) and never enters the loss; keeping it

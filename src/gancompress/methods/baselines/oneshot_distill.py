@@ -14,7 +14,6 @@ class OneshotDistill(Distill):
     """Row g: g_comp from G_O pruned one-shot; no D; loss = mean |G_C(x) − G_O(x)| (logged ``g/distill``)."""
 
     name = "oneshot_distill"
-    row = "g"
     schedule = "one_shot"
     d_init = "none"
     adversarial = False

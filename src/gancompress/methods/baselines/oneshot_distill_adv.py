@@ -15,7 +15,6 @@ class OneshotDistillAdv(Distill):
     """Row h: g_comp from G_O pruned one-shot; D_O trained; loss = Σ w·l_C + mean |G_C(x) − G_O(x)|."""
 
     name = "oneshot_distill_adv"
-    row = "h"
     schedule = "one_shot"
     d_init = "orig"
     adversarial = True

@@ -10,5 +10,4 @@ class OneshotFinetune(Method):
     """Row d: g_comp from G_O pruned one-shot to the final sparsity; D_O trained; standard GAN loss on g_comp."""
 
     name = "oneshot_finetune"
-    row = "d"
     schedule = "one_shot"

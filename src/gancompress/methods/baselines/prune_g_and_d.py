@@ -15,5 +15,4 @@ class PruneGAndD(SelfSupervised):
     """Row n: g_comp from G_O with AGP; D_O fine-tuned and pruned with AGP to the same sparsity; G loss = Eq. 9."""
 
     name = "prune_g_and_d"
-    row = "n"
     prunes_d = True  # the loop updates D's masks with g_comp's schedule (AGP on D too), masks D's grads

@@ -113,7 +113,6 @@ class SmallDenseScratch(Method):
     """Row c: narrower dense G (random init), random D, standard GAN loss, full teacher budget, no pruning."""
 
     name = "small_dense_scratch"
-    row = "c"
     g_init = "random"  # the pipeline re-initialises the fresh narrow net as at teacher training
     d_init = "random"
     prunes = False  # compressed by width, not by masks

@@ -15,5 +15,4 @@ class SmallDenseScratchTrainedD(SmallDenseScratch):
     """Row c′: narrower dense G from random init, D_O fine-tuned with its own objective, standard GAN loss."""
 
     name = "small_dense_scratch_trained_d"
-    row = "c′"
     d_init = "orig"  # the rebuttal's row: the pretrained D is what the paper argues matters (docs/method.md §7)
