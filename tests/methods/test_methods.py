@@ -483,3 +483,25 @@ def test_filter_pruned_discriminator_keeps_its_output_layer(data: gc.ImageDatase
         keep = mod.weight_mask.flatten(1).any(1)
         assert 0 < int(keep.sum()) < keep.numel()  # whole filters pruned
     assert all(math.isfinite(v) for row in res.train.history for v in row.values())
+
+
+# ------------------------------------------------------------------ an option the method does not read is warned
+def test_an_option_the_method_ignores_is_warned_about(caplog) -> None:
+    import logging
+
+    from gancompress.config import MethodCfg
+    from gancompress.methods import create_method
+
+    with caplog.at_level(logging.WARNING, logger="gancompress.methods.base"):
+        create_method(MethodCfg(name="oneshot_finetune", lam=1.0, anchor=0.5))
+    text = [r.getMessage() for r in caplog.records]
+    assert any("method.lam = 1.0 has no effect: oneshot_finetune does not read it" in t for t in text), text
+    assert any("method.anchor = 0.5 has no effect" in t for t in text), text
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="gancompress.methods.base"):
+        create_method(MethodCfg(name="self_supervised", lam=1.0, anchor=0.5, reduction="sample"))
+        create_method(MethodCfg(name="prune_g_and_d", lam=0.25))  # inherits row b's options
+        create_method(MethodCfg(name="em_prune", distance="squared"))
+        create_method(MethodCfg(name="dense"))  # defaults: nothing to say
+    assert caplog.records == []

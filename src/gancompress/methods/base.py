@@ -8,6 +8,8 @@ named terms (``"g/gen"``, ``"d/real"``, …) that are logged exactly as returned
 from __future__ import annotations
 
 import copy
+import dataclasses
+import logging
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -23,6 +25,8 @@ from gancompress.registry import Registry
 if TYPE_CHECKING:
     from gancompress.pruning import MaskSet
 
+log = logging.getLogger(__name__)
+
 
 class Method:
     """Base strategy. Class attributes declare how ``compress`` prepares the networks (docs/method.md §4 table).
@@ -36,6 +40,8 @@ class Method:
     keeps the train mode it was trained in: D_O as a fixed judge (rows i, l; docs/decisions.md "Normalisation mode").
     ``prunes_d``: D gets its own masks at the same sparsity, granularity and schedule as g_comp (rows m, n).
     ``mask_g_grads``: ``False`` lets pruned weights of g_comp keep receiving gradients (row m's regrowth).
+    ``options``: the ``MethodCfg`` fields (besides ``name``) the method reads; another field set away from its default
+    is warned about, since it would silently change nothing.
 
     Optional hooks the pipeline / loop call: :meth:`build_generator` (g_comp's starting module, e.g. a narrower
     dense net for row c) and :meth:`after_optimizer_step` (after G's optimizer step, before masks are re-applied).
@@ -50,9 +56,15 @@ class Method:
     train_d: ClassVar[bool] = True
     prunes_d: ClassVar[bool] = False
     mask_g_grads: ClassVar[bool] = True
+    options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, cfg: MethodCfg | None = None) -> None:
         self.cfg = cfg or MethodCfg(name=self.name or "self_supervised")
+        for key in unread_options(self.cfg, self.options):
+            log.warning(
+                "method.%s = %r has no effect: %s does not read it (its options: %s)",
+                key, getattr(self.cfg, key), self.name or type(self).__name__, ", ".join(self.options) or "none",
+            )  # fmt: skip
         self.g_comp: nn.Module | None = None
         self.g_orig: nn.Module | None = None
         self.d: nn.Module | None = None
@@ -120,3 +132,20 @@ METHODS: Registry[type[Method]] = Registry("method")
 def create_method(cfg: MethodCfg) -> Method:
     """Instantiate the strategy ``cfg.name`` with its options (UserError listing valid names otherwise)."""
     return METHODS.get(cfg.name)(cfg)
+
+
+def unread_options(cfg: MethodCfg, reads: tuple[str, ...]) -> list[str]:
+    """The fields of ``cfg`` set away from their defaults that a method reading ``reads`` ignores.
+
+    Example:
+        >>> unread_options(MethodCfg(name="dense", lam=1.0, anchor=0.0), ())
+        ['lam']
+        >>> unread_options(MethodCfg(lam=1.0), ("lam", "reduction", "distance", "eps", "anchor"))
+        []
+    """
+    default = MethodCfg()
+    return [
+        f.name
+        for f in dataclasses.fields(cfg)
+        if f.name != "name" and f.name not in reads and getattr(cfg, f.name) != getattr(default, f.name)
+    ]

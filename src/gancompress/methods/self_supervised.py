@@ -75,6 +75,7 @@ class SelfSupervised(Method):
     """
 
     name = "self_supervised"
+    options = ("lam", "reduction", "distance", "eps", "anchor")  # Eq. 7–9 and the anchor variant
 
     def generator_step(self, batch: Batch) -> dict[str, Any]:
         cfg, loss = self.cfg, self.loss

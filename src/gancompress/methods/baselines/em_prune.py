@@ -44,6 +44,7 @@ class EmPrune(Method):
     """
 
     name = "em_prune"
+    options = ("reduction", "distance", "eps")  # its L_GC term (Eq. 7) uses the method options
     schedule = "one_shot"
     prunes_d = True
     mask_g_grads = False
