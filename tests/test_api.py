@@ -83,5 +83,5 @@ def test_compress_refuses_unknown_names_listing_the_valid_ones(tiny_gan, kwargs,
 def test_prune_oneshot_refuses_unknown_names(tiny_gan, prune) -> None:
     import gancompress as gc
 
-    with pytest.raises(UserError, match="unknown (granularity|importance) 'nope'; valid values"):
+    with pytest.raises(UserError, match=r"unknown (granularity|importance) 'nope'; valid values"):
         gc.prune_oneshot(tiny_gan[0], gc.PruneCfg(**prune))
