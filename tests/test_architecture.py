@@ -2,7 +2,7 @@
 ``ast`` by studies/import_graph.py) points down, no modules import each other in a cycle, and no private name
 (``from x import _y``) or private module is used outside its own module / package.
 
-    cli → experiments → {api, options} → {training, methods, pruning, families, models, data, metrics, evaluate, export,
+    cli → experiments → api → {training, methods, pruning, families, models, data, metrics, evaluate, export,
     report, checkpoint, rundir} → {config, errors, registry, files, version}
 
 Nothing in the library imports ``experiments`` or ``cli``, and the experiments never see ``argparse``: their entry
@@ -26,7 +26,7 @@ PACKAGE = ROOT / "src" / "gancompress"
 LAYERS = [
     ["__main__", "cli"],
     ["experiments"],
-    ["api", "options", ""],
+    ["api", ""],
     [
         "training", "methods", "pruning", "families", "models", "data", "metrics", "evaluate", "export", "report",
         "checkpoint", "rundir",

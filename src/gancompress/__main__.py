@@ -2,6 +2,6 @@
 
 import sys
 
-from gancompress.cli import main
+from gancompress.cli.main import main
 
 sys.exit(main())

@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from gancompress.cli import main
+from gancompress.cli.main import main
 from tests.clirun import ROOT, gancompress, run_cmd
 
 MODEL = "examples/byo_model.py:build"

@@ -134,7 +134,7 @@ def test_bad_config_files(
 
 
 def assert_bad_input(argv: list[str], capsys: pytest.CaptureFixture[str], fragments: list[str]) -> None:
-    from gancompress.cli import main
+    from gancompress.cli.main import main
 
     capsys.readouterr()
     assert main(argv) == 2

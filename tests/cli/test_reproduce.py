@@ -269,7 +269,7 @@ def test_granularity_sparsity_and_latency(tmp_path: Path, env: dict[str, str]) -
 )
 def test_bad_flags_exit_2_and_write_nothing(tmp_path: Path, capsys, extra: list[str], message: str) -> None:
     """In-process: the flags are refused before any data or model is touched (the CLI tests above use subprocesses)."""
-    from gancompress.cli import main
+    from gancompress.cli.main import main
 
     out = tmp_path / "bad"
     assert main(["reproduce", "granularity", "--dry-run", "--tasks", "dcgan", *extra, "--out", str(out), "-q"]) == 2

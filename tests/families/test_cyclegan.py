@@ -13,7 +13,7 @@ import torch
 
 import gancompress as gc
 from gancompress.api import compress
-from gancompress.cli import main
+from gancompress.cli.main import main
 from gancompress.config import DataCfg, ModelCfg, PruneCfg, RunCfg, TrainCfg, override
 from gancompress.data import InfiniteLoader
 from gancompress.evaluate import Evaluator

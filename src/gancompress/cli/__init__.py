@@ -1,4 +1,4 @@
-"""The ``gancompress`` command line (console script ``gancompress = gancompress.cli:main``; ``python -m gancompress``).
+"""The ``gancompress`` command line (console script ``gancompress.cli.main:main``; ``python -m gancompress``).
 
 - :mod:`~gancompress.cli.main` — the parser and :func:`main` (exit codes, error lines, threads, output guard).
 - one module per subcommand, each ``add_parser(subparsers)`` + ``run(args)``: ``train``, ``prune``, ``compress``,
@@ -8,6 +8,5 @@
   :mod:`~gancompress.cli.outguard` (outputs never overwrite inputs), :mod:`~gancompress.cli.resume` (``--resume``).
 """
 
-from gancompress.cli.main import build_parser, main
-
-__all__ = ["build_parser", "main"]
+# Nothing is imported here: ``cli.main`` imports every subcommand module of this package, so re-exporting ``main``
+# from the package would make the package and its own ``main`` import each other.

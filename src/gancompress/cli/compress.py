@@ -44,10 +44,10 @@ def run(args: argparse.Namespace) -> int:
     from gancompress.cli.teacher import family_name, load_teacher_from_args, loss_for, save_imported_teacher, select
     from gancompress.data import load_dataset
     from gancompress.evaluate import check_evaluable
+    from gancompress.experiments.options import resolve_config
     from gancompress.experiments.same_quality import ratios_to_teacher, scores_table
     from gancompress.families.user import UserModel, check_image_output
     from gancompress.files import read_json
-    from gancompress.options import resolve_config
     from gancompress.report.render import format_table
     from gancompress.training import distributed
 

@@ -49,10 +49,10 @@ def run(args: argparse.Namespace) -> int:
     from gancompress.cli.teacher import recorded_direction, select
     from gancompress.config import to_dict
     from gancompress.errors import UserError
+    from gancompress.experiments.options import resolve_config
     from gancompress.experiments.same_quality import ratios_to_teacher, score_generator, scores_table
     from gancompress.families.user import load_saved
     from gancompress.files import read_json
-    from gancompress.options import resolve_config
     from gancompress.rundir import run_config
 
     results: dict[str, Any] = {}

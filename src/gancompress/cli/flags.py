@@ -78,8 +78,8 @@ S = TypeVar("S")
 
 def settings(cls: type[S], args: argparse.Namespace) -> S:
     """The typed, frozen settings an experiment's entry point takes (``experiments/settings.py``), from the parsed
-    flags: every field of ``cls`` the flags set, and ``run`` (:class:`gancompress.options.RunOptions`)."""
-    from gancompress.options import RunOptions  # here: building the parser must not import torch
+    flags: every field of ``cls`` the flags set, and ``run`` (:class:`gancompress.experiments.options.RunOptions`)."""
+    from gancompress.experiments.options import RunOptions  # here: building the parser must not import torch
 
     values = {f.name: getattr(args, f.name) for f in fields(cls) if f.name != "run" and hasattr(args, f.name)}
     return cls(run=RunOptions.of(args), **values)

@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from gancompress.cli.flags import emit, layer_table
     from gancompress.cli.runs import open_run, start_run
     from gancompress.cli.teacher import family_name, load_teacher_from_args, select
-    from gancompress.options import resolve_config
+    from gancompress.experiments.options import resolve_config
 
     g, d, base, _, teacher_dir = load_teacher_from_args(args)
     cfg = resolve_config(args, base)

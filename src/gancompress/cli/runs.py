@@ -15,8 +15,8 @@ from pathlib import Path
 from gancompress.cli.resume import check_unchanged, recorded_inputs, restore_inputs
 from gancompress.config import RunCfg, to_dict
 from gancompress.errors import UserError
+from gancompress.experiments.options import resolve_config
 from gancompress.files import read_json
-from gancompress.options import resolve_config
 from gancompress.rundir import RunDir, env_info, latest_checkpoint, run_config
 from gancompress.training import distributed
 

@@ -16,11 +16,11 @@ from gancompress.checkpoint import import_state_dict, load_state_dict_checked, s
 from gancompress.config import RunCfg, TrainCfg
 from gancompress.data import load_dataset
 from gancompress.errors import UserError
+from gancompress.experiments.options import resolve_config
 from gancompress.families import GanLoss, get_family
 from gancompress.families.user import USER_FAMILY, build_user_model, load_teacher
 from gancompress.files import read_json
 from gancompress.models import create_model_from_spec
-from gancompress.options import resolve_config
 from gancompress.rundir import RunDir, run_config
 
 log = logging.getLogger("gancompress")

@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from gancompress.cli.flags import emit
     from gancompress.cli.runs import open_run, resume_config, start_run, writer
     from gancompress.data import load_dataset
-    from gancompress.options import resolve_config
+    from gancompress.experiments.options import resolve_config
     from gancompress.training import distributed
 
     cfg = resume_config(args) or resolve_config(args)  # a resumed run keeps its own config

@@ -22,6 +22,7 @@ from gancompress.api import compress, prune_oneshot, save, train_teacher
 from gancompress.config import RunCfg, to_dict
 from gancompress.data import fashion_mnist_available, load_dataset
 from gancompress.evaluate import Evaluator
+from gancompress.experiments.options import resolve_config
 from gancompress.experiments.profile import Profile, pick
 from gancompress.experiments.protocol import DRY_RUN_NOTE, thresholds_note
 from gancompress.experiments.settings import DemoSettings
@@ -29,7 +30,6 @@ from gancompress.experiments.verdict import quality_flag
 from gancompress.families import get_family
 from gancompress.files import write_json
 from gancompress.metrics import HIGHER_IS_BETTER
-from gancompress.options import resolve_config
 from gancompress.report.imagegrid import sample_grid
 from gancompress.report.render import write_report
 from gancompress.rundir import RunDir, env_info

@@ -2,7 +2,7 @@
 
 The experiments never see ``argparse``: ``gancompress demo`` builds a :class:`DemoSettings`, ``gancompress reproduce``
 a :class:`ReproduceSettings`; the part every command shares (config file, ``--set``, seed, device, ``--dry-run``,
-data and the convenience options) is a :class:`gancompress.options.RunOptions`.
+data and the convenience options) is a :class:`gancompress.experiments.options.RunOptions`.
 
 Example:
     >>> s = ReproduceSettings(run=RunOptions(dry_run=True), tasks="dcgan")
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gancompress.options import RunOptions
+from gancompress.experiments.options import RunOptions
 
 
 @dataclass(frozen=True)

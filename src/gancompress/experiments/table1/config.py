@@ -15,10 +15,10 @@ from typing import Any
 from gancompress.config import RunCfg, apply_dict
 from gancompress.data import fashion_mnist_available
 from gancompress.errors import UserError
+from gancompress.experiments.options import resolve_config
 from gancompress.experiments.profile import Profile, pick
 from gancompress.experiments.settings import ReproduceSettings
 from gancompress.experiments.tasks import VAL_FRACTION, task_for_family
-from gancompress.options import resolve_config
 from gancompress.rundir import run_config
 
 log = logging.getLogger(__name__)
