@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gancompress import cli
+from gancompress.cli import main as cli
 
 
 def main_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:

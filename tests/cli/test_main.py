@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gancompress import cli
+from gancompress.cli import main as cli
 from gancompress.config import load_config
 from gancompress.errors import UserError
 from tests.clirun import (
