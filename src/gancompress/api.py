@@ -215,7 +215,8 @@ def compress(
     torch.manual_seed(seed)
 
     teacher = copy.deepcopy(g_orig).to(device)
-    g_comp = strategy.build_generator(g_orig, prune).to(device)  # a copy of g_orig unless the row says otherwise
+    example_orig = loss.sample_input(2, torch.Generator().manual_seed(0), g_device)
+    g_comp = strategy.build_generator(g_orig, prune, example_orig).to(device)  # a copy of g_orig unless the row says
     if strategy.g_init == "random":
         _reinit(g_comp, fam)
     d = None

@@ -98,3 +98,34 @@ def train_steps(model: nn.Module, masks: MaskSet, inputs: torch.Tensor, steps: i
         masks.mask_grads()
         opt.step()
         masks.apply()
+
+
+class Probe(nn.Module):
+    """Every coupling the channel pruner must follow: a Linear → view stem, a residual sum over a grouped conv,
+    GroupNorm (both on a plain and on a concatenated path), a depthwise conv, PixelShuffle and a U-Net-style concat."""
+
+    def __init__(self, w: int = 32) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, w * 4 * 4)
+        self.c1, self.gn = nn.Conv2d(w, w, 3, padding=1), nn.GroupNorm(8, w)
+        self.c2, self.bn2 = nn.Conv2d(w, w, 3, padding=1, groups=4), nn.BatchNorm2d(w)
+        self.dw = nn.Conv2d(w, w, 3, padding=1, groups=w)
+        self.c3, self.ps = nn.Conv2d(w, w * 4, 3, padding=1), nn.PixelShuffle(2)
+        self.c4, self.gn4 = nn.Conv2d(w, w, 3, padding=1), nn.GroupNorm(4, w)
+        self.out = nn.Conv2d(2 * w, 3, 3, padding=1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.fc(z).view(z.shape[0], -1, 4, 4)
+        h = torch.relu(self.gn(self.c1(x)))
+        h = torch.relu(self.bn2(self.c2(h))) + x
+        h = self.dw(h)
+        p = self.ps(self.c3(h))
+        q = torch.relu(self.gn4(self.c4(p)))
+        return torch.tanh(self.out(torch.cat([q, p], 1)))
+
+
+def probe(seed: int = 0) -> Probe:
+    torch.manual_seed(seed)
+    model = Probe()
+    randomise_norms(model)
+    return model

@@ -158,11 +158,11 @@ def test_make_granularity_names() -> None:
     assert make_granularity("filter").name == "filter"
     with pytest.raises(UserError, match="1 <= N < M"):
         make_granularity("4:4")
-    assert set(GRANULARITIES.names()) == {"element", "vector", "kernel", "filter", "nm"}
+    assert set(GRANULARITIES.names()) == {"element", "vector", "kernel", "filter", "channel", "nm"}
 
 
 def test_unknown_granularity_lists_valid_values() -> None:
-    with pytest.raises(UserError, match=r"element, filter, kernel, nm, vector.*Did you mean 'filter'"):
+    with pytest.raises(UserError, match=r"channel, element, filter, kernel, nm, vector.*Did you mean 'filter'"):
         make_granularity("filtr")
     with pytest.raises(UserError, match="valid values"):
-        MaskSet.attach(make_model(), granularity="channel")
+        MaskSet.attach(make_model(), granularity="channels_last")

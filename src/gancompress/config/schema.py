@@ -109,6 +109,9 @@ class PruneCfg:
     ``scope``: ``uniform`` (every layer at ``sparsity``, the paper's setting) or ``global`` (one importance threshold
     across layers; see ``pruning/allocation.py``). ``layer_sparsity``: ``{layer name or pattern: final sparsity}``
     overrides, e.g. ``--set 'prune.layer_sparsity={"net.3": 0.7}'``.
+    ``round_to`` (channel granularity): kept widths are rounded to a multiple of it (8 suits SIMD kernels).
+    ``target_macs`` (channel granularity): the final channel ratio is chosen so the shrunk model keeps this fraction of
+    the dense MACs (``sparsity`` is then ignored); see docs/pruning.md "Channel pruning".
     """
 
     granularity: str = "element"
@@ -121,8 +124,15 @@ class PruneCfg:
     exclude: tuple[str, ...] = ()
     scope: str = "uniform"
     layer_sparsity: dict[str, float] = field(default_factory=dict)
+    round_to: int = 1
+    target_macs: float | None = None
 
     def __post_init__(self) -> None:
+        _require(self, "round_to", _count(1), "an integer >= 1 (channel widths are rounded to a multiple of it)")
+        fraction = "None or a fraction in (0, 1]"
+        _require(self, "target_macs", lambda v: v is None or (_finite(v) and 0 < v <= 1), fraction)
+        if self.target_macs is not None and self.granularity != "channel":
+            raise UserError("prune.target_macs needs channel granularity (--granularity channel)")
         if not 0.0 <= float(self.sparsity) < 1.0:
             raise UserError(f"sparsity must be in [0, 1), got {self.sparsity}")
         if not 0.0 <= float(self.initial_sparsity) < 1.0:

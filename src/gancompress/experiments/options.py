@@ -31,6 +31,9 @@ FLAG_KEYS = {
     "sparsity": "prune.sparsity",
     "granularity": "prune.granularity",
     "schedule": "prune.schedule",
+    "importance": "prune.importance",
+    "round_to": "prune.round_to",
+    "target_macs": "prune.target_macs",
     "method": "method.name",
     "num_samples": "eval.num_samples",
     "extractor": "eval.extractor",
@@ -68,6 +71,9 @@ class RunOptions:
     sparsity: float | None = None
     granularity: str | None = None
     schedule: str | None = None
+    importance: str | None = None
+    round_to: int | None = None
+    target_macs: float | None = None
     method: str | None = None
     num_samples: int | None = None
     extractor: str | None = None

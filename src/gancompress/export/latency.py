@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from gancompress.errors import UserError
 from gancompress.export.onnx import ort_session, to_numpy, write_onnx
-from gancompress.export.stats import eval_mode
+from gancompress.pruning.counting import eval_mode
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from gancompress.errors import UserError
-from gancompress.export.stats import eval_mode
+from gancompress.pruning.counting import eval_mode
 
 log = logging.getLogger(__name__)
 

@@ -16,78 +16,23 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Sequence
 
-import torch
 from torch import Tensor, nn
 
 from gancompress.checkpoint import saved_size_bytes
 from gancompress.pruning import MASK_NAME, count_nonzero, count_parameters
+from gancompress.pruning.counting import layer_macs
 from gancompress.pruning.granularity import canonical
 
 log = logging.getLogger(__name__)
-
-
-@contextmanager
-def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
-    """Eval mode (BatchNorm at batch 1) for the duration, then the caller's mode back."""
-    modes = {m: m.training for m in module.modules()}
-    module.eval()
-    try:
-        yield module
-    finally:
-        for m, training in modes.items():
-            m.training = training
-
-
-def _weight_density(module: nn.Module) -> float:
-    weight = module.weight.detach()
-    mask = module._buffers.get(MASK_NAME)
-    if mask is not None:
-        weight = weight * mask
-    return int(weight.count_nonzero()) / weight.numel() if weight.numel() else 0.0
-
-
-def layer_macs(model: nn.Module, example_inputs: Sequence[Tensor]) -> list[dict[str, Any]]:
-    """Per Conv2d / ConvTranspose2d / Linear call: ``name``, ``kind``, ``macs``, ``density`` (non-zero weights).
-
-    MACs (bias and activations excluded) for one forward of ``example_inputs`` (batch included):
-    Conv2d ``out.numel() · in/groups · kH · kW``; ConvTranspose2d ``in.numel() · out/groups · kH · kW`` (every input
-    element is scattered through its kernel); Linear ``out.numel() · in_features``.
-    """
-    rows: list[dict[str, Any]] = []
-
-    def hook(name: str) -> Callable[..., None]:
-        def fn(mod: nn.Module, inputs: tuple[Any, ...], output: Tensor) -> None:
-            if isinstance(mod, nn.ConvTranspose2d):
-                kh, kw = mod.kernel_size
-                macs = inputs[0].numel() * (mod.out_channels // mod.groups) * kh * kw
-            elif isinstance(mod, nn.Conv2d):
-                kh, kw = mod.kernel_size
-                macs = output.numel() * (mod.in_channels // mod.groups) * kh * kw
-            else:
-                macs = output.numel() * mod.in_features
-            rows.append({"name": name, "kind": type(mod).__name__, "macs": int(macs), "density": _weight_density(mod)})
-
-        return fn
-
-    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
-    handles = [m.register_forward_hook(hook(n)) for n, m in layers]
-    try:
-        with eval_mode(model), torch.no_grad():
-            model(*example_inputs)
-    finally:
-        for h in handles:
-            h.remove()
-    return rows
 
 
 def count_macs(model: nn.Module, example_inputs: Sequence[Tensor]) -> int:
     """Dense multiply-accumulates of one forward of ``example_inputs`` (pass batch 1 for per-sample MACs).
 
     Example:
+        >>> import torch
         >>> count_macs(nn.Conv2d(3, 8, 3, padding=1), (torch.randn(1, 3, 4, 4),))  # 8·4·4 outputs × 3·3·3
         3456
     """
@@ -98,6 +43,7 @@ def effective_macs(model: nn.Module, example_inputs: Sequence[Tensor]) -> int:
     """The "ideal" MACs under sparsity: each layer's MACs × the density of its (masked) weight.
 
     Example:
+        >>> import torch
         >>> lin = nn.Linear(4, 2, bias=False)
         >>> with torch.no_grad():
         ...     _ = lin.weight[0].zero_()

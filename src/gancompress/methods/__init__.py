@@ -24,6 +24,7 @@ from gancompress.methods.baselines import (  # noqa: F401  (registration, Table 
     oneshot_distill_adv,
     oneshot_finetune,
     prune_g_and_d,
+    same_widths_scratch,
     small_dense_scratch,
     small_dense_scratch_trained_d,
 )

@@ -96,8 +96,11 @@ class Method:
                 stack.enter_context(self.loss.generator_scope(self.g_orig))
             yield
 
-    def build_generator(self, g_orig: nn.Module, prune: PruneCfg) -> nn.Module:
-        """g_comp's starting module (before any re-initialisation): by default a copy of g_orig."""
+    def build_generator(
+        self, g_orig: nn.Module, prune: PruneCfg, example_inputs: tuple[Any, ...] | None = None
+    ) -> nn.Module:
+        """g_comp's starting module (before any re-initialisation): by default a copy of g_orig.
+        ``example_inputs``: g_orig's inputs, for rows that trace it (row c at channel granularity)."""
         return copy.deepcopy(g_orig)
 
     def after_optimizer_step(self, step: int, masks: MaskSet | None, prune: PruneCfg | None) -> None:

@@ -43,14 +43,96 @@ def out_size(layer: nn.Module) -> int:
 
 
 def dependency_graph(tp: Any, model: nn.Module, example_inputs: tuple[Any, ...]) -> Any:
-    """Trace ``model`` (torch-pruning switches it to eval; every module's train/eval flag is restored after)."""
+    """Trace ``model`` (torch-pruning switches it to eval; every module's train/eval flag is restored after), with
+    pixel (un)shuffles mapped channel to channels (:func:`map_pixel_shuffles`)."""
     modes = {m: m.training for m in model.modules()}
+    shapes: dict[nn.Module, list[int]] = {}
+
+    def record(mod: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
+        shapes[mod] = [int(inputs[0].shape[1]), int(output.shape[1])]
+
+    shuffles = (nn.PixelShuffle, nn.PixelUnshuffle)
+    hooks = [m.register_forward_hook(record) for m in model.modules() if isinstance(m, shuffles)]
+    pruner = _shuffle_pruner(tp, shapes)
     try:
         with torch.enable_grad():  # tracing follows autograd's graph
-            return tp.DependencyGraph().build_dependency(model, example_inputs=example_inputs, verbose=False)
+            graph = tp.DependencyGraph().build_dependency(
+                model, example_inputs=example_inputs, verbose=False,
+                customized_pruners={nn.PixelShuffle: pruner, nn.PixelUnshuffle: pruner},
+            )  # fmt: skip
     finally:
+        for h in hooks:
+            h.remove()
         for m, training in modes.items():
             m.training = training
+    map_pixel_shuffles(graph, shapes)
+    return graph
+
+
+def _shuffle_pruner(tp: Any, shapes: dict[nn.Module, list[int]]) -> Any:
+    """A torch-pruning pruning function for ``nn.PixelShuffle`` / ``nn.PixelUnshuffle``: no parameters; its in- and
+    out-channels are one coupled index space (its input's), and it reports the traced channel counts so
+    torch-pruning sizes the concatenations after it right (it would otherwise assume in = out)."""
+
+    class ShufflePruner(tp.pruner.function.BasePruningFunc):
+        def prune_out_channels(self, layer: nn.Module, idxs: Any) -> nn.Module:
+            if layer in shapes:
+                c_in, c_out = shapes[layer]
+                c_in -= len(idxs)
+                shapes[layer] = [c_in, c_in * c_out // (c_in + len(idxs))]
+            return layer
+
+        prune_in_channels = prune_out_channels
+
+        def get_out_channels(self, layer: nn.Module) -> int | None:
+            return shapes.get(layer, [None, None])[1]
+
+        def get_in_channels(self, layer: nn.Module) -> int | None:
+            return shapes.get(layer, [None, None])[0]
+
+    return ShufflePruner()
+
+
+class _Chain:
+    """Index mappings applied in order (torch-pruning keeps two slots per dependency; we need a third)."""
+
+    def __init__(self, mappings: list[Any]) -> None:
+        self.mappings = [m for m in mappings if m is not None]
+
+    def __call__(self, idxs: Any) -> Any:
+        for mapping in self.mappings:
+            idxs = mapping(idxs)
+        return idxs
+
+
+def map_pixel_shuffles(graph: Any, shapes: dict[nn.Module, list[int]]) -> int:
+    """Give every ``nn.PixelShuffle`` / ``nn.PixelUnshuffle`` node of ``graph`` its channel index mapping; returns how
+    many it mapped.
+
+    Why: PixelShuffle(r) turns input channels ``c·r² … c·r² + r² − 1`` into output channel ``c`` — a reshape, which
+    torch-pruning would otherwise treat as element-wise (channel i in = channel i out). Mapped like torch-pruning's own
+    view/flatten mapping (the node indexes its input's channels), a group through it holds all r² inputs of each
+    output channel, so SRGAN-style sub-pixel convs can lose whole output channels.
+    """
+    from torch_pruning.dependency.index_mapping import _FlattenIndexMapping
+
+    mapped = 0
+    for module, node in graph.module2node.items():
+        if module not in shapes:
+            continue
+        c_in, c_out = shapes[module]
+        shuffle = c_in > c_out  # shuffle: C·r² in → C out; unshuffle: C in → C·r² out
+        stride = max(c_in, c_out) // max(1, min(c_in, c_out))
+        for out in node.outputs:
+            for dep in node.dependencies:
+                if dep.target is out:
+                    dep.index_mapping[0] = _FlattenIndexMapping(stride, reverse=shuffle)
+            for dep in out.dependencies:
+                if dep.target is node:
+                    # the consumer's own mapping (a concat's slice) runs first, in its index space; then ours
+                    dep.index_mapping = [_Chain(dep.index_mapping), _FlattenIndexMapping(stride, reverse=not shuffle)]
+        mapped += 1
+    return mapped
 
 
 def coupled_norms(

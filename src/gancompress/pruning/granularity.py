@@ -206,6 +206,15 @@ class Filter(Granularity):
         return c.reshape(groups * out_g, -1)
 
 
+@GRANULARITIES.register("channel")
+class Channel(Filter):
+    """Whole channels of a coupling group: every layer producing, normalising and reading a channel loses it together
+    (residual sums, concatenations, grouped convs, GroupNorm, PixelShuffle; :mod:`.channel_groups`), so the model can
+    be physically shrunk. Masks are written by :class:`~gancompress.pruning.channel_masks.ChannelMaskSet`."""
+
+    name = "channel"
+
+
 @GRANULARITIES.register("nm")
 class NM(Granularity):
     """N:M: keep the ``n`` highest-scoring of every ``m`` consecutive input channels (sparse tensor cores).

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from gancompress.errors import UserError
+from gancompress.pruning.channel_groups import CHANNEL_CRITERIA
 from gancompress.pruning.granularity import canonical, from_canonical
 from gancompress.registry import Registry
 
@@ -134,6 +135,11 @@ def get_importance(name_or_fn: str | Importance) -> Importance:
 
 def check_importance(name: str, granularity: str) -> None:
     """``UserError`` unless ``name`` is a known criterion usable with ``granularity`` (a config-time check)."""
+    if granularity == "channel":
+        if name not in CHANNEL_CRITERIA:
+            valid = ", ".join(CHANNEL_CRITERIA)
+            raise UserError(f"unknown importance {name!r} for channel pruning; valid values: {valid}.")
+        return
     if name in CHANNEL_IMPORTANCES:
         if granularity != "filter":
             raise UserError(

@@ -94,6 +94,11 @@ def has_channel_state(norm: nn.Module) -> bool:
     return bool(getattr(norm, "affine", False)) or getattr(norm, "running_mean", None) is not None
 
 
+def norm_width(norm: nn.Module) -> int:
+    """Channels of a BatchNorm / InstanceNorm (``num_features``) or GroupNorm (``num_channels``)."""
+    return norm.num_channels if isinstance(norm, nn.GroupNorm) else norm.num_features
+
+
 def norm_tensors(norm: nn.Module) -> list[Tensor]:
     """The per-channel tensors a ``channel_mask`` zeroes: affine weight/bias and the running mean.
 
@@ -144,8 +149,8 @@ def ensure_mask_buffers(model: nn.Module, state_dict_keys: Iterable[str]) -> lis
             added.append(mod_name)
         elif buf == BIAS_MASK_NAME and isinstance(getattr(mod, "bias", None), Tensor):
             register_coupled(mod, BIAS_MASK_NAME, mod.bias.shape[0], mod.bias)
-        elif buf == CHANNEL_MASK_NAME and isinstance(mod, NORM_TYPES) and has_channel_state(mod):
-            register_coupled(mod, CHANNEL_MASK_NAME, mod.num_features, norm_tensors(mod)[0])
+        elif buf == CHANNEL_MASK_NAME and isinstance(mod, (*NORM_TYPES, nn.GroupNorm)) and has_channel_state(mod):
+            register_coupled(mod, CHANNEL_MASK_NAME, norm_width(mod), norm_tensors(mod)[0])
     return added
 
 

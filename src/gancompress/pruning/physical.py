@@ -44,8 +44,6 @@ from gancompress.pruning.masks import (
 
 log = logging.getLogger(__name__)
 
-_CHANNEL_MIXING_NORMS = (nn.GroupNorm, nn.LayerNorm)
-
 
 # ------------------------------------------------------------------------------------------------- removal
 def _norm_channel_dead(norm: nn.Module, i: int) -> bool:
@@ -64,12 +62,20 @@ def _removable(tp: Any, graph: Any, group: Any, dead: dict[nn.Module, Tensor]) -
         if node.type == tp.ops.OPTYPE.OUTPUT:
             # DECISION: never change the model's output shape (an image has exactly C channels).
             return [], "its channels reach the model output (exclude the output layer from pruning)"
-        if isinstance(mod, CONV) and mod.groups > 1:
-            return [], f"grouped convolution {graph._module2name.get(mod, mod)!r} (groups={mod.groups}) is unsupported"
+        if isinstance(mod, CONV) and mod.groups > 1 and mod.transposed:
+            name = graph._module2name.get(mod, mod)
+            return [], f"grouped ConvTranspose {name!r} (groups={mod.groups}) is unsupported"
         if isinstance(mod, nn.Module) and parametrize.is_parametrized(mod):
             return [], f"{graph._module2name.get(mod, mod)!r} has a parametrized weight (spectral / weight norm)"
-        if isinstance(mod, _CHANNEL_MIXING_NORMS):
-            return [], f"{type(mod).__name__} mixes channels, removing one changes the others"
+        if isinstance(mod, nn.LayerNorm):
+            return [], "LayerNorm mixes channels, removing one changes the others"
+        if isinstance(mod, nn.GroupNorm):
+            # whole GroupNorm groups only: removing part of one would change the statistics of the rest
+            width = mod.num_channels // mod.num_groups
+            dead_here = {i for i, _ in zip(item.idxs, item.root_idxs, strict=True) if _norm_channel_dead(mod, i)}
+            whole = {i for i in dead_here if all(j in dead_here for j in range(i - i % width, i - i % width + width))}
+            ok &= {r for i, r in zip(item.idxs, item.root_idxs, strict=True) if i in whole}
+            continue
         if not graph.is_out_channel_pruning_fn(item.dep.handler):
             continue
         pairs = list(zip(item.idxs, item.root_idxs, strict=True))
@@ -132,6 +138,7 @@ def remove_pruned_channels(
         for buf in MASK_BUFFER_NAMES:
             m._buffers.pop(buf, None)
     graph = dependency_graph(tp, pruned, example_inputs)
+    group_width = {n: m.num_channels // m.num_groups for n, m in pruned.named_modules() if isinstance(m, nn.GroupNorm)}
     skipped: dict[str, str] = {}
     for name in list(dead):
         idxs = dead[name].nonzero().flatten().tolist()
@@ -157,7 +164,7 @@ def remove_pruned_channels(
         # a concat of views, a constant added to a conv output): each group is checked against the masked model
         # right away and undone — the layer kept whole, with the reason — rather than failing the whole export.
         snapshot = copy.deepcopy(pruned)
-        broken = _prune_group_checked(group, pruned, example_inputs, reference, atol)
+        broken = _prune_group_checked(group, pruned, example_inputs, reference, atol, group_width)
         if broken:
             pruned = snapshot
             skipped[name] = f"removing its channels breaks the model ({broken}); kept whole"
@@ -205,13 +212,38 @@ def remove_pruned_channels(
     return pruned, report
 
 
+def tp_param_type(group: Any) -> bool:
+    """Whether the group touches an unwrapped ``nn.Parameter`` (torch-pruning's own ``prune`` rewires those)."""
+    return any(not isinstance(item.dep.target.module, nn.Module) for item in group.items)
+
+
+def _prune_unique(has_params: bool, group: Any) -> None:
+    """``group.prune()`` with each layer's indices de-duplicated: through a reshape (PixelShuffle, a Linear viewed as
+    channels) several root channels reach the same index, and torch-pruning's concat bookkeeping would count it once
+    per root."""
+    if has_params:
+        group.prune()
+        return
+    for item in group.items:
+        item.dep(sorted({getattr(i, "idx", i) for i in item.idxs}))
+
+
 def _prune_group_checked(
-    group: Any, model: nn.Module, example_inputs: tuple[Any, ...], reference: Tensor, atol: float | None
+    group: Any,
+    model: nn.Module,
+    example_inputs: tuple[Any, ...],
+    reference: Tensor,
+    atol: float | None,
+    group_width: dict[str, int],
 ) -> str | None:
     """Prune ``group`` in place, then run ``model`` (eval mode); what went wrong, or ``None`` when the output still
-    matches ``reference`` (to ``atol``, or in shape only when ``atol`` is ``None``)."""
+    matches ``reference`` (to ``atol``, or in shape only when ``atol`` is ``None``). ``group_width``: channels per
+    group of each GroupNorm (torch-pruning keeps ``num_groups``; whole groups were removed, so it drops)."""
     try:
-        group.prune()
+        _prune_unique(tp_param_type(group), group)
+        for name, mod in model.named_modules():
+            if isinstance(mod, nn.GroupNorm) and name in group_width:
+                mod.num_groups = max(1, mod.num_channels // group_width[name])
         with torch.no_grad():
             out = model(*example_inputs)
     except (RuntimeError, KeyError, IndexError, ValueError) as e:  # shape mismatches surface as any of these

@@ -19,14 +19,19 @@ Example:
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
 from typing import Any
 
 import torch
 from torch import nn
 
 from gancompress.config import PruneCfg
+from gancompress.pruning.channel_masks import ChannelMaskSet
 from gancompress.pruning.masks import MaskSet
 from gancompress.pruning.schedule import should_update, sparsity_at
+
+log = logging.getLogger(__name__)
 
 
 class Pruner:
@@ -50,9 +55,23 @@ class Pruner:
         total_steps: int | None = None,
         example_inputs: tuple[Any, ...] | None = None,
     ) -> Pruner:
-        """Masks on ``model``'s prunable layers as ``cfg`` says (``example_inputs`` trace filter → norm coupling)."""
-        masks = MaskSet.attach(model, exclude=cfg.exclude, granularity=cfg.granularity, example_inputs=example_inputs)
+        """Masks on ``model``'s prunable layers as ``cfg`` says (``example_inputs`` trace filter → norm coupling, and
+        the coupling groups of channel granularity, which needs them). With ``cfg.target_macs`` the final channel
+        ratio is the one leaving that fraction of the dense MACs (the returned pruner's ``cfg.sparsity``)."""
+        if cfg.granularity == "channel":
+            masks: MaskSet = ChannelMaskSet.attach(
+                model, exclude=cfg.exclude, example_inputs=example_inputs, round_to=cfg.round_to
+            )
+        else:
+            masks = MaskSet.attach(
+                model, exclude=cfg.exclude, granularity=cfg.granularity, example_inputs=example_inputs
+            )
         masks.configure(scope=cfg.scope, layer_sparsity=cfg.layer_sparsity, final_sparsity=cfg.sparsity)
+        if cfg.target_macs is not None and isinstance(masks, ChannelMaskSet):
+            ratio = masks.ratio_for_macs(cfg.target_macs, cfg.importance)
+            log.info("prune.target_macs=%.3f: channel ratio %.4f", cfg.target_macs, ratio)
+            cfg = replace(cfg, sparsity=ratio)
+            masks.configure(scope=cfg.scope, layer_sparsity=cfg.layer_sparsity, final_sparsity=cfg.sparsity)
         return cls(masks, cfg, total_steps=total_steps)
 
     def step(self, i: int, *, generator: torch.Generator | None = None) -> float | None:

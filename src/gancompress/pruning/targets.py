@@ -33,14 +33,17 @@ def keep_output_dense(g: nn.Module, prune: PruneCfg, example_inputs: tuple[Any, 
     output layer is the prunable layer that runs last on ``example_inputs`` (data flow: a label embedding defined
     after the decoder is not it); without inputs, or if the forward fails, the last one defined.
     """
-    if prune.granularity != "filter" or prune.exclude:
+    if prune.granularity not in ("filter", "channel") or prune.exclude:
         return prune
     names = [n for n, m in g.named_modules() if isinstance(m, PRUNABLE_TYPES)]
     if not names:
         return prune
     output = (last_run_layer(g, example_inputs) if example_inputs is not None else None) or names[-1]
-    log.info("filter pruning keeps the output layer %r dense (set prune.exclude to choose otherwise)", output)
-    shuffled = pixel_shuffle_inputs(g)
+    log.info(
+        "%s pruning keeps the output layer %r dense (set prune.exclude to choose otherwise)", prune.granularity, output
+    )
+    # channel granularity removes a PixelShuffle's r² input channels together (pruning/channel_groups.py)
+    shuffled = pixel_shuffle_inputs(g) if prune.granularity == "filter" else []
     if shuffled:  # SRGAN's sub-pixel convs: see pixel_shuffle_inputs
         log.info("filter pruning keeps the convs feeding PixelShuffle dense: %s", ", ".join(shuffled))
     return replace(prune, exclude=tuple(dict.fromkeys([*shuffled, output])))

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from gancompress.api import compress, gan_info, load_gan, save, train_teacher
@@ -25,6 +26,7 @@ from gancompress.config import RunCfg, override, to_dict
 from gancompress.data import load_dataset
 from gancompress.evaluate import Evaluator
 from gancompress.experiments.profile import Profile
+from gancompress.experiments.sweeps.structured import macs_record, round_to_for, row_settings
 from gancompress.experiments.table1.results import CONTROL_VARIANT
 from gancompress.experiments.tasks import Task, get_task
 from gancompress.experiments.variants import apply_variant
@@ -171,7 +173,8 @@ class Sweep:
         g, d, loss = st.view()
         teacher = self.results["tasks"][p.task]["teacher"]
         control = p.granularity == CONTROL  # Table 1's "continued" row: row d's strategy at 0 % sparsity (variants.py)
-        granularity = "element" if control else p.granularity
+        structured = self.results["kind"] == "structured" and not control  # a row at a MAC target (structured.py)
+        granularity = "element" if control else "channel" if structured else p.granularity
         importance = self.results["plan"]["filter_importance"] if granularity == "filter" else st.cfg.prune.importance
         # N:M cannot prune a layer whose input channels are not a multiple of M (a 1-channel first conv): dense
         keep = tuple(incompatible_layers(g, granularity))
@@ -187,6 +190,9 @@ class Sweep:
         method = replace(st.cfg.method, name="self_supervised")
         if control:
             method, prune, train = apply_variant(CONTROL_VARIANT, method, prune, train)
+        elif structured:
+            method, prune, _ = row_settings(st.cfg, p.granularity, p.sparsity, round_to=round_to_for(g))
+            prune = replace(prune, exclude=tuple(prune.exclude) + keep)
         slug = p.key.replace("/", "_").replace(":", "-")
         rel = Path("cells") / p.task / slug
         run = RunDir(self.out / rel, overwrite=True)
@@ -199,7 +205,14 @@ class Sweep:
         save(result, run.path, family=st.cfg.model.family)
         run.close()
         scored = self._score(p.task, result.generator, slug)
+        extra: dict[str, Any] = {}
+        if self.results["kind"] == "structured":
+            example = tuple(loss.sample_input(2, torch.Generator().manual_seed(0), st.cfg.device))
+            pruned_by = "channel" if structured and method.name != "same_widths_scratch" else "none"
+            extra = {"prune_granularity": pruned_by, "method": method.name, "channel_ratio": prune.sparsity,
+                     **macs_record(g, result.generator, result.masks, example)}  # fmt: skip
         return {
+            **extra,
             "task": p.task, "granularity": p.granularity, "sparsity": p.sparsity, "seed": p.seed,
             "achieved_sparsity": round(result.masks.overall_sparsity(), 4) if result.masks is not None else 0.0,
             "steps": result.train.steps, "train_seconds": round(result.train.seconds, 1), "run": str(rel), **scored,

@@ -118,5 +118,7 @@ class SmallDenseScratch(Method):
     prunes = False  # compressed by width, not by masks
     budget = "full"  # docs/method.md §4: rows from random init get the teacher's full budget
 
-    def build_generator(self, g_orig: nn.Module, prune: PruneCfg) -> nn.Module:
+    def build_generator(
+        self, g_orig: nn.Module, prune: PruneCfg, example_inputs: tuple[Any, ...] | None = None
+    ) -> nn.Module:
         return small_generator(g_orig, prune)
