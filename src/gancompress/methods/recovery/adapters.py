@@ -17,7 +17,7 @@ Example:
     ['0']
     >>> adapters = FeatureAdapters.between(g, g, ["0"])
     >>> f = torch.randn(2, 4, 5, 5)
-    >>> float(adapters.loss({"0": f}, {"0": f}))
+    >>> adapters.loss({"0": f}, {"0": f}).item()
     0.0
 """
 
