@@ -64,13 +64,15 @@ def test_pruned_weights_are_exactly_zero_in_the_average() -> None:
     assert all(not torch.equal(ema.shadow[k], live[k]) for k in ema.shadow)  # live weights were not touched
 
 
-def _compress(run: RunDir | None = None, resume_from: Path | None = None, *, ema: float, steps: int = 6, **method):
+def _compress(
+    run: RunDir | None = None, resume_from: Path | None = None, *, ema: float, schedule: str = "agp", **method
+):
     torch.manual_seed(0)
     g, d = gc.get_family("dcgan").build(MODEL_CFG, DATA_CFG)
     return gc.compress(
-        g, d, gc.load_dataset(DATA_CFG, "train"), family="dcgan", method=MethodCfg(**method),
-        prune=gc.PruneCfg(sparsity=0.5, update_every=1), run=run, resume_from=resume_from, seed=0,
-        train=gc.TrainCfg(steps=steps, batch_size=8, log_every=1, ckpt_every=3, sample_every=0, ema=ema),
+        g, d, gc.load_dataset(DATA_CFG, "train"), family="dcgan", method=MethodCfg(**method), run=run,
+        prune=gc.PruneCfg(sparsity=0.5, update_every=1, schedule=schedule), resume_from=resume_from, seed=0,
+        train=gc.TrainCfg(steps=6, batch_size=8, log_every=1, ckpt_every=3, sample_every=0, ema=ema),
     )  # fmt: skip
 
 
@@ -89,8 +91,9 @@ def test_the_run_returns_and_saves_the_masked_average(tmp_path: Path) -> None:
     assert all(torch.equal(loaded.state_dict()[k], v) for k, v in res.generator.state_dict().items())
 
 
-def test_resume_with_every_recovery_option_matches_the_uninterrupted_run(tmp_path: Path) -> None:
-    options = {"ema": 0.8, "bn_reestimate": 2, "feature_distill": 1.0, "d_feature": 0.5}
+@pytest.mark.parametrize("schedule", ["agp", "one_shot"])
+def test_resume_with_every_recovery_option_matches_the_uninterrupted_run(tmp_path: Path, schedule: str) -> None:
+    options = {"ema": 0.8, "bn_reestimate": 2, "feature_distill": 1.0, "d_feature": 0.5, "schedule": schedule}
     full = _compress(RunDir(tmp_path / "full"), **options)
     resumed = _compress(RunDir(tmp_path / "resumed"), tmp_path / "full" / "checkpoints" / "step_3", **options)
     assert [row["step"] for row in resumed.train.history] == [4, 5, 6]
@@ -102,6 +105,9 @@ def test_resume_with_every_recovery_option_matches_the_uninterrupted_run(tmp_pat
     assert ta.keys() == tb.keys() and any(k.startswith("ema.") for k in ta) and any(k.startswith("method.") for k in ta)
     assert [k for k in ta if not torch.equal(ta[k], tb[k])] == []  # weights, EMA, adapters, optimizer moments
     assert ma["ema"] == mb["ema"]
+    for name, mod in full.masks.items():  # the average respects the masks of either schedule
+        assert torch.count_nonzero(mod.weight[mod.weight_mask == 0]) == 0, name
+    assert full.masks.overall_sparsity() == 0.5
 
 
 def test_resuming_a_checkpoint_without_an_average_starts_it_there(tmp_path: Path) -> None:

@@ -267,6 +267,7 @@ def train(
         ema.copy_to(g)
         if recalibrate is not None:
             recalibrate(_peek(loader))  # statistics of the averaged weights, not of the last trained ones
+        distributed.broadcast_module(g, parameters=False)  # each rank re-estimated on its own shard: rank 0's
     if run is not None and monitor.events:
         run.write_json("alarms.json", monitor.events)
     return TrainResult(
