@@ -85,6 +85,9 @@ def test_post_init_validation(make, match: str) -> None:
         ("train.ckpt_every=-1", "train.ckpt_every"),
         ("train.sample_every=-5", "train.sample_every"),
         ("train.eval_every=-1", "train.eval_every"),
+        ("train.ema=1", "train.ema"),
+        ("train.ema=-0.1", "train.ema"),
+        ("train.ema=nan", "train.ema"),
     ],
 )
 def test_bad_train_values(assignment: str, key: str) -> None:
@@ -133,3 +136,32 @@ def test_good_sizes_and_override_of_model_width() -> None:
     assert override(RunCfg(), ["model.ngf=8"]).model.ngf == 8
     with pytest.raises(UserError, match=r"^model\.ngf must be a positive integer, got -1"):
         override(RunCfg(), ["model.ngf=-1"])
+
+
+# ---------------------------------------------------------------------------------------- recovery options
+
+
+@pytest.mark.parametrize(
+    ("assignment", "key"),
+    [
+        ("method.bn_reestimate=-1", "method.bn_reestimate"),
+        ("method.feature_distill=-1", "method.feature_distill"),
+        ("method.feature_distill=nan", "method.feature_distill"),
+        ("method.d_feature=inf", "method.d_feature"),
+    ],
+)
+def test_bad_recovery_values(assignment: str, key: str) -> None:
+    with pytest.raises(UserError, match=rf"^{key} must be"):
+        override(RunCfg(), [assignment])
+
+
+def test_recovery_options_default_off_and_are_set_with_set() -> None:
+    cfg = RunCfg()
+    assert (cfg.method.bn_reestimate, cfg.method.feature_distill, cfg.method.d_feature, cfg.train.ema) == (0, 0, 0, 0)
+    sets = ["method.bn_reestimate=4", "method.feature_distill=0.5", "method.d_feature=2", "train.ema=0.999"]
+    cfg = override(cfg, sets)
+    assert (cfg.method.bn_reestimate, cfg.method.feature_distill, cfg.method.d_feature) == (4, 0.5, 2.0)
+    assert cfg.train.ema == 0.999
+    for value in (1.5, True):  # what --set refuses as "not an integer" the dataclass refuses too
+        with pytest.raises(UserError, match=r"^method\.bn_reestimate must be an integer >= 0"):
+            MethodCfg(bn_reestimate=value)

@@ -155,6 +155,13 @@ class MethodCfg:
     ``lam``: λ in Eq. 9 (the paper's only hyper-parameter). ``reduction``: ``batch`` (relative error of batch means)
     or ``sample`` (per-sample relative errors, averaged). ``distance``: ``abs`` (paper) or ``squared``.
     ``anchor``: weight of the optional ‖g_comp(x) − g_orig(x)‖₁ term (0 = paper-faithful).
+
+    Recovery ingredients (docs/pruning.md "Recovery after pruning"; all off by default):
+    ``bn_reestimate``: after every mask update, g_comp's BatchNorm running statistics are reset and re-estimated
+    over this many training batches (0 = off; every method). ``feature_distill``: weight of the MSE between
+    g_orig's intermediate feature maps and g_comp's, mapped by learnable 1×1 adapters (``self_supervised``).
+    ``d_feature``: weight of the L1 distance between D's penultimate features of g_comp(x) and g_orig(x)
+    (``self_supervised``).
     """
 
     name: str = "self_supervised"
@@ -163,12 +170,17 @@ class MethodCfg:
     distance: str = "abs"
     eps: float = 1e-8
     anchor: float = 0.0
+    bn_reestimate: int = 0
+    feature_distill: float = 0.0
+    d_feature: float = 0.0
 
     def __post_init__(self) -> None:
         if self.reduction not in ("batch", "sample"):
             raise UserError(f"method.reduction must be one of: batch, sample (got {self.reduction!r})")
         if self.distance not in ("abs", "squared"):
             raise UserError(f"method.distance must be one of: abs, squared (got {self.distance!r})")
+        _require(self, "bn_reestimate", _count(0), "an integer >= 0 (batches; 0: off)")
+        _require(self, "feature_distill d_feature", lambda v: _finite(v) and v >= 0, "a finite number >= 0 (0: off)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -180,6 +192,9 @@ class TrainCfg:
     ``ckpt_every``: a checkpoint every this many steps and at the last step (0: no checkpoints at all);
     ``ckpt_minutes``: also one when this much wall time passed since the last, so a killed run loses at most that
     much (0: by steps only). SIGINT / SIGTERM checkpoint the step in progress before the run stops.
+    ``ema``: decay of an exponential moving average of the generator's parameters (0 = off, e.g. 0.999); the
+    average, masked like the generator, is what the run returns, saves and evaluates
+    (docs/decisions.md "Recovery ingredients").
     """
 
     steps: int | None = None
@@ -195,6 +210,7 @@ class TrainCfg:
     ckpt_minutes: float = 3.0
     eval_every: int = 0
     grad_clip: float | None = None
+    ema: float = 0.0
 
     def __post_init__(self) -> None:
         if self.steps is not None and int(self.steps) < 1:
@@ -207,6 +223,7 @@ class TrainCfg:
         _require(self, "log_every", _count(1), "an integer >= 1")  # the loop takes steps % log_every
         _require(self, "sample_every ckpt_every eval_every", _count(0), "an integer >= 0 (0: off)")
         _require(self, "ckpt_minutes", lambda v: _finite(v) and v >= 0, "a number of minutes >= 0 (0: off)")
+        _require(self, "ema", lambda v: _finite(v) and 0 <= v < 1, "a decay in [0, 1) (0: off)")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -20,12 +20,16 @@ from torch import nn
 from gancompress.config import MethodCfg, PruneCfg
 from gancompress.families.contract import Batch, GanLoss, weighted_sum
 from gancompress.methods.frozen import frozen_buffers, replayed_randomness
+from gancompress.methods.recovery.batchnorm import has_batchnorm, reestimate_batchnorm
 from gancompress.registry import Registry
 
 if TYPE_CHECKING:
     from gancompress.pruning import MaskSet
 
 log = logging.getLogger(__name__)
+
+#: ``MethodCfg`` fields every method reads (besides its own ``options``): the base class acts on them
+COMMON_OPTIONS: tuple[str, ...] = ("bn_reestimate",)
 
 
 class Method:
@@ -41,10 +45,12 @@ class Method:
     ``prunes_d``: D gets its own masks at the same sparsity, granularity and schedule as g_comp (rows m, n).
     ``mask_g_grads``: ``False`` lets pruned weights of g_comp keep receiving gradients (row m's regrowth).
     ``options``: the ``MethodCfg`` fields (besides ``name``) the method reads; another field set away from its default
-    is warned about, since it would silently change nothing.
+    is warned about, since it would silently change nothing. Every method also reads :data:`COMMON_OPTIONS`.
 
     Optional hooks the pipeline / loop call: :meth:`build_generator` (g_comp's starting module, e.g. a narrower
-    dense net for row c) and :meth:`after_optimizer_step` (after G's optimizer step, before masks are re-applied).
+    dense net for row c), :meth:`after_optimizer_step` (after G's optimizer step, before masks are re-applied),
+    :meth:`recalibrate` (g_comp's weights changed outside the optimizer) and :meth:`extra_g_params` (parameters
+    of the method's own, e.g. feature adapters, trained by G's optimizer).
     """
 
     name: ClassVar[str] = ""
@@ -60,10 +66,11 @@ class Method:
 
     def __init__(self, cfg: MethodCfg | None = None) -> None:
         self.cfg = cfg or MethodCfg(name=self.name or "self_supervised")
-        for key in unread_options(self.cfg, self.options):
+        reads = (*self.options, *COMMON_OPTIONS)
+        for key in unread_options(self.cfg, reads):
             log.warning(
                 "method.%s = %r has no effect: %s does not read it (its options: %s)",
-                key, getattr(self.cfg, key), self.name or type(self).__name__, ", ".join(self.options) or "none",
+                key, getattr(self.cfg, key), self.name or type(self).__name__, ", ".join(reads),
             )  # fmt: skip
         self.g_comp: nn.Module | None = None
         self.g_orig: nn.Module | None = None
@@ -106,9 +113,31 @@ class Method:
     def after_optimizer_step(self, step: int, masks: MaskSet | None, prune: PruneCfg | None) -> None:
         """Called by the loop after G's optimizer step of 0-indexed ``step``, before the masks are re-applied."""
 
+    def recalibrate(self, batches: Callable[[int], list[Batch]]) -> None:
+        """Called by the loop when g_comp's weights changed outside the optimizer: after the schedule set new masks
+        and after the EMA weights replaced the trained ones at the end. ``batches(n)``: the next ``n`` training
+        batches, without advancing the data stream.
+
+        With ``method.bn_reestimate = N`` g_comp's BatchNorm running statistics are reset and re-estimated on N
+        batches (docs/pruning.md "Recovery after pruning"). The inputs are the generator inputs of training
+        batches, not ``sample_input``, which conditional families draw from held-out data
+        (docs/decisions.md "Recovery ingredients"). The global random streams are left as they were, so training
+        continues exactly as without the re-estimation. A no-op without BatchNorm.
+        """
+        n = self.cfg.bn_reestimate
+        if not n or self.g_comp is None or self.loss is None or not has_batchnorm(self.g_comp):
+            return
+        with replayed_randomness():  # noise inputs and dropout draw from a fork of the streams
+            reestimate_batchnorm(self.g_comp, [self.loss.generator_input(b) for b in batches(n)])
+
+    def extra_g_params(self) -> list[nn.Parameter]:
+        """The method's own parameters trained with g_comp by G's optimizer (never part of the generator); they must
+        also be in :meth:`extra_state` to survive ``--resume``. Default: none."""
+        return []
+
     def trainable(self) -> dict[str, list[nn.Parameter]]:
-        """Parameters per optimizer; no ``"d"`` entry means D is frozen."""
-        groups = {"g": [p for p in self.g_comp.parameters() if p.requires_grad]}
+        """Parameters per optimizer (g_comp's, then :meth:`extra_g_params`); no ``"d"`` entry means D is frozen."""
+        groups = {"g": [p for p in self.g_comp.parameters() if p.requires_grad] + list(self.extra_g_params())}
         if self.d is not None and self.train_d:
             groups["d"] = [p for p in self.d.parameters() if p.requires_grad]
         return groups

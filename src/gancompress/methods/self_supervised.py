@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from contextlib import nullcontext
 from typing import Any
 
 import torch
+from torch import nn
 
 from gancompress.errors import UserError
-from gancompress.families.contract import Batch
+from gancompress.families.contract import Batch, GanLoss
 from gancompress.methods.base import METHODS, Method
+from gancompress.methods.recovery import (
+    FeatureAdapters,
+    buffers_untouched,
+    capture_last_layer_input,
+    capture_outputs,
+    distill_points,
+    penultimate_distance,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,19 +82,54 @@ class SelfSupervised(Method):
 
     D is updated by the inherited standard step (DECISION, docs/method.md §1: D_O keeps its own objective, real data vs
     g_comp's fakes). Optional ``anchor`` adds w·‖g_comp(x) − g_orig(x)‖₁ (the rebuttal's KL(G_O(x), G_C(x)) → 0).
+    Optional recovery terms (docs/pruning.md "Recovery after pruning"), each 0 when G_C = G_O:
+    ``feature_distill`` adds w·mean_layers MSE(adapter(f_C), f_O) over intermediate feature maps, ``d_feature`` adds
+    w·‖D_pen(G_C(x)) − D_pen(G_O(x))‖₁ over D's penultimate features.
     """
 
     name = "self_supervised"
-    options = ("lam", "reduction", "distance", "eps", "anchor")  # Eq. 7–9 and the anchor variant
+    # Eq. 7–9, the anchor variant and the recovery terms
+    options = ("lam", "reduction", "distance", "eps", "anchor", "feature_distill", "d_feature")
+
+    def setup(self, g_comp: nn.Module, g_orig: nn.Module | None, d: nn.Module | None, loss: GanLoss) -> None:
+        super().setup(g_comp, g_orig, d, loss)
+        self.adapters: FeatureAdapters | None = None
+        if self.cfg.d_feature > 0 and d is None:
+            raise UserError("method.d_feature needs a discriminator; none was given")
+        if self.cfg.feature_distill > 0:
+            ref = next(g_orig.parameters(), None)
+            device = ref.device if ref is not None else "cpu"
+            example = loss.sample_input(2, torch.Generator().manual_seed(0), device)  # finds the output layer
+            # g_comp is a copy of g_orig (or, for a narrower student, built with the same module names)
+            self.adapters = FeatureAdapters.between(g_comp, g_orig, distill_points(g_orig, example))
+
+    def extra_g_params(self) -> list[nn.Parameter]:
+        return list(self.adapters.parameters()) if self.adapters is not None else []
+
+    def extra_state(self) -> dict[str, torch.Tensor]:
+        """The adapters' weights: saved in training checkpoints, never in the generator."""
+        if self.adapters is None:
+            return {}
+        return {f"adapters.{k}": v for k, v in self.adapters.state_dict().items()}
+
+    def load_extra_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        if self.adapters is not None:
+            state = {k.removeprefix("adapters."): v for k, v in tensors.items() if k.startswith("adapters.")}
+            self.adapters.load_state_dict(state)
 
     def generator_step(self, batch: Batch) -> dict[str, Any]:
         cfg, loss = self.cfg, self.loss
+        points = self.adapters.points if self.adapters is not None else None
         x = loss.generator_input(batch)  # the SAME inputs for g_orig and g_comp (docs/method.md §2)
         with self.teacher_side():  # G_O in G_C's mode, no side effects: L_GC = 0 when G_C = G_O (docs/method.md §1)
-            out_o = self.g_orig(*x)
+            with capture_outputs(self.g_orig, points) if points else nullcontext({}) as feats_o:
+                out_o = self.g_orig(*x)
             g_o, d_o = loss.fake_terms(out_o, batch, self.d)
-        out_c = self.g_comp(*x)
+            d_feats_o = self._d_features(out_o, batch) if cfg.d_feature > 0 else []
+        with capture_outputs(self.g_comp, points) if points else nullcontext({}) as feats_c:
+            out_c = self.g_comp(*x)
         g_c, d_c = loss.fake_terms(out_c, batch, self.d)
+        d_feats_c = self._d_features(out_c, batch) if cfg.d_feature > 0 else []
         opts = {"reduction": cfg.reduction, "distance": cfg.distance, "eps": cfg.eps}
         l_gc = consistency(g_o, g_c, loss.g_weights, **opts)  # Eq. 7
         l_dc = consistency(d_o, d_c, loss.d_weights, **opts)  # Eq. 8
@@ -94,6 +139,23 @@ class SelfSupervised(Method):
             anchor = (out_c - out_o).abs().mean()
             total = total + cfg.anchor * anchor
             out["g/anchor"] = anchor.detach()
+        if self.adapters is not None:
+            feat = self.adapters.loss(feats_c, feats_o)
+            total = total + cfg.feature_distill * feat
+            out["g/feat_distill"] = feat.detach()
+        if cfg.d_feature > 0:
+            d_feat = penultimate_distance(d_feats_c, d_feats_o)
+            total = total + cfg.d_feature * d_feat
+            out["g/d_feature"] = d_feat.detach()
         out.update({f"g/{k}": v.detach().mean() for k, v in g_c.items()})
         out.update({f"g/{k}_orig": v.mean() for k, v in g_o.items()})
         return {"loss": total, **out}
+
+    def _d_features(self, images: torch.Tensor, batch: Batch) -> list[torch.Tensor]:
+        """D's penultimate features of ``images`` (``d_feature``), judged as the family judges images, by the D being
+        fine-tuned (D_O). Called once inside :meth:`teacher_side` for G_O(x) and once for G_C(x), each right after
+        that side's Eq. 7–8 terms: both see the same D buffers and random draws, so the distance is 0 when
+        G_C = G_O; D's buffers are left untouched (they advance only with the Eq. 8 forward, as without it)."""
+        with buffers_untouched(self.d), capture_last_layer_input(self.d) as feats:
+            self.loss.discriminator_scores(self.d, images, batch)
+        return feats

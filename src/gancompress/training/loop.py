@@ -1,9 +1,11 @@
 """THE training loop: teacher training and every compression method run through :func:`train`.
 
-Order per step (docs/architecture.md "Loop order"): ``pruner.step(i)`` (new masks when the schedule says so) → D step
-→ G step with masked grads → optimizer step → method hook (``after_optimizer_step``) → re-apply masks → log → maybe
-sample / eval / checkpoint. A pruned D (``d_pruner``, Table 1 rows m and n) follows the same schedule; its grads are
-masked and its masks re-applied around D's own optimizer step.
+Order per step (docs/architecture.md "Loop order"): ``pruner.step(i)`` (new masks when the schedule says so; then the
+method's ``recalibrate``, e.g. BatchNorm re-estimation) → D step → G step with masked grads → optimizer step → method
+hook (``after_optimizer_step``) → re-apply masks → EMA update (``train.ema``) → log → maybe sample / eval /
+checkpoint. With ``train.ema`` the average replaces G's trained weights at the end (training/ema.py). A pruned D
+(``d_pruner``, Table 1 rows m and n) follows the same schedule; its grads are masked and its masks re-applied around
+D's own optimizer step.
 
 Under torchrun (``training/distributed.py``) every rank runs this same loop on its shard of the data: gradients are
 averaged over ranks after each backward, buffers follow rank 0 after each step, masks are checked to be identical on
@@ -32,6 +34,7 @@ from gancompress.pruning.pruner import Pruner
 from gancompress.rundir import RunDir
 from gancompress.training import distributed
 from gancompress.training.diagnostics import CollapseMonitor, d_health, grad_norm
+from gancompress.training.ema import ParameterEma
 from gancompress.training.state import restore_state, save_state
 from gancompress.training.stop_signal import StopSignal
 
@@ -127,9 +130,12 @@ def train(
     if "g" not in optimizers:  # every parameter frozen: nothing to train (was a KeyError on the first step)
         raise UserError("the generator has no trainable parameter (all requires_grad=False); unfreeze it to compress")
     d_trainable = "d" in optimizers
+    # docs/decisions.md "Recovery ingredients": an EMA of G's parameters is what the run returns
+    ema = ParameterEma(g, cfg.ema) if cfg.ema > 0 else None
+    recalibrate = getattr(method, "recalibrate", None)
     start = 0
     if resume_from is not None:
-        start = restore_state(resume_from, method, optimizers, loader, masks, d_masks)
+        start = restore_state(resume_from, method, optimizers, loader, masks, d_masks, ema)
         log.info("resumed from %s at step %d", resume_from, start)
         if run is not None:
             run.truncate_metrics(start)  # rows logged after the checkpoint are logged again below
@@ -165,6 +171,8 @@ def train(
             updated = [p.step(step, generator=distributed.mask_generator(step)) for p in pruners]
             if any(target is not None for target in updated):
                 _check_masks(method, masks, d_masks, step)
+            if pruner is not None and updated[0] is not None and recalibrate is not None:
+                recalibrate(_peek(loader))  # G's masks changed: e.g. BatchNorm statistics re-estimated
             batch = loader.next_batch()
             done = step + 1
             is_log = done % cfg.log_every == 0 or done == steps
@@ -205,6 +213,8 @@ def train(
                     _check_masks(method, masks, None, step)
             if pruner is not None:
                 pruner.apply()  # Adam's momentum would otherwise revive pruned weights
+            if ema is not None:
+                ema.update(g, masks)  # masked like G: a pruned weight is exactly 0 in the average too
             distributed.broadcast_module(g, parameters=False)  # BN running stats follow rank 0 (DDP semantics)
             if d_trainable:
                 distributed.broadcast_module(d, parameters=False)
@@ -245,7 +255,7 @@ def train(
             timed = local and cfg.ckpt_minutes and time.perf_counter() - last_ckpt >= 60 * cfg.ckpt_minutes
             if saving and (is_ckpt or timed or stop.signal):
                 rank_rng = distributed.gather_rng_states()  # collective: every rank's noise stream
-                path = save_state(run, done, method, optimizers, loader, masks, d_masks, rank_rng) if run else None
+                path = save_state(run, done, method, optimizers, loader, masks, d_masks, rank_rng, ema) if run else None
                 distributed.barrier()  # the checkpoint is complete before any rank moves on
                 last_ckpt = time.perf_counter()
             if stop.signal:  # the step in progress finished and is checkpointed: stop here
@@ -253,6 +263,11 @@ def train(
     finally:
         stop.restore()
         bar.close()
+    if ema is not None:  # the average is the run's generator (the checkpoints keep both)
+        ema.copy_to(g)
+        if recalibrate is not None:
+            recalibrate(_peek(loader))  # statistics of the averaged weights, not of the last trained ones
+        distributed.broadcast_module(g, parameters=False)  # each rank re-estimated on its own shard: rank 0's
     if run is not None and monitor.events:
         run.write_json("alarms.json", monitor.events)
     return TrainResult(
@@ -300,6 +315,21 @@ def _frozen(module: torch.nn.Module | None) -> Iterator[None]:
     finally:
         for p in params:
             p.requires_grad_(True)
+
+
+def _peek(loader: Any) -> Callable[[int], list[dict[str, torch.Tensor]]]:
+    """``batches(n)``: the loader's next ``n`` batches, its position restored after (the data stream is unchanged)."""
+
+    def batches(n: int) -> list[dict[str, torch.Tensor]]:
+        if not hasattr(loader, "state_dict") or not hasattr(loader, "load_state_dict"):
+            raise UserError("method.bn_reestimate needs a loader with state_dict / load_state_dict (to peek batches)")
+        state = loader.state_dict()
+        try:
+            return [loader.next_batch() for _ in range(n)]
+        finally:
+            loader.load_state_dict(state)
+
+    return batches
 
 
 def _accumulate(window: dict[str, list[float]], prefix: str, out: dict[str, Any]) -> None:

@@ -1,13 +1,15 @@
 """A training run's resumable state: everything the next step depends on, saved as a step checkpoint.
 
-Weights and masks of G (and D), each optimizer's moments (flattened into safetensors tensors + JSON, no pickle), every
-RNG stream (all ranks' under torchrun), the loader's position and the schedule's last target sparsity. The loop
+Weights and masks of G (and D), the method's own tensors (e.g. feature adapters), the EMA of G (``train.ema``), each
+optimizer's moments (flattened into safetensors tensors + JSON, no pickle), every RNG stream (all ranks' under
+torchrun), the loader's position and the schedule's last target sparsity. The loop
 (:mod:`gancompress.training.loop`) saves it every ``train.ckpt_every`` steps and on SIGINT / SIGTERM; ``--resume``
 restores it, so a resumed run continues bit for bit.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,10 @@ from gancompress.methods.base import Method
 from gancompress.pruning import MaskSet
 from gancompress.rundir import RunDir, load_checkpoint, save_checkpoint
 from gancompress.training import distributed
+from gancompress.training.ema import ParameterEma
 from gancompress.training.seeding import rng_state, set_rng_state
+
+log = logging.getLogger(__name__)
 
 
 def optimizer_to_tensors(opt: torch.optim.Optimizer, prefix: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -58,14 +63,17 @@ def save_state(
     masks: MaskSet | None = None,
     d_masks: MaskSet | None = None,
     rank_rng: dict[str, torch.Tensor] | None = None,
+    ema: ParameterEma | None = None,
 ) -> Path:
-    """Everything the next step depends on: weights + masks, optimizer moments, every RNG, data position."""
+    """Everything the next step depends on: weights + masks, optimizer moments, every RNG, data position, the EMA."""
     tensors: dict[str, torch.Tensor] = {f"g.{k}": v for k, v in method.g_comp.state_dict().items()}
     if method.d is not None:
         tensors.update({f"d.{k}": v for k, v in method.d.state_dict().items()})
     extra = getattr(method, "extra_state", None)  # a method's own tensors (e.g. row m's dense weights)
     if extra is not None:
         tensors.update({f"method.{k}": v for k, v in extra().items()})
+    if ema is not None:
+        tensors.update({f"ema.{k}": v for k, v in ema.state_tensors().items()})
     opt_meta = {}
     for name, opt in optimizers.items():
         t, m = optimizer_to_tensors(opt, f"opt_{name}")
@@ -84,6 +92,8 @@ def save_state(
             "d": d_masks.target_sparsity if d_masks is not None else None,
         },
     }
+    if ema is not None:
+        meta["ema"] = {"decay": ema.decay, "num_updates": ema.num_updates}
     return save_checkpoint(run.path, step, tensors, meta)
 
 
@@ -94,7 +104,9 @@ def restore_state(
     loader: Any,
     masks: MaskSet | None = None,
     d_masks: MaskSet | None = None,
+    ema: ParameterEma | None = None,
 ) -> int:
+    """Load a checkpoint of :func:`save_state` into the live objects; returns the step it was taken at."""
     tensors, meta = load_checkpoint(path)
     load_state_dict_checked(method.g_comp, {k[2:]: v for k, v in tensors.items() if k.startswith("g.")}, path)
     if method.d is not None:
@@ -108,6 +120,13 @@ def restore_state(
     load_extra = getattr(method, "load_extra_state", None)
     if load_extra is not None:
         load_extra({k[len("method.") :]: v for k, v in tensors.items() if k.startswith("method.")})
+    if ema is not None:
+        saved = {k[len("ema.") :]: v for k, v in tensors.items() if k.startswith("ema.")}
+        if saved:
+            ema.load_state_tensors(saved, int(meta["ema"]["num_updates"]))
+        else:  # a checkpoint of a run without train.ema: the average starts from the restored weights
+            log.warning("%s holds no EMA of the generator; train.ema starts averaging from the resumed weights", path)
+            ema.reset(method.g_comp)
     targets = meta.get("target_sparsity") or {}
     for mask_set, key in ((masks, "g"), (d_masks, "d")):
         if mask_set is not None and targets.get(key) is not None:
