@@ -30,9 +30,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
     p.add_argument(
         "table",
-        choices=["table1", "table2", "granularity"],
+        choices=["table1", "table2", "granularity", "structured"],
         help="table1: the baselines at one sparsity; table2: every family × element sparsity 0–90 %%; "
-        "granularity: element/vector/kernel/N:4/filter × sparsity, quality and CPU latency",
+        "granularity: element/vector/kernel/N:4/filter × sparsity, quality and CPU latency; structured: channel "
+        "compression at MAC targets against rows c and d, FID next to measured speed",
     )
     common_flags(p)
     data_flags(p)
@@ -75,7 +76,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--filter-importance", default="bn_scale",
         help="granularity: filter criterion (default bn_scale: BatchNorm |γ|, L1 where no affine norm follows)",
     )  # fmt: skip
-    p.add_argument("--no-latency", action="store_true", help="granularity: skip the latency measurement")
+    p.add_argument("--rows", help="structured: comma-separated rows (default ours,paper,row_d,row_c)")
+    p.add_argument(
+        "--mac-targets", help="structured: comma-separated fractions of the teacher's MACs (default 0.25,0.1)"
+    )
+    p.add_argument("--no-latency", action="store_true", help="granularity/structured: skip the latency measurement")
     p.add_argument("--latency-rounds", type=int, default=5, help="granularity: interleaved timing rounds (default 5)")
     p.add_argument(
         "--jobs", type=int, default=1,

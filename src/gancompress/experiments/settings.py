@@ -38,7 +38,7 @@ class DemoSettings:
 
 @dataclass(frozen=True)
 class ReproduceSettings:
-    """``gancompress reproduce table1|table2|granularity`` (the flags each table reads are said in its entry).
+    """``gancompress reproduce table1|table2|granularity|structured`` (the flags each table reads: its entry).
 
     Attributes:
         run: config file, ``--set``, data, family, sparsity, granularity, samples, seed, device, ``--dry-run``.
@@ -49,6 +49,7 @@ class ReproduceSettings:
         teacher_steps: table1: teacher steps instead of the profile's.
         budget_fraction, budget_fractions: the compression budget(s) as fractions of the teacher's steps.
         tasks, sparsities, granularities: the sweeps' plan (comma-separated).
+        rows, mac_targets: the structured study's rows and MAC targets (comma-separated).
         filter_importance, no_latency, latency_rounds: the granularity study's filter criterion and timing.
         jobs: cells run at once in worker processes.
         out, resume, overwrite: the run directory and what to do when it exists.
@@ -67,6 +68,8 @@ class ReproduceSettings:
     tasks: str | None = None
     sparsities: str | None = None
     granularities: str | None = None
+    rows: str | None = None
+    mac_targets: str | None = None
     filter_importance: str = "bn_scale"
     no_latency: bool = False
     latency_rounds: int = 5

@@ -36,14 +36,22 @@ THREADS = 1  # one core: what a sweep's numbers mean on any machine; a busy seco
 
 def deployable(g: nn.Module, granularity: str, example: tuple[torch.Tensor, ...]) -> tuple[nn.Module, str]:
     """The module a CPU runs for a generator pruned at ``granularity``, and how it was made."""
-    if granularity == "filter":
+    if granularity in ("filter", "channel"):
         small, report = remove_pruned_channels(g, example)
         return small.eval(), f"physical ({len(report.get('removed', {}))} layers shrunk)"
     return g.eval(), "masked dense"
 
 
-def measure_latency(sweep: Sweep, task: str, *, rounds: int = 5) -> dict[str, Any]:
-    """Latency rows of the dense teacher and every cell of ``task`` (first seed), with speed-up vs ideal."""
+def measure_latency(
+    sweep: Sweep,
+    task: str,
+    *,
+    rounds: int = 5,
+    backends: tuple[str, ...] = ("eager",),
+    threads: tuple[int, ...] = (THREADS,),
+) -> dict[str, Any]:
+    """Latency rows of the dense teacher and every cell of ``task`` (first seed), with speed-up vs ideal, per backend
+    (``eager``, ``onnx`` = ONNX Runtime) and thread count."""
     st = sweep.state(task)
     g_dense, _, loss = st.view()
     device = st.cfg.device
@@ -58,16 +66,22 @@ def measure_latency(sweep: Sweep, task: str, *, rounds: int = 5) -> dict[str, An
         if cell["seed"] != first_seed:
             continue
         g, _ = load_gan(sweep.out / cell["run"], device)
-        models[key], how[key] = deployable(g, cell["granularity"], make_inputs(2))
+        models[key], how[key] = deployable(g, cell.get("prune_granularity", cell["granularity"]), make_inputs(2))
     stats = {name: {**model_stats(m, make_inputs(1)), "form": how[name]} for name, m in models.items()}
-    log.info(
-        "%s: timing %d generators (%d rounds, batch %s, %d thread)", task, len(models), rounds, BATCH_SIZES, THREADS
-    )
-    rows = benchmark_latency(
-        models, make_inputs, batch_sizes=BATCH_SIZES, backends=("eager",), threads=THREADS, rounds=rounds
-    )
-    rows = add_speedups(rows, stats, {name: "dense" for name in models if name != "dense"})
-    return {"threads": THREADS, "batch_sizes": list(BATCH_SIZES), "rounds": rounds, "stats": stats, "rows": rows}
+    rows = []
+    for n in threads:
+        log.info(
+            "%s: timing %d generators (%d rounds, batch %s, %s, %d thread(s))",
+            task, len(models), rounds, BATCH_SIZES, "/".join(backends), n,
+        )  # fmt: skip
+        timed = benchmark_latency(
+            models, make_inputs, batch_sizes=BATCH_SIZES, backends=backends, threads=n, rounds=rounds
+        )
+        rows += [{**r, "threads": n} for r in add_speedups(timed, stats, {m: "dense" for m in models if m != "dense"})]
+    return {
+        "threads": threads[0] if len(threads) == 1 else list(threads), "batch_sizes": list(BATCH_SIZES),
+        "backends": list(backends), "rounds": rounds, "stats": stats, "rows": rows,
+    }  # fmt: skip
 
 
 __all__ = ["deployable", "measure_latency"]

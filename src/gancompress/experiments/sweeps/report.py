@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gancompress.experiments.protocol import DRY_RUN_NOTE, is_dry_run, split_note, thresholds_note
+from gancompress.experiments.sweeps.structured_report import quality_vs_speed_svg, structured_outcome, structured_rows
 from gancompress.experiments.sweeps.sweep import CONTROL
 from gancompress.experiments.tasks import TABLE2_SPARSITIES
 from gancompress.experiments.verdict import quality_flag
@@ -154,12 +155,16 @@ def outcome(results: Mapping) -> list[str]:
         flagged = flagged_cells(t)
         if flagged:
             lines.append(f"{name}: flagged against its teacher (verdict.py) — " + "; ".join(flagged))
+        if results["kind"] == "structured":
+            continue
         if results["kind"] == "granularity":
             for s in _sparsities(results):
                 ranked = sorted((r, g) for g in _granularities(results) if (r := _ratio(t, g, s)) is not None)
                 if len(ranked) > 1:
                     lines.append(f"{name} at {s:.0%}: best {ranked[0][1]} ({ranked[0][0]:.3f}×), "
                                  f"worst {ranked[-1][1]} ({ranked[-1][0]:.3f}×)")  # fmt: skip
+    if results["kind"] == "structured" and not dry:
+        lines += structured_outcome(results)
     profile, overrides = results.get("profile", {}), results.get("plan", {}).get("overrides", [])
     if profile.get("budget_fraction") is not None:  # the settings the ratios depend on, stated with them
         lines.append(f"{profile.get('name', '')} profile: compression budget {profile['budget_fraction']:g} × the "
@@ -196,6 +201,9 @@ def flagged_cells(task: Mapping) -> list[str]:
 
 
 def tables(results: Mapping) -> list[tuple[str, list[str], list[list[str]]]]:
+    if results["kind"] == "structured":
+        return [(f"{name}: quality and measured speed at MAC targets", *structured_rows(results, name))
+                for name in results["tasks"]]  # fmt: skip
     if results["kind"] == "table2":
         out = [("Table 2 (element sparsity)", *table2_rows(results))]
         headers, rows = paired_rows(results)
@@ -222,7 +230,10 @@ def render_markdown(results: Mapping) -> str:
     out += [f"- {e(s)}" for s in outcome(results)] + [""]
     for title, headers, rows in tables(results):
         out += [f"## {e(title)}", "", format_table([[e(c) for c in r] for r in rows], headers), ""]
-    out += [e(NOTE), "", e(split_note(_scored(results))), "", e(thresholds_note()), "", "## Samples", ""]
+    out += [e(NOTE), "", e(split_note(_scored(results))), "", e(thresholds_note()), ""]
+    if results["kind"] == "structured":
+        out += [f"![{n} quality vs speed](quality_vs_speed_{n}.svg)" for n in results["tasks"]] + [""]
+    out += ["## Samples", ""]
     for name, t in results["tasks"].items():
         if t.get("teacher", {}).get("samples"):
             out.append(f"![{name} teacher]({t['teacher']['samples']})")
@@ -243,6 +254,8 @@ def render_html(results: Mapping, base_dir: str | Path) -> str:
     for title, headers, rows in tables(results):
         out += [f"<h2>{e(title)}</h2>", html_table(headers, rows)]
     out += [f"<p>{e(NOTE)}</p>", f"<p>{e(split_note(_scored(results)))}</p>", f"<p>{e(thresholds_note())}</p>"]
+    if results["kind"] == "structured":
+        out += [svg for n in results["tasks"] if (svg := quality_vs_speed_svg(results, n))]
     out += ["<h2>Samples</h2>"]
     for name, t in results["tasks"].items():
         figs = [("teacher", t.get("teacher", {}).get("samples"))] + [
@@ -263,6 +276,11 @@ def write_sweep_report(results: Mapping, out_dir: str | Path) -> tuple[Path, Pat
     """Write ``report.md`` and ``report.html`` into ``out_dir``."""
     out = Path(out_dir)
     md, page = out / "report.md", out / "report.html"
+    if results["kind"] == "structured":  # the quality-vs-speed plot per task, linked from both reports
+        for name in results["tasks"]:
+            svg = quality_vs_speed_svg(results, name)
+            if svg:
+                (out / f"quality_vs_speed_{name}.svg").write_text(svg)
     md.write_text(render_markdown(results))
     page.write_text(render_html(results, out))
     return md, page
@@ -273,3 +291,4 @@ __all__ = ["TARGETS", "cell_stats", "outcome", "render_html", "render_markdown",
 
 RENDERERS.add("table2", write_sweep_report)
 RENDERERS.add("granularity", write_sweep_report)
+RENDERERS.add("structured", write_sweep_report)

@@ -25,6 +25,7 @@ from gancompress.experiments.profile import pick
 from gancompress.experiments.settings import ReproduceSettings
 from gancompress.experiments.sweeps.latency import measure_latency
 from gancompress.experiments.sweeps.report import write_sweep_report
+from gancompress.experiments.sweeps.structured import MAC_TARGETS, ROWS, check_rows
 from gancompress.experiments.sweeps.sweep import (
     CONTROL,
     PROFILE_KEYS,
@@ -45,8 +46,16 @@ from gancompress.rundir import RunDir, env_info
 log = logging.getLogger(__name__)
 
 GRANULARITIES = ("element", "vector", "kernel", "nm", "filter")
+LATENCY_KINDS = ("granularity", "structured")
+#: structured: what a deployment would pick from — eager and ONNX Runtime, 1 and 2 threads, batch 1 and 16
+STRUCTURED_TIMING: dict[str, Any] = {"backends": ("eager", "onnx"), "threads": (1, 2)}
 SPARSITIES = (0.25, 0.5, 0.75, 0.9)
-DEFAULT_TASKS = {"table2": None, "granularity": ["dcgan", "pix2pix"]}
+DEFAULT_TASKS = {"table2": None, "granularity": ["dcgan", "pix2pix"], "structured": ["dcgan", "pix2pix"]}
+TITLES = {
+    "table2": "Table 2 reproduction (element sparsity)",
+    "granularity": "Granularity study",
+    "structured": "Structured (channel) compression at MAC targets",
+}
 
 
 def _floats(text: str | None, default: tuple[float, ...]) -> list[float]:
@@ -84,6 +93,11 @@ def plan_points(kind: str, opts: ReproduceSettings, seeds: list[int]) -> tuple[l
     if kind == "table2":
         points = [["element", s] for s in _floats(opts.sparsities, TABLE2_SPARSITIES[1:])]
         return tasks, points + ([] if opts.no_control else [[CONTROL, 0.0]])
+    if kind == "structured":  # (row, MAC target): structured.py
+        rows = [r.strip() for r in opts.rows.split(",")] if opts.rows else list(ROWS)
+        check_rows(rows)
+        points = [[r, t] for t in _floats(opts.mac_targets, MAC_TARGETS) for r in rows]
+        return tasks, points + ([] if opts.no_control else [[CONTROL, 0.0]])
     grans = [g.strip() for g in opts.granularities.split(",")] if opts.granularities else list(GRANULARITIES)
     points: list[list[Any]] = []
     for s in _floats(opts.sparsities, SPARSITIES):
@@ -102,7 +116,7 @@ def _check_overrides(tasks: list[str], points: list[list[Any]], overrides: list[
     for name in tasks:
         cfg = override(get_task(name).run_config(opts.profile, dry_run=opts.run.dry_run), overrides)
         for granularity, _ in points:
-            if granularity == CONTROL:
+            if granularity == CONTROL or granularity in ROWS:
                 continue
             check_fixed(make_granularity(granularity), cfg.prune.scope, cfg.prune.layer_sparsity)
 
@@ -139,13 +153,13 @@ def run_sweep(kind: str, opts: ReproduceSettings) -> tuple[dict[str, Any], Path,
         _check_overrides(tasks, points, overrides, opts)
         results = {
             "kind": kind,
-            "title": "Table 2 reproduction (element sparsity)" if kind == "table2" else "Granularity study",
+            "title": TITLES[kind],
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "profile": profile,
             "plan": {
                 "tasks": tasks, "points": points, "seeds": seeds, "overrides": overrides,
                 "device": ro.device or "cpu", "filter_importance": opts.filter_importance,
-                "latency": kind == "granularity" and not opts.no_latency,
+                "latency": kind in LATENCY_KINDS and not opts.no_latency,
             },
             "env": env_info(seeds[0], ro.device or "cpu"),
             "tasks": {},
@@ -155,7 +169,7 @@ def run_sweep(kind: str, opts: ReproduceSettings) -> tuple[dict[str, Any], Path,
         plan["points"].append([CONTROL, 0.0])  # a run from before the control column gains it (--no-control: not)
         log.info("adding the same-budget dense control to the plan")
     # latency is measured after training: a resumed run may add it later, on a quieter machine (--no-latency first)
-    plan["latency"] = kind == "granularity" and not opts.no_latency
+    plan["latency"] = kind in LATENCY_KINDS and not opts.no_latency
     for name in plan["tasks"]:
         t = get_task(name)
         results["tasks"].setdefault(name, {
@@ -190,7 +204,10 @@ def run_sweep(kind: str, opts: ReproduceSettings) -> tuple[dict[str, Any], Path,
     if plan.get("latency"):
         for name in plan["tasks"]:
             if not results.get("latency", {}).get(name):
-                results.setdefault("latency", {})[name] = measure_latency(sweep, name, rounds=opts.latency_rounds)
+                how = STRUCTURED_TIMING if kind == "structured" else {}
+                results.setdefault("latency", {})[name] = measure_latency(
+                    sweep, name, rounds=opts.latency_rounds, **how
+                )
                 sweep.save()
     sweep.save()
     md, html = write_sweep_report(results, run.path)

@@ -29,6 +29,8 @@ from gancompress.config import MethodCfg, PruneCfg, TrainCfg, override
 from gancompress.errors import UserError
 from gancompress.pruning.channel_groups import dense_layer_macs
 from gancompress.pruning.channel_masks import ChannelMaskSet
+from gancompress.pruning.counting import count_parameters
+from gancompress.pruning.physical import remove_pruned_channels
 
 if TYPE_CHECKING:
     from gancompress.config import RunCfg
@@ -92,9 +94,13 @@ def macs_record(teacher: nn.Module, g: nn.Module, masks: Any, example: tuple[tor
     dense = sum(dense_layer_macs(teacher, one).values())
     if isinstance(masks, ChannelMaskSet):
         kept = masks.macs_fraction()
+        small, _ = remove_pruned_channels(g.eval(), example)
+        params = count_parameters(small)
     else:
         kept = sum(dense_layer_macs(g, one).values()) / dense
-    return {"macs": round(dense * kept), "macs_fraction": round(kept, 4), "mac_reduction": round(1 / kept, 2)}
+        params = count_parameters(g)
+    return {"macs": round(dense * kept), "macs_fraction": round(kept, 4), "mac_reduction": round(1 / kept, 2),
+            "params": params, "params_teacher": count_parameters(teacher)}  # fmt: skip
 
 
 __all__ = [

@@ -191,12 +191,13 @@ class Sweep:
         if control:
             method, prune, train = apply_variant(CONTROL_VARIANT, method, prune, train)
         elif structured:
-            method, prune, _ = row_settings(st.cfg, p.granularity, p.sparsity, round_to=round_to_for(g))
+            method, prune, row_train = row_settings(st.cfg, p.granularity, p.sparsity, round_to=round_to_for(g))
+            train = replace(train, ema=row_train.ema)  # the recipe's EMA (structured.py RECIPE)
             prune = replace(prune, exclude=tuple(prune.exclude) + keep)
         slug = p.key.replace("/", "_").replace(":", "-")
         rel = Path("cells") / p.task / slug
         run = RunDir(self.out / rel, overwrite=True)
-        write_json(run.path / "config.json", to_dict(replace(st.cfg, prune=prune, method=method)))
+        write_json(run.path / "config.json", to_dict(replace(st.cfg, prune=prune, method=method, train=train)))
         result = compress(
             g, d, st.train_data, family=st.cfg.model.family, loss=loss, method=method, prune=prune, train=train,
             teacher_steps=teacher["steps"], run=run, seed=p.seed, device=st.cfg.device,
