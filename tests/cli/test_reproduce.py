@@ -276,3 +276,26 @@ def test_bad_flags_exit_2_and_write_nothing(tmp_path: Path, capsys, extra: list[
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]  # one actionable line, no traceback
     assert not out.exists()
+
+
+def test_structured_rows_at_mac_targets_with_latency(tmp_path: Path, env: dict[str, str]) -> None:
+    out = tmp_path / "structured"
+    args = ["reproduce", "structured", "--dry-run", "--tasks", "dcgan", "--mac-targets", "0.25"]
+    args += ["--rows", "ours,row_c", "--latency-rounds", "1"]
+    proc = run([*args, "--out", str(out), "--json"], env)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout)
+    cells = results["tasks"]["dcgan"]["cells"]
+    assert sorted(cells) == ["control@0/s0", "ours@0.25/s0", "row_c@0.25/s0"]
+    ours, row_c = cells["ours@0.25/s0"], cells["row_c@0.25/s0"]
+    # the same architecture: row c is the channel-pruned widths trained from scratch
+    assert ours["prune_granularity"] == "channel" and row_c["prune_granularity"] == "none"
+    assert ours["params"] == row_c["params"] < ours["params_teacher"] / 2
+    assert ours["macs_fraction"] == pytest.approx(row_c["macs_fraction"]) and ours["mac_reduction"] > 3
+    lat = results["latency"]["dcgan"]
+    assert lat["stats"]["ours@0.25/s0"]["form"].startswith("physical")
+    timed = {(r["model"], r["backend"], r["batch"], r["threads"]) for r in lat["rows"] if r.get("median_ms")}
+    assert ("ours@0.25/s0", "eager", 16, 2) in timed and ("row_c@0.25/s0", "eager", 1, 1) in timed
+    md = (out / "report.md").read_text()
+    assert "quality and measured speed at MAC targets" in md and "| 4× (0.25) | ours |" in md
+    assert (out / "quality_vs_speed_dcgan.svg").is_file()

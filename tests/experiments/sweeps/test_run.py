@@ -45,3 +45,12 @@ def test_a_given_teacher_serves_every_task_sharing_it(caplog: pytest.LogCaptureF
     with pytest.raises(UserError, match="two runs for the teacher shared"):
         given_by_key({"cyclegan_tops_a2b": "runs/t", "cyclegan_tops_b2a": "runs/u"}, [key])
     assert given_by_key({"cyclegan_tops_a2b": "runs/t", "cyclegan_tops_b2a": "runs/t"}, [key]) == {key: "runs/t"}
+
+
+def test_structured_plan_rows_times_targets_then_the_control() -> None:
+    tasks, points = plan_points("structured", ReproduceSettings(tasks="dcgan"), [0])
+    assert tasks == ["dcgan"]
+    rows = ["ours", "paper", "row_d", "row_c"]
+    assert points == [[r, 0.25] for r in rows] + [[r, 0.1] for r in rows] + [["control", 0.0]]
+    with pytest.raises(UserError, match="unknown structured rows row_z"):
+        plan_points("structured", ReproduceSettings(rows="ours,row_z"), [0])
