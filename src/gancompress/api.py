@@ -40,6 +40,7 @@ from gancompress.files import read_json
 from gancompress.methods import Method, create_method
 from gancompress.methods.frozen import side_effect_free
 from gancompress.pruning import MaskSet, count_nonzero, count_parameters
+from gancompress.pruning.channel_masks import ChannelMaskSet
 from gancompress.pruning.pruner import Pruner
 from gancompress.pruning.targets import keep_output_dense
 from gancompress.report.imagegrid import save_image_grid
@@ -74,6 +75,9 @@ class CompressResult:
             "steps": self.train.steps if self.train else 0,
             "seconds": round(self.train.seconds, 2) if self.train else 0.0,
         }
+        if isinstance(self.masks, ChannelMaskSet):  # what channel removal will make of it (export --format physical)
+            out["channel_ratio"] = round(self.masks.channel_ratio(), 4)
+            out["macs_fraction"] = round(self.masks.macs_fraction(), 4)
         if self.d_masks is not None:
             out["d_sparsity"] = self.d_masks.overall_sparsity()
         return out

@@ -102,6 +102,9 @@ def run(args: argparse.Namespace) -> int:
         run.write_json("eval.json", scores)
         payload["eval"] = scores
         text += "\n\n" + scores_table({str(run.path): scores})
+    if "macs_fraction" in payload:
+        text += (f"\n\nchannel pruning keeps {payload['macs_fraction']:.1%} of the dense MACs once the channels are "
+                 f"removed: gancompress export {run.path} --format physical")  # fmt: skip
     emit(args, payload, text + f"\n\n→ {run.path}")
     return 0
 

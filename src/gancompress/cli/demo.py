@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     results, md, html = run_demo(settings(DemoSettings, args))
     table = format_table(
         [{"model": m["name"], **m["metrics"]} for m in results["models"]],
-        ["model", "fid", "kid", "class_coverage", "fidelity_psnr", "sparsity"],
+        ["model", "fid", "kid", "class_coverage", "fidelity_psnr", "sparsity", "mac_fraction", "cpu_speedup"],
     )
     emit(args, results, f"{table}\n\n" + "\n".join(results.get("summary", [])) + f"\n\nreport: {md}\n        {html}")
     return 0

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from gancompress.api import compress, prune_oneshot, save, train_teacher
@@ -26,10 +27,14 @@ from gancompress.experiments.options import resolve_config
 from gancompress.experiments.profile import Profile, pick
 from gancompress.experiments.protocol import DRY_RUN_NOTE, thresholds_note
 from gancompress.experiments.settings import DemoSettings
+from gancompress.experiments.sweeps.structured import row_settings
 from gancompress.experiments.verdict import quality_flag
+from gancompress.export.latency import benchmark_latency
 from gancompress.families import get_family
 from gancompress.files import write_json
 from gancompress.metrics import HIGHER_IS_BETTER
+from gancompress.pruning.channel_groups import dense_layer_macs
+from gancompress.pruning.physical import remove_pruned_channels
 from gancompress.report.imagegrid import sample_grid
 from gancompress.report.render import write_report
 from gancompress.rundir import RunDir, env_info
@@ -49,6 +54,8 @@ PROFILES = {
 }
 #: what config.json / results.json record of the profile
 PROFILE_KEYS = ("teacher_steps", "budget_fraction", "num_samples", "limit")
+#: the demo's channel-compressed generator: about a quarter of the teacher's MACs
+CHANNEL_RUN, CHANNEL_MACS = "channel_compressed", 0.25
 CURVE_KEYS = ("g/loss", "d/loss", "g/gen", "g/gc", "g/dc", "d/real", "d/fake", "diag/d_entropy", "diag/d_acc")
 
 
@@ -132,17 +139,24 @@ def run_demo(opts: DemoSettings) -> tuple[dict[str, Any], Path, Path]:
         # at 0 % sparsity row d's strategy is plain continued training of the dense teacher
         ("teacher_continued", "dense (continued)", "oneshot_finetune", 0.0,
          "control: the dense teacher trained for the same extra budget, plain GAN loss (docs/method.md §7)"),
+        (CHANNEL_RUN, "self_supervised + recipe", "self_supervised", CHANNEL_MACS,
+         f"channels removed down to {CHANNEL_MACS:.0%} of the MACs, Eq. 9 + the recovery recipe "
+         "(docs/pruning.md \"Channel pruning\"): physically smaller, measured faster"),
     ]  # fmt: skip
     for name, label, strategy, s, desc in jobs:
         sub = RunDir(run.path / name)
+        method_cfg, job_prune, job_train = replace(cfg.method, name=strategy), replace(prune_cfg, sparsity=s), train_cfg
+        if name == CHANNEL_RUN:
+            method_cfg, job_prune, recipe_train = row_settings(cfg, "ours", CHANNEL_MACS, round_to=1)
+            job_train = replace(train_cfg, ema=recipe_train.ema)
         res = compress(
             g_orig,
             d_orig,
             train_data,
             family=cfg.model.family,
-            method=replace(cfg.method, name=strategy),
-            prune=replace(prune_cfg, sparsity=s),
-            train=train_cfg,
+            method=method_cfg,
+            prune=job_prune,
+            train=job_train,
             teacher_steps=t_res.steps,
             run=sub,
             seed=cfg.seed,
@@ -155,6 +169,7 @@ def run_demo(opts: DemoSettings) -> tuple[dict[str, Any], Path, Path]:
         sub.close()
         entries.append(_entry(name, label, res.generator, res.train, desc))
 
+    speed = channel_speed(g_orig, next(e["g"] for e in entries if e["name"] == CHANNEL_RUN), loss, cfg.device)
     models = []
     dry = opts.run.dry_run
     teacher_scores: dict[str, Any] = {}
@@ -163,6 +178,7 @@ def run_demo(opts: DemoSettings) -> tuple[dict[str, Any], Path, Path]:
         log.info("evaluating %s", e["name"])
         teacher = None if e["name"] == "teacher" else g_orig
         scores = evaluator.evaluate(e["g"], loss, teacher=teacher, seed=cfg.seed, metrics=cfg.eval.metrics)
+        scores.update(speed.get(e["name"], {}))
         if teacher is None:
             teacher_scores, teacher_curves = scores, e["curves"]
             verdict = None
@@ -193,7 +209,17 @@ def run_demo(opts: DemoSettings) -> tuple[dict[str, Any], Path, Path]:
         "title": f"gancompress demo — DCGAN on {cfg.data.name}, {sparsity:.0%} element sparsity",
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "reference": "teacher",
-        "columns": ["fid", "kid", "class_coverage", "class_kl", "fidelity_psnr", "nonzero", "params"],
+        "columns": [
+            "fid",
+            "kid",
+            "class_coverage",
+            "class_kl",
+            "fidelity_psnr",
+            "nonzero",
+            "params",
+            "mac_fraction",
+            "cpu_speedup",
+        ],
         "higher_is_better": dict(HIGHER_IS_BETTER),
         "summary": [DRY_RUN_NOTE] if dry else _summary(models, profile, time.perf_counter() - t_start),
         "dry_run": dry,
@@ -209,6 +235,29 @@ def run_demo(opts: DemoSettings) -> tuple[dict[str, Any], Path, Path]:
     md, html = write_report(results, run.path)
     run.close()
     return results, md, html
+
+
+def channel_speed(g_orig: nn.Module, g_channel: nn.Module, loss: Any, device: str) -> dict[str, dict[str, float]]:
+    """MACs and measured CPU speed-up of the channel-compressed generator, physically shrunk, over the teacher
+    (eager PyTorch, 1 thread, batch 16, medians of interleaved rounds: docs/architecture.md "Speed and scale")."""
+
+    def make_inputs(b: int) -> tuple[torch.Tensor, ...]:
+        return tuple(loss.sample_input(b, torch.Generator().manual_seed(0), device))
+
+    small, _ = remove_pruned_channels(g_channel.eval(), make_inputs(2))
+    one = make_inputs(1)
+    fraction = sum(dense_layer_macs(small, one).values()) / sum(dense_layer_macs(g_orig, one).values())
+    rows = benchmark_latency(
+        {"teacher": g_orig, CHANNEL_RUN: small}, make_inputs, batch_sizes=(16,), backends=("eager",), threads=1,
+        rounds=5,
+    )  # fmt: skip
+    ms = {r["model"]: r["median_ms"] for r in rows}
+    log.info("channel-compressed generator: %.1f%% of the MACs, %.2f ms vs %.2f ms (batch 16)",
+             100 * fraction, ms[CHANNEL_RUN], ms["teacher"])  # fmt: skip
+    return {
+        "teacher": {"mac_fraction": 1.0, "cpu_speedup": 1.0},
+        CHANNEL_RUN: {"mac_fraction": round(fraction, 4), "cpu_speedup": round(ms["teacher"] / ms[CHANNEL_RUN], 2)},
+    }
 
 
 def _entry(name: str, method: str, g: nn.Module, result: TrainResult | None, description: str) -> dict[str, Any]:
@@ -250,6 +299,13 @@ def _summary(models: list[dict[str, Any]], profile: dict[str, Any], seconds: flo
     if ss and op:
         verdict = "beats" if ss < op else "does NOT beat"
         lines.append(f"self_supervised {verdict} one-shot pruning without recovery (FID {ss:.2f} vs {op:.2f}).")
+    ch = next((m for m in models if m["name"] == CHANNEL_RUN), None)
+    if ch and t and ch["metrics"].get("fid"):
+        lines.append(
+            f"Channel-compressed: {ch['metrics']['mac_fraction']:.0%} of the MACs, measured "
+            f"{ch['metrics']['cpu_speedup']:.2f}× faster on this CPU, FID {ch['metrics']['fid'] / t:.3f}× the "
+            "teacher's."
+        )
     if fid.get("teacher_continued") and ss:
         lines.append(
             f"FID(self_supervised) / FID(teacher_continued) = {ss / fid['teacher_continued']:.3f} "

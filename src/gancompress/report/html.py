@@ -46,7 +46,10 @@ _WORDS = {
     "fid": "FID", "kid": "KID", "lpips": "LPIPS", "psnr": "PSNR (dB)", "ssim": "SSIM", "kl": "KL", "l1": "L1",
     "mse": "MSE", "nonzero": "non-zero", "params": "parameters", "acc": "accuracy", "ci95": "95 % CI",
 }  # fmt: skip
-_LABELS = {"min_class_share": "rarest class share", "sparsity": "measured sparsity"}
+_LABELS = {
+    "min_class_share": "rarest class share", "sparsity": "measured sparsity", "mac_fraction": "MACs (× teacher)",
+    "cpu_speedup": "CPU speed-up (batch 16, 1 thread)",
+}  # fmt: skip
 
 
 def metric_label(key: str) -> str:
