@@ -176,8 +176,10 @@ class LatencyTable:
             acts += c_out * t.spec.out_per_channel * t.spec.calls
             dense_acts += t.spec.out_channels * t.spec.out_per_channel * t.spec.calls
         if self.overhead_s < 0:  # the whole model beats its layers (fusion, or noise): a share of every layer
-            return total * self.whole_s / (self.whole_s - self.overhead_s)
-        return total + self.overhead_s * (acts / dense_acts if dense_acts else 1.0)
+            total *= self.whole_s / (self.whole_s - self.overhead_s)
+        else:
+            total += self.overhead_s * (acts / dense_acts if dense_acts else 1.0)
+        return max(total, 1e-9)  # a table of lone layers all at the per-call floor still predicts a finite speed-up
 
     def predict_model(self, model: nn.Module) -> float:
         """:meth:`predict` with the widths read from ``model``'s layers (same layer names as the measured model)."""
