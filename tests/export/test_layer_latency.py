@@ -137,3 +137,17 @@ def test_a_negative_overhead_scales_the_layers_and_keeps_predictions_positive(ta
     assert fused.overhead_s < 0 and fused.predict({}) == pytest.approx(fused.whole_s)
     thin = {"0": (3, 1), "2": (1, 1), "4": (1, 3)}
     assert 0 < fused.predict(thin) == pytest.approx(layers(thin) / 3)
+
+
+def test_layers_the_forward_never_calls_are_left_out() -> None:
+    class WithSpare(nn.Module):
+        def __init__(self, width: int = 8) -> None:
+            super().__init__()
+            self.net, self.spare = conv_net(width), nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.net(x)
+
+    table = LatencyTable.measure(WithSpare(), X, timer=fake_cost)
+    assert sorted(table.layers) == ["net.0", "net.2", "net.4"]
+    assert table.predict_model(WithSpare(4)) < table.predict_model(WithSpare()) == pytest.approx(table.whole_s)

@@ -183,7 +183,7 @@ class LatencyTable:
 
     def predict_model(self, model: nn.Module) -> float:
         """:meth:`predict` with the widths read from ``model``'s layers (same layer names as the measured model)."""
-        return self.predict(layer_widths(model))
+        return self.predict({n: w for n, w in layer_widths(model).items() if n in self.layers})  # skip unused layers
 
     # ------------------------------------------------------------------------------------------------ measuring
     @classmethod
@@ -273,7 +273,7 @@ class LatencyTable:
                 log.warning("ignoring unreadable latency table %s: %s", path, exc)
             else:
                 full = {n: (t.spec.in_channels, t.spec.out_channels) for n, t in table.layers.items()}
-                if table.key == key and full == layer_widths(model):
+                if table.key == key and full == {n: w for n, w in layer_widths(model).items() if n in full}:
                     return table
                 log.info("latency table %s was measured for another key or model: measuring again", path)
         table = cls.measure(model, example_inputs, **kwargs)
