@@ -99,7 +99,8 @@ def write_onnx(module: nn.Module, example_inputs: Sequence[Tensor], path: Path, 
     return names
 
 
-def ort_session(path: Path, threads: int) -> Any:
+def ort_session(path: Path | bytes, threads: int) -> Any:
+    """An ONNX Runtime CPU session on ``threads`` intra-op threads, sequential; ``path`` may be the model's bytes."""
     try:
         import onnxruntime as ort
     except ImportError:
@@ -111,7 +112,8 @@ def ort_session(path: Path, threads: int) -> Any:
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # DECISION: no busy-waiting pool threads after a run: in interleaved rounds they would steal the next model's CPU.
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    model = path if isinstance(path, bytes) else str(path)
+    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
 
 
 def export_onnx(
