@@ -11,6 +11,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import math
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from gancompress.checkpoint import save_module
 from gancompress.config import MethodCfg, PruneCfg, RunCfg, TrainCfg, to_dict
 from gancompress.data import ImageDataset, InfiniteLoader
 from gancompress.errors import UserError
+from gancompress.export.speed_target import measured_speedup, speed_search
 from gancompress.families import Family, GanLoss, get_family
 from gancompress.families.checks import (
     check_api_types,
@@ -41,6 +43,7 @@ from gancompress.methods import Method, create_method
 from gancompress.methods.frozen import side_effect_free
 from gancompress.pruning import MaskSet, count_nonzero, count_parameters
 from gancompress.pruning.channel_masks import ChannelMaskSet
+from gancompress.pruning.physical import remove_pruned_channels
 from gancompress.pruning.pruner import Pruner
 from gancompress.pruning.targets import keep_output_dense
 from gancompress.report.imagegrid import save_image_grid
@@ -65,6 +68,7 @@ class CompressResult:
     train: TrainResult | None = None
     sparsity: list[dict[str, Any]] = field(default_factory=list)
     d_masks: MaskSet | None = None  # masks on the discriminator (Table 1 rows m, n)
+    speed: dict[str, Any] | None = None  # prune.target_speedup: the ratio search and the final measured speed-up
 
     def summary(self) -> dict[str, Any]:
         out = {
@@ -78,6 +82,9 @@ class CompressResult:
         if isinstance(self.masks, ChannelMaskSet):  # what channel removal will make of it (export --format physical)
             out["channel_ratio"] = round(self.masks.channel_ratio(), 4)
             out["macs_fraction"] = round(self.masks.macs_fraction(), 4)
+        if self.speed:
+            out["target_speedup"] = self.speed["target"]
+            out["measured_speedup"] = self.speed["final"]["speedup"]
         if self.d_masks is not None:
             out["d_sparsity"] = self.d_masks.overall_sparsity()
         return out
@@ -216,6 +223,10 @@ def compress(
     prune = keep_output_dense(g_orig, prune, loss.sample_input(2, torch.Generator().manual_seed(0), g_device))
     if strategy.schedule is not None:
         prune = replace(prune, schedule=strategy.schedule)
+    search = None
+    if prune.target_speedup is not None and strategy.prunes:  # docs/deploy.md "Latency table and speed targets"
+        search = speed_search(g_orig, prune, loss.sample_input(1, torch.Generator().manual_seed(0), g_device))
+        prune = replace(prune, sparsity=search.ratio)
     torch.manual_seed(seed)
 
     teacher = copy.deepcopy(g_orig).to(device)
@@ -267,6 +278,16 @@ def compress(
         health_baseline=baseline,
     )
     g_comp.eval()
+    speed = None
+    if search is not None:  # the trained model itself, shrunk, timed against the teacher as the search timed
+        example = loss.sample_input(2, torch.Generator().manual_seed(0), device)
+        small, _ = remove_pruned_channels(g_comp, example)
+        final = measured_speedup(
+            g_orig, small, example, backend=prune.speed_backend, threads=prune.speed_threads, batch=prune.speed_batch
+        )
+        speed = {"target": prune.target_speedup, "search": dataclasses.asdict(search), "final": final}
+        log.info("measured speed-up of the compressed generator: %.2f× (target %.2f×)", final["speedup"],
+                 prune.target_speedup)  # fmt: skip
     config = {
         "method": to_dict(method_cfg),
         "prune": to_dict(prune),
@@ -283,6 +304,7 @@ def compress(
         train=result,
         sparsity=pruner.masks.sparsity_report() if pruner is not None else [],
         d_masks=d_pruner.masks if d_pruner is not None else None,
+        speed=speed,
     )
 
 

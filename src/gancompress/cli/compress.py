@@ -32,6 +32,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--schedule", help="agp or one_shot")
     p.add_argument("--importance", help="pruning criterion (channel: l2, magnitude, bn_scale, taylor, random)")
     p.add_argument("--target-macs", type=float, help="channel granularity: keep this fraction of the dense MACs")
+    p.add_argument(
+        "--target-speedup", type=float,
+        help="channel granularity: measured speed-up over the teacher on this machine (prune.speed_backend, "
+        "prune.speed_threads, prune.speed_batch: onnxruntime, 1, 16 by default)",
+    )  # fmt: skip
     p.add_argument("--round-to", type=int, help="channel granularity: kept widths a multiple of this (e.g. 8)")
     p.add_argument("--steps", type=int, help="compression steps (default: 10 %% of the teacher's)")
     p.add_argument("--batch-size", type=int)
@@ -102,6 +107,10 @@ def run(args: argparse.Namespace) -> int:
         run.write_json("eval.json", scores)
         payload["eval"] = scores
         text += "\n\n" + scores_table({str(run.path): scores})
+    if "measured_speedup" in payload:
+        text += (f"\n\nmeasured {payload['measured_speedup']:.2f}× faster than the teacher "
+                 f"(target {payload['target_speedup']:.2f}×; {cfg.prune.speed_backend}, {cfg.prune.speed_threads} "
+                 f"thread(s), batch {cfg.prune.speed_batch})")  # fmt: skip
     if "macs_fraction" in payload:
         text += (f"\n\nchannel pruning keeps {payload['macs_fraction']:.1%} of the dense MACs once the channels are "
                  f"removed: gancompress export {run.path} --format physical")  # fmt: skip

@@ -112,6 +112,9 @@ class PruneCfg:
     ``round_to`` (channel granularity): kept widths are rounded to a multiple of it (8 suits SIMD kernels).
     ``target_macs`` (channel granularity): the final channel ratio is chosen so the shrunk model keeps this fraction of
     the dense MACs (``sparsity`` is then ignored); see docs/pruning.md "Channel pruning".
+    ``target_speedup`` (channel granularity): the ratio whose shrunk model is measured this much faster than the
+    teacher on this machine, with ``speed_backend`` (``onnxruntime`` or ``eager``), ``speed_threads`` and
+    ``speed_batch`` (docs/deploy.md "Latency table and speed targets").
     """
 
     granularity: str = "element"
@@ -126,8 +129,19 @@ class PruneCfg:
     layer_sparsity: dict[str, float] = field(default_factory=dict)
     round_to: int = 1
     target_macs: float | None = None
+    target_speedup: float | None = None
+    speed_backend: str = "onnxruntime"
+    speed_threads: int = 1
+    speed_batch: int = 16
 
     def __post_init__(self) -> None:
+        _require(self, "target_speedup", lambda v: v is None or (_finite(v) and v > 1), "None or a number > 1")
+        _require(self, "speed_backend", lambda v: v in ("eager", "onnxruntime"), "eager or onnxruntime")
+        _require(self, "speed_threads speed_batch", _count(1), "an integer >= 1")
+        if self.target_speedup is not None and self.granularity != "channel":
+            raise UserError("prune.target_speedup needs channel granularity (--granularity channel)")
+        if self.target_speedup is not None and self.target_macs is not None:
+            raise UserError("give prune.target_macs or prune.target_speedup, not both")
         _require(self, "round_to", _count(1), "an integer >= 1 (channel widths are rounded to a multiple of it)")
         fraction = "None or a fraction in (0, 1]"
         _require(self, "target_macs", lambda v: v is None or (_finite(v) and 0 < v <= 1), fraction)

@@ -34,6 +34,7 @@ FLAG_KEYS = {
     "importance": "prune.importance",
     "round_to": "prune.round_to",
     "target_macs": "prune.target_macs",
+    "target_speedup": "prune.target_speedup",
     "method": "method.name",
     "num_samples": "eval.num_samples",
     "extractor": "eval.extractor",
@@ -74,6 +75,7 @@ class RunOptions:
     importance: str | None = None
     round_to: int | None = None
     target_macs: float | None = None
+    target_speedup: float | None = None
     method: str | None = None
     num_samples: int | None = None
     extractor: str | None = None

@@ -36,8 +36,8 @@ from torch import Tensor, nn
 
 from gancompress.errors import UserError
 from gancompress.export.module_timer import LAYER_TYPES, Timer, minus, module_timer
-from gancompress.export.stats import eval_mode
 from gancompress.files import write_json
+from gancompress.pruning.counting import eval_mode
 
 log = logging.getLogger(__name__)
 

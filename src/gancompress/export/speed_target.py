@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -27,10 +28,12 @@ from dataclasses import dataclass
 import numpy as np
 from torch import Tensor, nn
 
+from gancompress.config import PruneCfg
 from gancompress.errors import UserError
 from gancompress.export.latency import benchmark_latency
 from gancompress.export.layer_latency import LatencyTable, layer_widths
 from gancompress.export.stats import count_macs
+from gancompress.pruning.channel_masks import ChannelMaskSet
 
 log = logging.getLogger(__name__)
 
@@ -258,3 +261,49 @@ def _harness_timer(inputs: tuple[Tensor, ...], backend: str, threads: int, batch
         return ms["dense"] / 1e3, ms["candidate"] / 1e3
 
     return time_pair
+
+
+def speed_search(g_orig: nn.Module, prune: PruneCfg, example_inputs: Sequence[Tensor]) -> RatioSearch:
+    """The channel ratio of ``prune.target_speedup`` for ``g_orig``, measured with ``prune``'s backend, threads and
+    batch (group-aware channel selection: :class:`~gancompress.pruning.channel_masks.ChannelMaskSet`)."""
+    if prune.target_speedup is None:
+        raise UserError("speed_search needs prune.target_speedup")
+    g = copy.deepcopy(g_orig).cpu().eval()
+    example = tuple(t.cpu() for t in example_inputs)
+    masks = ChannelMaskSet.attach(g, exclude=prune.exclude, example_inputs=example, round_to=prune.round_to)
+    masks.configure(scope=prune.scope)
+    importance = prune.importance if prune.importance != "taylor" else "l2"  # no gradients before training
+    res = find_ratio_for_speedup(
+        masks.builder(importance), example, prune.target_speedup, backend=prune.speed_backend,
+        threads=prune.speed_threads, batch=prune.speed_batch,
+    )  # fmt: skip
+    log.info(
+        "target speed-up %.2f× (%s, %d thread(s), batch %d): channel ratio %.3f, measured %.2f×, %.1f%% of the MACs",
+        prune.target_speedup, prune.speed_backend, prune.speed_threads, prune.speed_batch, res.ratio,
+        res.measured_speedup or float("nan"), 100 * res.macs_fraction,
+    )  # fmt: skip
+    return res
+
+
+def measured_speedup(
+    dense: nn.Module,
+    small: nn.Module,
+    example_inputs: Sequence[Tensor],
+    *,
+    backend: str,
+    threads: int,
+    batch: int,
+    rounds: int = 7,
+) -> dict[str, float]:
+    """Dense and ``small`` timed side by side (interleaved rounds): ``{dense_ms, ms, speedup}``."""
+    one = tuple(t[:1].cpu() for t in example_inputs)
+
+    def make_inputs(b: int) -> tuple[Tensor, ...]:
+        return tuple(t.repeat(b, *([1] * (t.dim() - 1))) for t in one)
+
+    rows = benchmark_latency(
+        {"dense": dense.cpu().eval(), "small": small.cpu().eval()}, make_inputs, batch_sizes=(batch,),
+        backends=(HARNESS_BACKEND[backend],), threads=threads, rounds=rounds,
+    )  # fmt: skip
+    ms = {r["model"]: r["median_ms"] for r in rows}
+    return {"dense_ms": ms["dense"], "ms": ms["small"], "speedup": round(ms["dense"] / ms["small"], 3)}

@@ -21,7 +21,7 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -48,6 +48,7 @@ from gancompress.pruning.mask_buffers import (
     register_coupled,
 )
 from gancompress.pruning.masks import MaskSet
+from gancompress.pruning.physical import remove_pruned_channels
 
 log = logging.getLogger(__name__)
 
@@ -242,6 +243,22 @@ class ChannelMaskSet(MaskSet):
             if hi - lo < 1e-4:
                 break
         return round(hi, 4)
+
+    def builder(self, importance: str = "l2") -> Callable[[float], nn.Module]:
+        """``ratio -> a physically shrunk copy of the model`` (the scores fixed now; the weights restored before
+        every build), for searching the ratio of a measured speed-up (``export/speed_target.py``)."""
+        scores = self.scores(importance)
+        state = {k: v.clone() for k, v in self._model.state_dict().items()}
+
+        def build(ratio: float) -> nn.Module:
+            self._model.load_state_dict(state)
+            self.pruned = select(self.groups, scores, ratio, scope=self.scope, round_to=self.round_to)
+            self._write_masks()
+            self.apply()
+            small, _ = remove_pruned_channels(self._model.eval(), self._example_inputs, atol=None)
+            return small
+
+        return build
 
     def channel_report(self) -> list[dict[str, Any]]:
         """Per group: ``root``, ``channels`` [before, after], ``layers`` (the producers)."""
