@@ -26,7 +26,7 @@ from gancompress.checkpoint import save_module
 from gancompress.config import MethodCfg, PruneCfg, RunCfg, TrainCfg, to_dict
 from gancompress.data import ImageDataset, InfiniteLoader
 from gancompress.errors import UserError
-from gancompress.export.speed_target import measured_speedup, speed_search
+from gancompress.export.speed_target import RatioSearch, measured_speedup, speed_search
 from gancompress.families import Family, GanLoss, get_family
 from gancompress.families.checks import (
     check_api_types,
@@ -54,6 +54,9 @@ from gancompress.training.loop import TrainResult
 from gancompress.training.loop import train as train_loop
 
 log = logging.getLogger(__name__)
+
+#: where a compress run records its ``prune.target_speedup`` search (``--resume`` reuses the ratio)
+SPEED_SEARCH = "speed_search.json"
 
 
 @dataclass
@@ -225,7 +228,14 @@ def compress(
         prune = replace(prune, schedule=strategy.schedule)
     search = None
     if prune.target_speedup is not None and strategy.prunes:  # docs/deploy.md "Latency table and speed targets"
-        search = speed_search(g_orig, prune, loss.sample_input(1, torch.Generator().manual_seed(0), g_device))
+        saved = run.path / SPEED_SEARCH if run is not None else None
+        if resume_from is not None and saved is not None and saved.is_file():
+            # a resumed run keeps the ratio its masks were trained at (a new timing could pick another)
+            search = RatioSearch(**read_json(saved))
+        else:
+            search = speed_search(g_orig, prune, loss.sample_input(1, torch.Generator().manual_seed(0), g_device))
+            if run is not None:
+                run.write_json(SPEED_SEARCH, dataclasses.asdict(search))
         prune = replace(prune, sparsity=search.ratio)
     torch.manual_seed(seed)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -37,7 +39,7 @@ def test_same_widths_generator_has_the_target_macs_and_fresh_weights() -> None:
     assert small(*z).shape == g(*z).shape
 
 
-def test_target_speedup_searches_a_ratio_and_reports_the_final_measurement(monkeypatch) -> None:
+def test_target_speedup_searches_a_ratio_and_reports_the_final_measurement(monkeypatch, tmp_path) -> None:
     """The wiring of prune.target_speedup: the searched ratio is the one trained, the final model is timed (the
     timings themselves: tests/export/test_speed_target.py with fake timers, and benchmarks/)."""
     import gancompress.api as api
@@ -58,10 +60,14 @@ def test_target_speedup_searches_a_ratio_and_reports_the_final_measurement(monke
     torch.manual_seed(0)
     g, d = get_family("dcgan").build(MODEL, DATA)
     prune = PruneCfg(granularity="channel", target_speedup=2.0, speed_backend="eager", speed_batch=4)
+    from gancompress.rundir import RunDir
+
+    run = RunDir(tmp_path / "run")
     res = gc.compress(
         g, d, gc.load_dataset(DATA, "train"), family="dcgan", prune=prune,
-        train=gc.TrainCfg(steps=2, batch_size=8), teacher_steps=10,
+        train=gc.TrainCfg(steps=2, batch_size=8), teacher_steps=10, run=run,
     )  # fmt: skip
+    assert json.loads((run.path / "speed_search.json").read_text())["ratio"] == 0.5  # --resume reuses it
     assert seen["prune"].exclude  # the output layer is excluded before the search
     assert res.masks.channel_ratio() == pytest.approx(0.5, abs=0.07)  # trained at the searched ratio
     assert seen["how"] == {"backend": "eager", "threads": 1, "batch": 4}
