@@ -253,3 +253,39 @@ def test_numbers_still_accepted(tmp_path: Path) -> None:
     path.write_text("[prune]\nsparsity = 0.75\n[train]\nlr_g = 1\nsteps = 3\n")
     cfg = load_config(path)
     assert (cfg.prune.sparsity, cfg.train.lr_g, cfg.train.steps) == (0.75, 1.0, 3)
+
+
+PROFILED = """
+[model]
+ngf = 8
+ndf = 16
+
+[train]
+steps = 100
+
+[profile.wide.model]
+ngf = 32
+
+[profile.wide.train]
+steps = 900
+"""
+
+
+def test_load_config_applies_a_named_profile_table_and_ignores_it_otherwise(tmp_path: Path) -> None:
+    path = tmp_path / "teacher.toml"
+    path.write_text(PROFILED)
+    plain, wide = load_config(path), load_config(path, profile="wide")
+    assert (plain.model.ngf, plain.model.ndf, plain.train.steps) == (8, 16, 100)
+    assert (wide.model.ngf, wide.model.ndf, wide.train.steps) == (32, 16, 900)  # keys it does not name are kept
+    with pytest.raises(UserError, match=r"no \[profile.quick\] table \(profiles it defines: wide\)"):
+        load_config(path, profile="quick")
+
+
+def test_load_config_refuses_an_unknown_profile_table(tmp_path: Path) -> None:
+    path = tmp_path / "teacher.toml"
+    path.write_text("[profile.huge.model]\nngf = 512\n")
+    with pytest.raises(UserError, match="unknown profile 'huge'"):
+        load_config(path)
+    path.write_text("[profile]\nwide = 3\n")
+    with pytest.raises(UserError, match=r"one table per profile"):
+        load_config(path)

@@ -5,17 +5,30 @@ from __future__ import annotations
 import pytest
 
 from gancompress.config import load_config, to_dict
-from gancompress.experiments.tasks import CONFIGS, PAPER_TABLE2, TASKS, TRAIN_KEYS, get_task, paper_ratios
+from gancompress.errors import UserError
+from gancompress.experiments.tasks import (
+    CONFIGS,
+    PAPER_TABLE2,
+    TASKS,
+    TRAIN_KEYS,
+    get_task,
+    paper_ratios,
+    task_for_family,
+    teacher_steps,
+)
 from tests.clirun import ROOT
 
 
-@pytest.mark.parametrize("name", ["pix2pix", "stargan", "srgan", "cyclegan_a2b"])
-def test_task_config_is_read_from_the_teacher_toml(name: str) -> None:
-    """The reproduce commands and the documented `gancompress train --config configs/<family>_teacher.toml` train the
-    same teacher (data, widths, optimiser, samples per score, full-profile length): the task reads the file."""
+@pytest.mark.parametrize("profile", ["full", "wide"])
+@pytest.mark.parametrize("name", ["dcgan", "pix2pix", "stargan", "srgan", "cyclegan_a2b"])
+def test_task_config_is_read_from_the_teacher_toml(name: str, profile: str) -> None:
+    """The reproduce commands and the documented `gancompress train --config configs/<family>_teacher.toml
+    [--profile wide]` train the same teacher (data, widths, optimiser, samples per score, length): the task reads
+    the file."""
     task = get_task(name)
     toml = CONFIGS / f"{task.config['model']['family']}_teacher.toml"
-    ours, theirs = to_dict(task.run_config("full")), to_dict(load_config(toml))
+    theirs = to_dict(load_config(toml, profile=None if profile == "full" else profile))
+    ours = to_dict(task.run_config(profile))
     for section in ("data", "model", "eval"):
         assert ours[section] == theirs[section], section
     for key in ("steps", *TRAIN_KEYS):
@@ -27,8 +40,27 @@ def test_the_repository_configs_are_the_package_data() -> None:
     repo = ROOT / "configs"
     assert repo.resolve() == CONFIGS.resolve()
     assert sorted(p.name for p in CONFIGS.glob("*.toml")) == [
-        "cyclegan_teacher.toml", "pix2pix_teacher.toml", "srgan_teacher.toml", "stargan_teacher.toml",
+        "cyclegan_teacher.toml", "dcgan_teacher.toml", "pix2pix_teacher.toml", "srgan_teacher.toml",
+        "stargan_teacher.toml",
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("family", ["dcgan", "pix2pix", "cyclegan", "stargan", "srgan"])
+def test_the_wide_profile_resolves_for_every_family(family: str) -> None:
+    """docs/reproduce.md "Wide teachers": ngf 32 and D at least as wide as before; only widths and length change."""
+    task = task_for_family(family)
+    full, wide = task.run_config("full"), task.run_config("wide")
+    assert wide.model.ngf == 32 and wide.model.ndf >= full.model.ndf
+    assert wide.train.steps == task.steps["wide"] == teacher_steps(family, "wide") > full.train.steps
+    assert (wide.data, wide.eval, wide.model.g_kwargs, wide.model.family) == (
+        full.data, full.eval, full.model.g_kwargs, full.model.family,
+    )  # fmt: skip
+    assert {k: getattr(wide.train, k) for k in TRAIN_KEYS} == {k: getattr(full.train, k) for k in TRAIN_KEYS}
+
+
+def test_a_profile_a_task_lacks_is_refused() -> None:
+    with pytest.raises(UserError, match="no 'huge' profile"):
+        get_task("dcgan").run_config("huge")
 
 
 def test_cyclegan_tasks_change_only_their_pair_and_direction() -> None:
@@ -40,7 +72,7 @@ def test_cyclegan_tasks_change_only_their_pair_and_direction() -> None:
 
 def test_every_task_resolves_and_names_real_paper_rows() -> None:
     for task in TASKS.values():
-        for profile in ("quick", "full"):
+        for profile in ("quick", "full", "wide"):
             cfg = task.run_config(profile)
             assert cfg.train.steps == task.steps[profile] and cfg.model.family == task.config["model"]["family"]
         assert task.run_config("quick", dry_run=True).data.name.startswith("fake")

@@ -44,9 +44,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--profile",
         choices=list(PROFILE_NAMES),
         default="quick",
-        help="quick (default: table1 ≈ 15 min, table2 ≈ 15 min with --jobs 2) or full (table1 ≈ 2–3 h, table2 ≈ 2 h)",
+        help="quick (default: table1 ≈ 15 min, table2 ≈ 15 min with --jobs 2), full (table1 ≈ 2–3 h, table2 ≈ 2 h) or "
+        "wide (ngf 32 teachers trained to convergence, docs/reproduce.md 'Wide teachers': hours per family)",
     )
-    p.add_argument("--seeds", type=int, help="training seeds per row (default: quick 1, full 3)")
+    p.add_argument("--seeds", type=int, help="training seeds per row (default: quick 1, full and wide 3)")
     p.add_argument(
         "--teacher",
         help="table1: a teacher run directory to use instead of training one; table2/granularity: task=DIR pairs, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from gancompress.cli.flags import common_flags, data_flags
+from gancompress.config import PROFILE_NAMES
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -15,6 +16,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--family", help="GAN family (dcgan)")
     p.add_argument("--steps", type=int, help="training steps")
     p.add_argument("--batch-size", type=int)
+    p.add_argument(
+        "--profile", dest="config_profile", choices=list(PROFILE_NAMES),
+        help="also apply the --config file's [profile.NAME] table, e.g. --profile wide (docs/config.md 'Profiles')",
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:

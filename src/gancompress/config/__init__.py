@@ -11,7 +11,7 @@ Example:
     (0.75, 100)
 """
 
-from gancompress.config.overrides import apply_dict, from_dict, load_config, override, to_dict
+from gancompress.config.overrides import apply_dict, from_dict, load_config, override, to_dict, with_profile
 from gancompress.config.schema import (
     DIRECTIONS,
     METRIC_NAMES,
@@ -41,4 +41,5 @@ __all__ = [
     "load_config",
     "override",
     "to_dict",
+    "with_profile",
 ]

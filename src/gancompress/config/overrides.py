@@ -18,7 +18,7 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gancompress.config.schema import RunCfg
+from gancompress.config.schema import PROFILE_NAMES, RunCfg
 from gancompress.errors import UserError
 
 T = TypeVar("T")
@@ -155,10 +155,12 @@ def _set(obj: Any, parts: list[str], raw: str, full: str) -> Any:
     return dataclasses.replace(obj, **{head: _set(current, parts[1:], raw, full)})
 
 
-def load_config(path: str | Path, base: RunCfg | None = None) -> RunCfg:
+def load_config(path: str | Path, base: RunCfg | None = None, *, profile: str | None = None) -> RunCfg:
     """Read a TOML, YAML (``.yaml``/``.yml``, needs PyYAML) or JSON config file; keys not given keep ``base``'s.
 
     Every key is validated as in :func:`override`: an unknown key lists the valid ones, a wrong type names the key.
+    A ``[profile.<name>]`` table (e.g. ``[profile.wide.model]``) holds keys that profile changes; it is applied
+    over the file's own keys when ``profile`` names it and ignored otherwise (docs/config.md "Profiles").
 
     Example:
         >>> import tempfile, pathlib
@@ -181,10 +183,34 @@ def load_config(path: str | Path, base: RunCfg | None = None) -> RunCfg:
     data = _parse(p, text)
     if not isinstance(data, dict):
         raise UserError(f"config {p}: expected a table of sections (data, model, prune, …), got {type(data).__name__}")
+    data = with_profile(data, profile, where=f"config {p}")
     try:
         return apply_dict(base or RunCfg(), data)
     except UserError as exc:
         raise UserError(f"{exc} (in config {p})") from None
+
+
+def with_profile(data: dict[str, Any], profile: str | None, *, where: str = "config") -> dict[str, Any]:
+    """A config file's keys without its ``profile`` table, with ``[profile.<profile>]`` merged over them.
+
+    Example:
+        >>> raw = {"model": {"ngf": 8, "ndf": 16}, "profile": {"wide": {"model": {"ngf": 32}}}}
+        >>> with_profile(raw, "wide"), with_profile(raw, None)
+        ({'model': {'ngf': 32, 'ndf': 16}}, {'model': {'ngf': 8, 'ndf': 16}})
+    """
+    data = dict(data)
+    profiles = data.pop("profile", None) or {}
+    if not isinstance(profiles, dict) or not all(isinstance(v, dict) for v in profiles.values()):
+        raise UserError(f"{where}: [profile] must hold one table per profile, e.g. [profile.wide.model]")
+    unknown = [name for name in profiles if name not in PROFILE_NAMES]
+    if unknown:
+        raise UserError(f"{where}: unknown profile {unknown[0]!r} in [profile]; valid: {', '.join(PROFILE_NAMES)}")
+    if profile is None:
+        return data
+    if profile not in profiles:
+        have = ", ".join(profiles) or "none"
+        raise UserError(f"{where} has no [profile.{profile}] table (profiles it defines: {have})")
+    return _deep_merge(data, profiles[profile])
 
 
 def apply_dict(base: RunCfg, data: dict[str, Any]) -> RunCfg:

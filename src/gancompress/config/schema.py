@@ -20,8 +20,10 @@ from typing import Any
 from gancompress.errors import UserError
 
 #: The profiles of `gancompress demo` and `gancompress reproduce`: ``quick`` (minutes: shortened teachers, fewer
-#: samples, 1 seed) and ``full`` (the published scale: longer teachers, 3 Table 1 seeds).
-PROFILE_NAMES = ("quick", "full")
+#: samples, 1 seed), ``full`` (the published scale: longer teachers, 3 Table 1 seeds) and ``wide`` (realistic widths,
+#: ngf 32, and teachers trained to convergence for the channel-compression study; docs/reproduce.md "Wide teachers").
+#: A teacher config's ``[profile.<name>]`` table holds what a profile changes in it (docs/config.md "Profiles").
+PROFILE_NAMES = ("quick", "full", "wide")
 
 #: The metric groups the evaluator computes (``EvalCfg.metrics``, ``gancompress evaluate --metrics``): listed once
 #: here, the default and the valid values (gancompress.evaluate). ``prdc`` = precision, recall, density, coverage.

@@ -28,6 +28,7 @@ from gancompress.experiments.profile import Profile, pick
 from gancompress.experiments.protocol import DRY_RUN_NOTE, thresholds_note
 from gancompress.experiments.settings import DemoSettings
 from gancompress.experiments.sweeps.structured import row_settings
+from gancompress.experiments.tasks import get_task
 from gancompress.experiments.verdict import quality_flag
 from gancompress.export.latency import benchmark_latency
 from gancompress.families import get_family
@@ -51,6 +52,8 @@ log = logging.getLogger(__name__)
 PROFILES = {
     "full": Profile("full", teacher_steps=3000, budget_fractions=(0.2,), num_samples=2000, limit=None),
     "quick": Profile("quick", teacher_steps=600, budget_fractions=(0.2,), num_samples=1000, limit=12000),
+    # wide: the DCGAN task's wide teacher length (configs/dcgan_teacher.toml [profile.wide]; its width is the demo's)
+    "wide": Profile("wide", teacher_steps=get_task("dcgan").steps["wide"], budget_fractions=(0.2,), num_samples=2000),
 }
 #: what config.json / results.json record of the profile
 PROFILE_KEYS = ("teacher_steps", "budget_fraction", "num_samples", "limit")

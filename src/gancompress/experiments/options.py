@@ -55,7 +55,8 @@ DRY_RUN = (
 
 @dataclass(frozen=True)
 class RunOptions:
-    """The options :func:`resolve_config` reads, typed: a config file, the convenience options (:data:`FLAG_KEYS`),
+    """The options :func:`resolve_config` reads, typed: a config file (``config_profile``: also its
+    ``[profile.<name>]`` table, docs/config.md "Profiles"), the convenience options (:data:`FLAG_KEYS`),
     ``--set`` overrides, seed, device and ``dry_run``. ``None`` leaves the config's value.
 
     Example:
@@ -64,6 +65,7 @@ class RunOptions:
     """
 
     config: str | None = None
+    config_profile: str | None = None
     data: str | None = None
     data_dir: str | None = None
     family: str | None = None
@@ -107,7 +109,12 @@ def resolve_config(options: Any, base: RunCfg | None = None) -> RunCfg:
         >>> resolve_config(argparse.Namespace(sparsity=0.75, overrides=["train.steps=10"])).prune.sparsity
         0.75
     """
-    cfg = load_config(options.config, base) if getattr(options, "config", None) else (base or RunCfg())
+    profile = getattr(options, "config_profile", None)  # `train --profile wide`: the file's [profile.wide] table
+    if profile and not getattr(options, "config", None):
+        raise UserError(
+            f"--profile {profile} applies a config file's [profile.{profile}] table: pass --config FILE too"
+        )
+    cfg = load_config(options.config, base, profile=profile) if getattr(options, "config", None) else (base or RunCfg())
     flags = [
         f"{key}={getattr(options, name)}" for name, key in FLAG_KEYS.items() if getattr(options, name, None) is not None
     ]

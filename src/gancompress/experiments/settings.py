@@ -23,7 +23,7 @@ class DemoSettings:
 
     Attributes:
         run: config file, ``--set``, data, seed, device, ``--dry-run``.
-        profile: ``full``, ``quick`` (or ``default``, the old name of ``full``).
+        profile: ``full``, ``quick``, ``wide`` (or ``default``, the old name of ``full``).
         teacher_steps: teacher steps instead of the profile's.
         out: run directory (default ``runs/demo``).
         overwrite: replace an existing ``out``.
@@ -42,7 +42,7 @@ class ReproduceSettings:
 
     Attributes:
         run: config file, ``--set``, data, family, sparsity, granularity, samples, seed, device, ``--dry-run``.
-        profile: ``quick`` or ``full``.
+        profile: ``quick``, ``full`` or ``wide``.
         seeds: training seeds per row / point (default: the profile's).
         teacher: table1: a teacher run directory; sweeps: ``task=DIR`` pairs.
         methods, variants, no_control: table1's rows (comma-separated) and the same-budget control.

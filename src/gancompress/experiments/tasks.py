@@ -2,7 +2,8 @@
 
 A task is one translation/synthesis problem a family is trained on: its run config (data, widths, optimiser, samples
 per score and the full-profile teacher length, read from ``configs/<family>_teacher.toml`` — the files users train
-with, package data in ``experiments/configs/``; DCGAN's is written here), its teacher length per profile and
+with, package data in ``experiments/configs/``; the ``wide`` profile's widths and length from the file's
+``[profile.wide]`` table, docs/reproduce.md "Wide teachers"), its teacher length per profile and
 the paper's Table 2 rows it stands for (docs/method.md §5; FID at 0 / 25 / 50 / 75 / 90 % element sparsity). CycleGAN is
 one teacher with two generators, compressed one direction at a time: two tasks sharing a teacher.
 
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from gancompress.config import RunCfg, apply_dict
+from gancompress.config import RunCfg, apply_dict, with_profile
 from gancompress.errors import UserError
 
 #: docs/method.md §5, Table 2: FID at 0, 25, 50, 75, 90 % element sparsity.
@@ -46,7 +47,9 @@ class Task:
         name: task id (``--tasks``).
         title: what it translates, for reports.
         config: run-config overrides (nested dict, as in a TOML file) on top of ``RunCfg()``.
-        steps: teacher steps per profile (``quick``, ``full``).
+        steps: teacher steps per profile (``quick``, ``full``, ``wide``).
+        profile_configs: the config of a profile that changes more than the length (``wide``: the widths), used
+            instead of ``config`` for that profile.
         paper: the PAPER_TABLE2 rows this task stands for.
         teacher_key: tasks with the same key share one trained teacher (CycleGAN's two directions).
         paired: outputs have a ground truth (PSNR / SSIM are reported).
@@ -61,10 +64,13 @@ class Task:
     teacher_key: str = ""
     paired: bool = False
     dry_data: dict[str, Any] = field(default_factory=lambda: {"name": "fake"})
+    profile_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def run_config(self, profile: str, *, dry_run: bool = False) -> RunCfg:
         """The resolved teacher config of this task for ``profile`` (teacher steps set; ``dry_run``: synthetic data)."""
-        cfg = apply_dict(RunCfg(), self.config)
+        if profile not in self.steps:
+            raise UserError(f"task {self.name} has no {profile!r} profile; valid: {', '.join(self.steps)}")
+        cfg = apply_dict(RunCfg(), self.profile_configs.get(profile, self.config))
         if dry_run:
             cfg = apply_dict(cfg, {"data": {"limit": None, **self.dry_data}})
         return replace(cfg, train=replace(cfg.train, steps=self.steps[profile]))
@@ -77,7 +83,6 @@ class Task:
 #: DECISION (docs/method.md §7): every reproduction task holds out 10 % of its training split as ``val``, so a run
 #: that chooses options (``--set eval.split=val``) and the run that reports them on ``test`` train the same teachers.
 VAL_FRACTION = 0.1
-_FMNIST = {"name": "fashion_mnist", "image_size": 32, "channels": 1, "val_fraction": VAL_FRACTION}
 
 #: the teacher configs (``configs/<family>_teacher.toml``): package data, so an installed package finds them too
 CONFIGS = Path(__file__).with_name("configs")
@@ -86,28 +91,44 @@ CONFIGS = Path(__file__).with_name("configs")
 TRAIN_KEYS = ("batch_size", "lr_g", "lr_d", "beta1", "beta2")
 
 
-def teacher_config(family: str) -> dict[str, Any]:
-    """The task config in ``configs/<family>_teacher.toml``: its [data], [model] and [eval], [train]'s optimiser.
+#: the profiles a teacher config's ``[profile.<name>]`` table defines (docs/config.md "Profiles")
+FILE_PROFILES = ("wide",)
+
+
+def _read(family: str, profile: str | None) -> dict[str, Any]:
+    path = CONFIGS / f"{family}_teacher.toml"
+    return with_profile(tomllib.loads(path.read_text()), profile, where=f"config {path.name}")
+
+
+def teacher_config(family: str, profile: str | None = None) -> dict[str, Any]:
+    """The task config in ``configs/<family>_teacher.toml``: its [data], [model] and [eval], [train]'s optimiser
+    (``profile``: with the file's ``[profile.<profile>]`` table applied).
 
     Example:
         >>> teacher_config("srgan")["train"]
         {'batch_size': 16, 'lr_g': 0.0005, 'lr_d': 0.0002, 'beta1': 0.9}
+        >>> teacher_config("pix2pix", "wide")["model"]["ngf"]
+        32
     """
-    raw = tomllib.loads((CONFIGS / f"{family}_teacher.toml").read_text())
+    raw = _read(family, profile)
     train = {k: raw["train"][k] for k in TRAIN_KEYS if k in raw.get("train", {})}
     return {**{k: raw[k] for k in ("data", "model", "eval") if k in raw}, "train": train}
 
 
-def teacher_steps(family: str) -> int:
-    """The teacher length in ``configs/<family>_teacher.toml`` (the ``full`` profile's)."""
-    return int(tomllib.loads((CONFIGS / f"{family}_teacher.toml").read_text())["train"]["steps"])
+def teacher_steps(family: str, profile: str | None = None) -> int:
+    """The teacher length in ``configs/<family>_teacher.toml`` (the ``full`` profile's; ``profile``: that
+    profile's table's)."""
+    return int(_read(family, profile)["train"]["steps"])
 
 
 def _task(family: str, *, quick: int, data: dict[str, Any] | None = None, **kwargs: Any) -> Task:
     """A task whose config is ``configs/<family>_teacher.toml`` (``data``: keys changed for this task)."""
-    config = teacher_config(family)
-    config["data"] = {**config["data"], **(data or {})}
-    return Task(config=config, steps={"quick": quick, "full": teacher_steps(family)}, **kwargs)
+    configs = {name: teacher_config(family, None if name == "full" else name) for name in ("full", *FILE_PROFILES)}
+    for config in configs.values():
+        config["data"] = {**config["data"], **(data or {})}
+    steps = {"quick": quick, **{name: teacher_steps(family, None if name == "full" else name) for name in configs}}
+    by_profile = {name: configs[name] for name in FILE_PROFILES}
+    return Task(config=configs["full"], steps=steps, profile_configs=by_profile, **kwargs)
 
 
 #: the two unpaired pairs (docs/method.md §6: "sneaker ↔ ankle boot (and one more pair)"), as the paper has two CycleGAN
@@ -138,13 +159,7 @@ def _cycle_task(pair: str, direction: str) -> Task:
 TASKS: dict[str, Task] = {
     t.name: t
     for t in (
-        Task(
-            name="dcgan",
-            title="DCGAN synthesis, Fashion-MNIST 32 px",
-            config={"data": _FMNIST, "model": {"family": "dcgan", "nz": 64, "ngf": 32, "ndf": 32}},
-            steps={"quick": 600, "full": 3000},
-            paper=("DCGAN MNIST",),
-        ),
+        _task("dcgan", quick=600, name="dcgan", title="DCGAN synthesis, Fashion-MNIST 32 px", paper=("DCGAN MNIST",)),
         _task(
             "pix2pix",
             quick=500,
@@ -210,6 +225,7 @@ def paper_ratios(task: str) -> dict[float, list[float]]:
 
 __all__ = [
     "CONFIGS",
+    "FILE_PROFILES",
     "PAPER_TABLE2",
     "TABLE2_SPARSITIES",
     "TASKS",

@@ -29,7 +29,8 @@ def torch_pruning() -> Any:
         import torch_pruning as tp
     except ImportError:
         raise UserError(
-            "physical channel removal needs torch-pruning; install it with: pip install 'gancompress[export]'"
+            "channel pruning and physical channel removal need torch-pruning (a gancompress dependency); install "
+            "it with: pip install 'torch-pruning>=1.6,<2'"
         ) from None
     return tp
 

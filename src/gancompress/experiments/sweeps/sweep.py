@@ -44,6 +44,9 @@ PROFILES = {
     # full: the teacher configs' own length; a longer compression budget (the filter study,
     # docs/results.md "Smaller and faster": 50 % of the teacher's steps is what recovers structured pruning).
     "full": Profile("full", budget_fractions=(0.5,), num_samples=2000, seeds=1),
+    # wide: full's budgets on the wide teachers (each task's [profile.wide]: ngf 32, trained to convergence;
+    # docs/reproduce.md "Wide teachers") — what the channel-compression study compresses.
+    "wide": Profile("wide", budget_fractions=(0.5,), num_samples=2000, seeds=1),
 }
 #: what results.json records of the profile (teacher steps: each task's own, tasks.py)
 PROFILE_KEYS = ("name", "budget_fraction", "num_samples", "seeds")

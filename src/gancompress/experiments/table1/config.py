@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 PROFILES = {
     "quick": Profile("quick", teacher_steps=600, budget_fractions=(0.1, 0.2), num_samples=1000, limit=12000, seeds=1),
     "full": Profile("full", teacher_steps=3000, budget_fractions=(0.1, 0.2), num_samples=2000, limit=None, seeds=3),
+    # wide: full's budgets on the family's wide teacher (its task's [profile.wide]: ngf 32, trained to convergence;
+    # docs/reproduce.md "Wide teachers") — DCGAN too takes its task config, so teacher_steps is the task's.
+    "wide": Profile("wide", budget_fractions=(0.1, 0.2), num_samples=2000, limit=None, seeds=3),
 }
 #: what config.json / results.json record of the profile
 PROFILE_KEYS = ("name", "teacher_steps", "budget_fractions", "num_samples", "limit", "seeds")
@@ -45,10 +48,11 @@ def table1_config(opts: ReproduceSettings) -> tuple[RunCfg, dict[str, Any]]:
         tcfg = run_config(opts.teacher) if (Path(opts.teacher) / "config.json").is_file() else RunCfg()
         # the teacher's data, widths and optimiser (StarGAN's D runs at twice G's rate); budgets from the profile
         base = replace(base, data=tcfg.data, model=tcfg.model, seed=tcfg.seed, train=tcfg.train)
-    elif run.family and run.family != "dcgan" and not run.config:
-        # another family: its Table 2 task (tasks.py) is the teacher config — data, widths, optimiser; the profile
-        # keeps the budgets. E.g. --family stargan: sandal / sneaker / ankle boot, WGAN-GP (docs/method.md §6).
-        task = task_for_family(run.family)
+    elif ((run.family and run.family != "dcgan") or opts.profile == "wide") and not run.config:
+        # another family (or any with the wide profile): its Table 2 task (tasks.py) is the teacher config — data,
+        # widths, optimiser; the profile keeps the budgets. E.g. --family stargan: sandal / sneaker / ankle boot,
+        # WGAN-GP (docs/method.md §6).
+        task = task_for_family(run.family or "dcgan")
         base = task.run_config(opts.profile, dry_run=run.dry_run)
         profile["teacher_steps"] = task.steps[opts.profile]
     elif not run.data:

@@ -1,0 +1,58 @@
+"""experiments/convergence.py: the stop / continue decision at 5 % and the rounds it records (fake FIDs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gancompress.experiments.convergence import checkpoint_step, converge, converged, improvement
+
+
+def fake(fids: dict[int, tuple[float, float]]) -> tuple[list[int], object, object]:
+    """A ``train_to`` that records its targets and a ``score`` that returns the given (teacher, control) FIDs."""
+    trained: list[int] = []
+    return trained, trained.append, lambda steps: fids[steps]
+
+
+def test_the_decision_is_a_5_percent_fid_gain_of_the_control() -> None:
+    assert improvement(20.0, 18.0) == pytest.approx(0.1)
+    assert converged(20.0, 19.2)  # 4 %: converged
+    assert not converged(20.0, 19.0)  # exactly 5 %: continue
+    assert converged(20.0, 21.0)  # the control is worse: converged
+    assert not converged(20.0, 19.5, threshold=0.01)
+
+
+def test_converge_stops_at_the_first_round_below_the_threshold() -> None:
+    trained, train_to, score = fake({1000: (30.0, 25.0), 1500: (25.0, 24.5), 2000: (20.0, 10.0)})
+    rounds = converge(train_to, score, steps=1000, extend=500)
+    assert trained == [1000, 1500]
+    assert [(r["round"], r["steps"], r["converged"]) for r in rounds] == [(1, 1000, False), (2, 1500, True)]
+    assert rounds[0]["ratio"] == pytest.approx(25 / 30) and rounds[0]["improvement"] == pytest.approx(5 / 30)
+    assert rounds[1]["teacher_fid"] == 25.0 and rounds[1]["control_fid"] == 24.5
+
+
+def test_converge_gives_up_after_max_rounds_and_records_each() -> None:
+    seen: list[int] = []
+    trained, train_to, score = fake({s: (10.0, 8.0) for s in (100, 150, 200)})
+    rounds = converge(train_to, score, steps=100, extend=50, max_rounds=3, on_round=lambda rs: seen.append(len(rs)))
+    assert trained == [100, 150, 200] and seen == [1, 2, 3]
+    assert not any(r["converged"] for r in rounds)
+
+
+def test_converge_continues_after_recorded_rounds_and_keeps_extra_scores() -> None:
+    done = [{"round": 1, "steps": 100, "teacher_fid": 10.0, "control_fid": 8.0, "converged": False}]
+    trained, train_to, _ = fake({})
+    rounds = converge(
+        train_to, lambda s: {"teacher_fid": 9.0, "control_fid": 8.9, "teacher_kid": 0.01}, steps=100, extend=50,
+        rounds=done,
+    )  # fmt: skip
+    assert trained == [150] and [r["steps"] for r in rounds] == [100, 150]
+    assert rounds[-1]["converged"] and rounds[-1]["teacher_kid"] == 0.01
+    assert converge(train_to, lambda s: (1.0, 1.0), steps=100, extend=50, rounds=rounds) == rounds  # nothing left
+    assert trained == [150]
+
+
+def test_checkpoint_step_reads_the_directory_name() -> None:
+    assert checkpoint_step(Path("run/checkpoints/step_1500")) == 1500
+    assert checkpoint_step(None) == 0
