@@ -129,10 +129,7 @@ def structured_outcome(results: Mapping) -> list[str]:
                 other = stats(t, row, target)
                 if other is None:
                     continue
-                separated = ours["mean"] + ours["ci95"] < other["mean"] - other["ci95"] if ours["n"] > 1 else False
-                relation = "beats" if separated else ("ties (intervals overlap)" if ours["mean"] <= other["mean"]
-                                                      else "is beaten by")  # fmt: skip
-                line += f"; {relation} {row} ({other['mean'] / fid_o:.3f}×)"
+                line += f"; {_relation(ours, other)} {row} ({other['mean'] / fid_o:.3f}×)"
             sp, backend = speed(results, name, _first_key(t, "ours", target, seed))
             cells = _cells(t, "ours", target)
             macs = cells[0].get("mac_reduction") if cells else None
@@ -144,6 +141,18 @@ def structured_outcome(results: Mapping) -> list[str]:
                 )
             lines.append(line)
     return lines
+
+
+def _relation(ours: Mapping, other: Mapping) -> str:
+    """``beats`` / ``is beaten by`` only with separated 95 % intervals (≥ 2 seeds each); else a tie, with the lower
+    mean named — docs/results.md "The protocol these numbers follow": no ordering claim from overlapping intervals."""
+    if ours["n"] > 1 and other["n"] > 1:
+        if ours["mean"] + ours["ci95"] < other["mean"] - other["ci95"]:
+            return "beats"
+        if other["mean"] + other["ci95"] < ours["mean"] - ours["ci95"]:
+            return "is beaten by"
+    lower = "ours" if ours["mean"] <= other["mean"] else "theirs"
+    return f"ties (intervals overlap; lower mean: {lower})"
 
 
 def quality_vs_speed_svg(results: Mapping, task: str) -> str | None:
