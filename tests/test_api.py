@@ -60,7 +60,7 @@ def tiny_gan():
     [
         ({"method": "nope"}, "unknown method 'nope'; valid values: adversarial_distill"),
         ({"family": "nope"}, "unknown family 'nope'; valid values: cyclegan, dcgan"),
-        ({"prune": {"granularity": "nope"}}, "unknown granularity 'nope'; valid values: element, filter"),
+        ({"prune": {"granularity": "nope"}}, "unknown granularity 'nope'; valid values: channel, element, filter"),
         ({"prune": {"importance": "nope"}}, "unknown importance 'nope'; valid values: bn_scale, l2"),
         ({"prune": {"schedule": "nope"}}, "unknown schedule 'nope'; valid values: agp, one_shot"),
         ({"prune": {"importance": "bn_scale"}}, "use it with granularity filter"),

@@ -137,8 +137,13 @@ def test_demo_dry_run_writes_report(tmp_path: Path, env: dict[str, str]) -> None
     assert proc.returncode == 0, proc.stderr
     assert (out / "report.md").is_file() and (out / "report.html").is_file() and (out / "results.json").is_file()
     assert str(out / "report.md") in proc.stdout
-    names = [m["name"] for m in json.loads((out / "results.json").read_text())["models"]]
-    assert names == ["teacher", "oneshot_prune", "oneshot_finetune", "self_supervised", "teacher_continued"]
+    models = json.loads((out / "results.json").read_text())["models"]
+    names = [m["name"] for m in models]
+    channel = models[-1]["metrics"]  # physically shrunk to about a quarter of the MACs, and timed
+    assert channel["mac_fraction"] < 0.3 and channel["cpu_speedup"] > 0 and models[0]["metrics"]["cpu_speedup"] == 1.0
+    assert names == [
+        "teacher", "oneshot_prune", "oneshot_finetune", "self_supervised", "teacher_continued", "channel_compressed",
+    ]  # fmt: skip
     proc = gancompress(["report", str(out), "-q"], env)
     assert proc.returncode == 0, proc.stderr
 

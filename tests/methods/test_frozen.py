@@ -19,18 +19,9 @@ from gancompress.data import InfiniteLoader
 from gancompress.experiments.tasks import get_task
 from gancompress.methods import create_method
 from gancompress.methods.frozen import frozen_buffers, replayed_randomness, side_effect_free
+from tests.methods.recovery.families import FAMILIES
 
-#: every built-in family on its file-free stand-in data, tiny widths
-FAMILIES = {
-    "dcgan": ("dcgan", {"data": {"name": "fake", "image_size": 16}, "model": {"nz": 8, "ngf": 8, "ndf": 8}}),
-    "pix2pix": (
-        "pix2pix",
-        {"data": {"name": "fake_edges", "image_size": 16}, "model": {"ngf": 8, "ndf": 8, "g_kwargs": {"dropout": 0.5}}},
-    ),
-    "cyclegan": ("cyclegan_a2b", {"data": {"image_size": 16}, "model": {"ngf": 4, "ndf": 4}}),
-    "stargan": ("stargan", {"data": {"image_size": 16}, "model": {"ngf": 4, "ndf": 4}}),
-    "srgan": ("srgan", {"data": {"name": "fake_sr", "image_size": 16}, "model": {"ngf": 8, "ndf": 4}}),
-}
+# every built-in family on its file-free stand-in data, tiny widths (shared with the recovery tests)
 
 
 def _setup(family: str):

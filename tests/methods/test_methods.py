@@ -40,6 +40,7 @@ TABLE1 = {
     "self_supervised": "b",
     "small_dense_scratch": "c",
     "small_dense_scratch_trained_d": "c′",
+    "same_widths_scratch": "c",  # row c at channel granularity: the pruned widths, trained from scratch
     "oneshot_finetune": "d",
     "agp_finetune": "e",
     "agp_scratch": "f",

@@ -1,5 +1,5 @@
-"""Every built-in family on its file-free stand-in data at tiny widths, selected as ``compress`` sees it (the same
-set-up as tests/methods/test_frozen.py), for the recovery terms' "0 at G_C = G_O" checks."""
+"""Every built-in family on its file-free stand-in data at tiny widths, selected as ``compress`` sees it (shared with
+tests/methods/test_frozen.py), for the recovery terms' "0 at G_C = G_O" checks."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Table 1 row c at channel granularity — ``same_widths_scratch``: the channel-pruned architecture trained from scratch.
+"""Table 1 row c — ``same_widths_scratch``: at channel granularity, the channel-pruned architecture from scratch.
 
 Row c asks whether the pruned weights matter or only the smaller architecture does (docs/method.md §4). With channel
 pruning the architecture is exactly known: the widths G_C keeps. This row prunes a copy of G_O at channel granularity
