@@ -16,8 +16,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--teacher-steps", type=int, help="teacher training steps (default: profile)")
     p.add_argument(
         "--profile", choices=[*PROFILE_NAMES, "default"], default="full",
-        help="full (default, ~10 min: a 3,000-step teacher), quick (~3 min) or wide (the 8,000-step wide DCGAN "
-        "teacher, ~30 min); 'default' is the old name of full",
+        help="full (default, ~10 min: a 3,000-step teacher), quick (~3 min) or wide (the 12,000-step converged "
+        "DCGAN teacher, ~40 min); 'default' is the old name of full",
     )  # fmt: skip
 
 
