@@ -14,33 +14,23 @@ import torch
 from torch import nn
 
 import gancompress as gc
-from gancompress.config import MethodCfg, apply_dict
+from gancompress.config import MethodCfg
 from gancompress.data import InfiniteLoader
-from gancompress.experiments.tasks import get_task
 from gancompress.methods import create_method
 from gancompress.methods.frozen import frozen_buffers, replayed_randomness, side_effect_free
-from tests.methods.recovery.families import FAMILIES
+from tests.methods.recovery.families import FAMILIES, family_setup
 
 # every built-in family on its file-free stand-in data, tiny widths (shared with the recovery tests)
 
 
 def _setup(family: str):
-    """(cfg, train data, G_O, D_O, loss) of a freshly built pair, selected as compress sees it."""
-    task, overrides = FAMILIES[family]
-    cfg = apply_dict(get_task(task).run_config("quick", dry_run=True), overrides)
-    data = gc.load_dataset(cfg.data, "train")
-    torch.manual_seed(0)
-    fam = gc.get_family(cfg.model.family)
-    g, d = fam.build(cfg.model, cfg.data)
-    with torch.no_grad():  # weights moved off their initialisation (SRGAN's zero residual tail), as after training
-        for p in [*g.parameters(), *d.parameters()]:
-            p.add_(0.02 * torch.randn_like(p))
-    for m in [*g.modules(), *d.modules()]:  # running statistics as a trained pair has them, not the 0 / 1 defaults
+    """(cfg, train data, G_O, D_O, loss) selected as compress sees it, with running statistics as a trained pair has
+    them, not the 0 / 1 defaults."""
+    cfg, data, g, d, loss = family_setup(family)
+    for m in [*g.modules(), *d.modules()]:
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             m.running_mean.uniform_(-0.5, 0.5)
             m.running_var.uniform_(0.2, 2.0)
-    g, d, loss = fam.select(g, d, cfg)
-    loss.bind_eval_data(data)
     return cfg, data, g, d, loss
 
 
