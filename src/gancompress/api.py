@@ -223,7 +223,8 @@ def compress(
     check_output_shape(g_orig, data, loss)  # after binding: conditional sample inputs come from the data
     steps = compression_budget(strategy, train_cfg, teacher_steps)
     g_device = module_device(g_orig)
-    prune = keep_output_dense(g_orig, prune, loss.sample_input(2, torch.Generator().manual_seed(0), g_device))
+    example_orig = loss.sample_input(2, torch.Generator().manual_seed(0), g_device)  # g_orig's inputs, for tracing
+    prune = keep_output_dense(g_orig, prune, example_orig)
     if strategy.schedule is not None:
         prune = replace(prune, schedule=strategy.schedule)
     search = None
@@ -233,14 +234,13 @@ def compress(
             # a resumed run keeps the ratio its masks were trained at (a new timing could pick another)
             search = RatioSearch(**read_json(saved))
         else:
-            search = speed_search(g_orig, prune, loss.sample_input(1, torch.Generator().manual_seed(0), g_device))
+            search = speed_search(g_orig, prune, tuple(t[:1] for t in example_orig))
             if run is not None:
                 run.write_json(SPEED_SEARCH, dataclasses.asdict(search))
         prune = replace(prune, sparsity=search.ratio)
     torch.manual_seed(seed)
 
     teacher = copy.deepcopy(g_orig).to(device)
-    example_orig = loss.sample_input(2, torch.Generator().manual_seed(0), g_device)
     g_comp = strategy.build_generator(g_orig, prune, example_orig).to(device)  # a copy of g_orig unless the row says
     if strategy.g_init == "random":
         _reinit(g_comp, fam)

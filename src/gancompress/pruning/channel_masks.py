@@ -45,6 +45,7 @@ from gancompress.pruning.mask_buffers import (
     has_channel_state,
     norm_tensors,
     norm_width,
+    output_channel_keep,
     register_coupled,
 )
 from gancompress.pruning.masks import MaskSet
@@ -132,8 +133,7 @@ class ChannelMaskSet(MaskSet):
     def _alive(self, g: ChannelGroup) -> Tensor:
         """``(size,)`` 1 where the root channel is still produced (its first producer's filter mask is non-zero)."""
         producer = g.producers()[0]
-        rows = canonical(getattr(producer.module, MASK_NAME), producer.module)
-        live = rows.reshape(rows.shape[0] * rows.shape[1], -1).ne(0).any(dim=1)
+        live = output_channel_keep(producer.module, getattr(producer.module, MASK_NAME)) != 0
         alive = torch.zeros(g.size, dtype=torch.bool)
         for local, root in producer.pairs:
             if root < g.size:
