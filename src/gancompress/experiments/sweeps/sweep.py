@@ -143,6 +143,8 @@ class Sweep:
             path, source, seconds = Path(given).resolve(), "given", None
             st.load_teacher(path)
             steps = int(gan_info(path).get("steps") or st.cfg.train.steps or 0)
+            if self.profile.get("dry_run") and st.cfg.train.steps:  # a wiring check: budgets from its few steps
+                steps = min(steps, int(st.cfg.train.steps))
         else:
             run = RunDir(self.out / "teachers" / st.task.key, overwrite=True)
             write_json(run.path / "config.json", to_dict(st.cfg))
