@@ -45,10 +45,10 @@ def load_run(
         cfg = run_config(run) if (run / "config.json").exists() else RunCfg(model=ModelCfg(family=family))
         g, _, loss = get_family(family).select(g, None, cfg)
 
-    def make_inputs(n: int) -> tuple[torch.Tensor, ...]:
-        return tuple(loss.sample_input(n, torch.Generator().manual_seed(0), "cpu"))
+    def make_inputs(n: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
+        return tuple(loss.sample_input(n, torch.Generator().manual_seed(seed), "cpu"))
 
-    return g, make_inputs, {"family": family, "teacher": compress.get("teacher"), "model": model}
+    return g, make_inputs, {"family": family, "teacher": compress.get("teacher"), "model": model, "loss": loss}
 
 
 def fresh_dense(g: nn.Module, model: str | None) -> nn.Module:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # torch is imported where a command runs: `gancompress --help
     import torch
     from torch import nn
 
+from gancompress.cli.export_int8 import add_flags as add_int8_flags
 from gancompress.errors import UserError
 
 FORMATS = ("onnx", "packed", "physical")
@@ -34,6 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", metavar="FILE.py:FACTORY", help="rebuild runs of a bring-your-own GAN (as in compress)")
     p.add_argument("--json", action="store_true", help="print results as JSON on stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
+    add_int8_flags(p)
 
 
 def _out_file(out: Path, default_name: str, overwrite: bool) -> Path:
@@ -52,8 +54,22 @@ def run(args: argparse.Namespace) -> int:
         from gancompress.export.onnx import check_opset
 
         check_opset(args.opset)
+    if args.int8 and args.format != "onnx":
+        raise UserError("--int8 applies to --format onnx")
     g, make_inputs, meta = load_run(args.run, args.model)
     out = Path(args.out)
+    if args.int8:
+        from gancompress.cli.export_int8 import export_int8_run, summary
+        from gancompress.export.int8_gate import Int8QualityError
+
+        path = _out_file(out, "generator.int8.onnx", args.overwrite)
+        try:
+            payload = export_int8_run(args, g, make_inputs, meta, path)
+        except Int8QualityError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        emit(args, payload, summary(payload))
+        return 0
     if args.format == "onnx":
         from gancompress.export.onnx import ParityError, export_onnx
 
@@ -64,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         payload = {"format": "onnx", **res}
+        _annotate_fp32(path, res["inputs"], make_inputs, meta)
         text = f"ONNX (opset {res['opset']}) → {res['path']} ({res['size_bytes']} bytes)"
     elif args.format == "packed":
         path = _out_file(out, "generator.packed.safetensors", args.overwrite)
@@ -118,3 +135,13 @@ def _export_physical(
     path = save_module(small, run.path, "generator", {**extra, "parity_max_abs_diff": diff})
     params = {"params": count_parameters(small), "params_before": count_parameters(g)}
     return {"format": "physical", "path": str(path), **params, **removal, "max_abs_diff": diff}
+
+
+def _annotate_fp32(path: Path, names: list[str], make_inputs: Callable[..., tuple], meta: dict[str, Any]) -> None:
+    """The fp32 export's metadata and sample inputs, as the int8 export writes them (examples/infer_onnx.py)."""
+    from gancompress.export.onnx import annotate, describe_inputs, save_sample_inputs
+
+    samples = make_inputs(64)
+    annotate(path, {"family": meta["family"], "inputs": describe_inputs(names, samples), "output_range": [-1, 1],
+                    "int8": False})  # fmt: skip
+    save_sample_inputs(path, names, samples)

@@ -166,3 +166,43 @@ def export_onnx(
         raise ParityError(f"ONNX export {path}: max abs difference vs PyTorch {diff:.3g} > tolerance {atol:g}")
     log.info("exported %s (opset %d), max abs diff vs PyTorch %.3g", path, opset, diff)
     return {"path": str(path), "opset": opset, "size_bytes": path.stat().st_size, "max_abs_diff": diff, "inputs": names}
+
+
+def describe_inputs(names: Sequence[str], inputs: Sequence[Tensor]) -> list[dict[str, Any]]:
+    """Per graph input: name, per-sample shape and kind — ``image`` (4-d), ``label`` (one-hot rows) or ``latent`` —
+    so a consumer without PyTorch (examples/infer_onnx.py) can synthesise inputs."""
+    out = []
+    for name, t in zip(names, inputs, strict=True):
+        if t.dim() == 4:
+            kind = "image"
+        elif t.dim() == 2 and bool(((t == 0) | (t == 1)).all()) and bool((t.sum(1) == 1).all()):
+            kind = "label"
+        else:
+            kind = "latent"
+        dtype = str(t.dtype).replace("torch.", "")
+        out.append({"name": name, "shape": list(t.shape[1:]), "kind": kind, "dtype": dtype})
+    return out
+
+
+def annotate(path: str | Path, info: dict[str, Any]) -> None:
+    """Store ``info`` as JSON in the model's ``metadata_props`` under ``gancompress`` (read by ONNX Runtime's
+    ``get_modelmeta().custom_metadata_map``)."""
+    import json
+
+    import onnx
+
+    model = onnx.load(str(path))
+    keep = [p for p in model.metadata_props if p.key != "gancompress"]
+    del model.metadata_props[:]
+    model.metadata_props.extend(keep)
+    entry = model.metadata_props.add()
+    entry.key, entry.value = "gancompress", json.dumps(info, sort_keys=True)
+    onnx.save(model, str(path))
+
+
+def save_sample_inputs(path: str | Path, names: Sequence[str], inputs: Sequence[Tensor]) -> Path:
+    """``MODEL.inputs.npz`` next to the model: real generator inputs (latents, or source images of a translation
+    family) that examples/infer_onnx.py feeds without PyTorch."""
+    target = Path(path).with_suffix(".inputs.npz")
+    np.savez(target, **dict(zip(names, to_numpy(inputs), strict=True)))
+    return target
