@@ -57,9 +57,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--backends",
         type=_backend_list,
         default=["eager", "eager_native", "compile", "onnx"],
-        help="eager,eager_native (no oneDNN),compile,onnx",
+        help="eager,eager_native (no oneDNN),compile,onnx,onnx_int8 (export --int8's model, no quality gate)",
     )
-    p.add_argument("--threads", type=int, default=2, help="intra-op threads for every backend (default 2)")
+    p.add_argument(
+        "--threads", type=_int_list, default=[2], help="intra-op threads, comma-separated: each is timed (default 2)"
+    )
     p.add_argument("--rounds", type=int, default=7, help="interleaved timed rounds; medians are reported")
     p.add_argument("--warmup", type=int, default=3, help="untimed calls per model/backend/batch first")
     p.add_argument("--physical", action="store_true", help="also time the physically pruned model (auto for filter)")
@@ -89,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from gancompress.files import write_json
     from gancompress.report.render import format_table
 
-    if args.threads < 1 or args.rounds < 1 or args.warmup < 0:
+    if args.rounds < 1 or args.warmup < 0:
         raise UserError("--threads and --rounds must be >= 1 and --warmup >= 0")
     models: dict[str, nn.Module] = {}
     inputs: dict[str, Callable[[int], tuple[torch.Tensor, ...]]] = {}
@@ -128,16 +130,13 @@ def run(args: argparse.Namespace) -> int:
             if name in models:
                 inputs[name], reference[name] = make_inputs, dense_name
     stats = {name: {**info[name], **model_stats(m, inputs[name](1))} for name, m in models.items()}
-    rows = benchmark_latency(
-        models,
-        inputs,
-        batch_sizes=args.batch_sizes,
-        backends=args.backends,
-        threads=args.threads,
-        warmup=args.warmup,
-        rounds=args.rounds,
-    )
-    rows = add_speedups(rows, stats, reference)
+    rows = []
+    for threads in args.threads:  # one interleaved benchmark per thread count
+        timed = benchmark_latency(
+            models, inputs, batch_sizes=args.batch_sizes, backends=args.backends, threads=threads,
+            warmup=args.warmup, rounds=args.rounds,
+        )  # fmt: skip
+        rows += [{**r, "threads": threads} for r in add_speedups(timed, stats, reference)]
     payload = {
         "settings": {
             "threads": args.threads,
@@ -146,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
             "backends": args.backends,
             "loadavg_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
             "cpu_count": os.cpu_count(),
-            "thread_contention": thread_contention(args.threads) if args.threads > 1 else 1.0,
+            "thread_contention": {t: thread_contention(t) if t > 1 else 1.0 for t in args.threads},
             "torch": torch.__version__,
         },
         "models": stats,
@@ -155,10 +154,13 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         write_json(args.output, payload)
     cols = ["model", "params", "nonzero", "macs", "effective_macs", "size_bytes"]
-    lat_cols = ["model", "backend", "batch", "median_ms", "p10_ms", "p90_ms", "speedup", "ideal_mac_ratio"]
+    lat_cols = ["model", "backend", "threads", "batch", "median_ms", "p10_ms", "p90_ms", "speedup", "ideal_mac_ratio"]
     lat_cols.append("measured_over_ideal")
+    if "onnx_int8" in args.backends:
+        lat_cols += ["int8_speedup_vs_fp32", "int8_size_vs_fp32", "speedup_vs_dense_fp32"]
     lat = [{**r, "median_ms": r["median_ms"] if r["median_ms"] is not None else r["note"]} for r in rows]
     text = format_table([{"model": n, **s} for n, s in stats.items()], cols) + "\n\n" + format_table(lat, lat_cols)
-    text += f"\n\nMACs per sample; {args.threads} threads, median of {args.rounds} interleaved rounds"
+    threads = ",".join(str(t) for t in args.threads)
+    text += f"\n\nMACs per sample; {threads} threads, median of {args.rounds} interleaved rounds"
     emit(args, payload, text)
     return 0

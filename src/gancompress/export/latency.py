@@ -28,7 +28,7 @@ from gancompress.pruning.counting import eval_mode
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("eager", "eager_native", "compile", "onnx")
+BACKENDS = ("eager", "eager_native", "compile", "onnx", "onnx_int8")
 
 
 def _runner(model: nn.Module, backend: str, threads: int, onnx_path: Path, example: tuple[Tensor, ...]) -> Callable:
@@ -48,7 +48,16 @@ def _runner(model: nn.Module, backend: str, threads: int, onnx_path: Path, examp
     if backend == "compile":
         compiled = torch.compile(model, dynamic=False)  # built once per model; one static graph per batch size
         return lambda inputs: compiled(*inputs)
-    names = write_onnx(model, example, onnx_path, opset=17)
+    if backend == "onnx_int8":  # export --int8's model (export/quantize.py), without its quality gate
+        from gancompress.export.quantize import Int8Cfg, calibration_feeds, quantize_onnx
+        from gancompress.export.subpixel import rewrite_conv_transpose
+
+        fp32_path = onnx_path.with_suffix(".fp32.onnx")
+        names = write_onnx(rewrite_conv_transpose(model)[0], example, fp32_path, opset=17)
+        # timing does not depend on the calibrated ranges: the example batch calibrates (export uses 8 batches)
+        quantize_onnx(fp32_path, onnx_path, calibration_feeds(names, [example]), Int8Cfg(calib_batches=1))
+    else:
+        names = write_onnx(model, example, onnx_path, opset=17)
     session = ort_session(onnx_path, threads)
     return lambda inputs: session.run(None, dict(zip(names, inputs, strict=True)))
 
@@ -109,7 +118,8 @@ def benchmark_latency(
         batch_sizes: Batch sizes to time.
         backends: Any of ``eager``, ``compile`` (``torch.compile``; skipped with a note when it fails, or for the
             remaining models once compiling took longer than ``compile_budget_s``), ``onnx`` (ONNX Runtime, exported
-            with a dynamic batch axis; skipped with a note if export fails).
+            with a dynamic batch axis; skipped with a note if export fails), ``onnx_int8`` (``export --int8``'s model:
+            ConvTranspose rewritten, ONNX Runtime static QDQ int8, calibrated on the example batch; no quality gate).
         threads: ``torch.set_num_threads`` and ORT ``intra_op_num_threads`` (restored afterwards).
         warmup: Untimed calls per cell before the rounds (the first ``compile`` call compiles).
         rounds: Timed rounds.
@@ -119,7 +129,8 @@ def benchmark_latency(
         compile_budget_s: Total compile time after which ``compile`` is skipped for the remaining models.
 
     Returns:
-        Rows ``{model, backend, batch, median_ms, p10_ms, p90_ms, iters, rounds, note}``; a skipped cell has
+        Rows ``{model, backend, batch, median_ms, p10_ms, p90_ms, iters, rounds, file_bytes, note}`` (``file_bytes``:
+        the ONNX backends' model file); a skipped cell has
         ``median_ms=None`` and says why in ``note``.
 
     Example:
@@ -156,7 +167,9 @@ def benchmark_latency(
                 limit = max(torch._dynamo.config.recompile_limit, 2 * len(models) * len(batch_sizes))
                 stack.enter_context(torch._dynamo.config.patch(recompile_limit=limit))
             inputs = {(n, b): tuple(inputs_fn[n](b)) for n in models for b in batch_sizes}
-            cells, notes = _prepare(models, inputs, backends, batch_sizes, threads, warmup, tmp, compile_budget_s)
+            cells, notes, sizes = _prepare(
+                models, inputs, backends, batch_sizes, threads, warmup, tmp, compile_budget_s
+            )
             names = list(models)
             samples: dict[tuple[str, str, int], list[float]] = {k: [] for k in cells}
             calls: dict[tuple[str, str, int], list[int]] = {k: [] for k in cells}
@@ -181,6 +194,7 @@ def benchmark_latency(
                     p10, p90 = np.percentile(times, [10, 90])
                     row.update(median_ms=statistics.median(times), p10_ms=float(p10), p90_ms=float(p90))
                     row.update(iters=int(statistics.median(calls[name, backend, b])), rounds=len(times))
+                row["file_bytes"] = sizes.get((name, backend))
                 rows.append({**row, "note": notes.get((name, backend))})
     return rows
 
@@ -194,10 +208,11 @@ def _prepare(
     warmup: int,
     tmp: Path,
     compile_budget_s: float,
-) -> tuple[dict[tuple[str, str, int], tuple[Callable, Any]], dict[tuple[str, str], str]]:
-    """Build and warm up every (model, backend, batch) cell: ``{cell: (fn, feed)}`` and skip notes."""
+) -> tuple[dict[tuple[str, str, int], tuple[Callable, Any]], dict[tuple[str, str], str], dict[tuple[str, str], int]]:
+    """Build and warm up every (model, backend, batch) cell: ``{cell: (fn, feed)}``, skip notes, ONNX file sizes."""
     cells: dict[tuple[str, str, int], tuple[Callable, Any]] = {}
     notes: dict[tuple[str, str], str] = {}
+    sizes: dict[tuple[str, str], int] = {}
     compile_s = 0.0
     for backend in backends:
         for i, (name, model) in enumerate(models.items()):
@@ -206,9 +221,12 @@ def _prepare(
                 continue
             start = time.perf_counter()
             try:
-                fn = _runner(model, backend, threads, tmp / f"{i}.onnx", inputs[name, batch_sizes[0]])
+                path = tmp / f"{i}_{backend}.onnx"
+                fn = _runner(model, backend, threads, path, inputs[name, batch_sizes[0]])
+                if path.exists():  # the ONNX backends' model files: int8 is judged on size too
+                    sizes[name, backend] = path.stat().st_size
                 for b in batch_sizes:
-                    feed = to_numpy(inputs[name, b]) if backend == "onnx" else inputs[name, b]
+                    feed = to_numpy(inputs[name, b]) if backend.startswith("onnx") else inputs[name, b]
                     _measure(fn, feed, 1 + warmup, 0.0)  # the first call compiles / initialises
                     cells[name, backend, b] = (fn, feed)
             except Exception as exc:  # a backend that cannot run this model is reported, not fatal
@@ -218,7 +236,7 @@ def _prepare(
                     cells.pop((name, backend, b), None)
             if backend == "compile":
                 compile_s += time.perf_counter() - start
-    return cells, notes
+    return cells, notes, sizes
 
 
 def _why(exc: BaseException) -> str:
@@ -274,5 +292,20 @@ def add_speedups(
         if ref is not None and ref in stats and row["model"] in stats:
             dense = {**stats[ref], "median_ms": index.get((ref, row["backend"], row["batch"]), {}).get("median_ms")}
             cmp = compare(dense, {**stats[row["model"]], "median_ms": row["median_ms"]})
-        out.append({**row, "reference": ref, **cmp})
+        out.append({**row, "reference": ref, **cmp, **_int8_ratios(row, index, ref)})
     return out
+
+
+def _int8_ratios(row: Mapping[str, Any], index: Mapping[tuple, Mapping[str, Any]], ref: str | None) -> dict[str, Any]:
+    """For an ``onnx_int8`` row: speed-up and file-size ratio over the same model's fp32 ONNX, and the end-to-end
+    speed-up over the dense reference's fp32 ONNX (channel removal × int8)."""
+    if row["backend"] != "onnx_int8" or not row["median_ms"]:
+        return {}
+    fp32 = index.get((row["model"], "onnx", row["batch"]), {})
+    dense = index.get((ref, "onnx", row["batch"]), {}) if ref else {}
+    ratio = lambda a, b: a / b if a and b else None  # noqa: E731
+    return {
+        "int8_speedup_vs_fp32": ratio(fp32.get("median_ms"), row["median_ms"]),
+        "int8_size_vs_fp32": ratio(row.get("file_bytes"), fp32.get("file_bytes")),
+        "speedup_vs_dense_fp32": ratio(dense.get("median_ms"), row["median_ms"]),
+    }
