@@ -146,14 +146,15 @@ def _first_line(exc: BaseException) -> str:
 
 def _int8_weighted(quantized: Any, names: Iterable[str]) -> set[str]:
     """The weighted nodes whose weights were quantized: in QDQ their weight input comes from a DequantizeLinear of
-    an int8 initializer; in QOperator they became QLinear*/MatMulInteger nodes (named ``<name>_quant``)."""
+    an int8 initializer; in QOperator they became QLinear*/QGemm/MatMulInteger nodes (named ``<name>_quant``; a Gemm
+    becomes com.microsoft's QGemm, which the QLinear prefix misses)."""
     produced_by = {o: n for n in quantized.graph.node for o in n.output}
     found = set()
     for n in quantized.graph.node:
         base = n.name[: -len("_quant")] if n.name.endswith("_quant") else n.name
         if base not in names:
             continue
-        qoperator = n.op_type.startswith("QLinear") or n.op_type in ("MatMulInteger", "ConvInteger")
+        qoperator = n.op_type.startswith("QLinear") or n.op_type in ("QGemm", "MatMulInteger", "ConvInteger")
         weight = produced_by.get(n.input[1]) if len(n.input) > 1 else None
         if qoperator or (weight is not None and weight.op_type == "DequantizeLinear"):
             found.add(base)
