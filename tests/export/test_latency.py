@@ -125,3 +125,24 @@ def test_eager_native_backend_matches_eager() -> None:
         a = _runner(g, "eager", 1, None, x)(x)
         b = _runner(g, "eager_native", 1, None, x)(x)
     assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_onnx_int8_backend_reports_file_sizes_and_ratios_to_fp32() -> None:
+    pytest.importorskip("onnxruntime")
+    models = {"dense": tiny_generator(), "small": create_model("dcgan_generator", nz=16, ngf=4, image_size=32).eval()}
+    rows = benchmark_latency(
+        models, lambda b: (torch.randn(b, 16),), batch_sizes=(2,), backends=("onnx", "onnx_int8"), threads=1,
+        rounds=1, warmup=0,
+    )  # fmt: skip
+    by = {(r["model"], r["backend"]): r for r in rows}
+    assert all(r["note"] is None and r["median_ms"] > 0 for r in rows)
+    # the int8 file (ConvTranspose rewritten: its kernels carry zeros) is still well under the fp32 file
+    assert by["dense", "onnx_int8"]["file_bytes"] < 0.6 * by["dense", "onnx"]["file_bytes"]
+    stats = {"dense": {"macs": 100}, "small": {"macs": 25}}
+    got = {(r["model"], r["backend"]): r for r in add_speedups(rows, stats, {"small": "dense"})}
+    int8 = got["small", "onnx_int8"]
+    fp32_ms, dense_ms = got["small", "onnx"]["median_ms"], got["dense", "onnx"]["median_ms"]
+    assert int8["int8_speedup_vs_fp32"] == pytest.approx(fp32_ms / int8["median_ms"])
+    assert int8["speedup_vs_dense_fp32"] == pytest.approx(dense_ms / int8["median_ms"])
+    assert int8["int8_size_vs_fp32"] == pytest.approx(int8["file_bytes"] / got["small", "onnx"]["file_bytes"])
+    assert "int8_speedup_vs_fp32" not in got["small", "onnx"]  # fp32 rows carry no int8 ratios

@@ -29,6 +29,7 @@ from gancompress.errors import UserError
 from gancompress.export.onnx import export_onnx, write_onnx
 from gancompress.export.quantize import Int8Cfg, OnnxGenerator, calibration_feeds, quantize_onnx, weighted_nodes
 from gancompress.export.subpixel import rewrite_conv_transpose
+from gancompress.pruning.counting import eval_mode
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +107,9 @@ def export_int8(
     report: dict[str, Any] = {"config": asdict(cfg), "tolerance": tolerance, "attempts": []}
     with tempfile.TemporaryDirectory(prefix="gancompress-int8-") as tmp:
         rewritten, count = rewrite_conv_transpose(g)
-        with torch.no_grad():
+        with torch.no_grad(), eval_mode(g):
             probe = make_inputs(4, 0)
-            rewrite_diff = float((rewritten(*probe) - g.eval()(*probe)).abs().max())
+            rewrite_diff = float((rewritten(*probe) - g(*probe)).abs().max())
         report["rewrite"] = {"conv_transpose_rewritten": count, "max_abs_diff": rewrite_diff}
         fp32_path = Path(tmp) / "fp32.onnx"
         fp32 = export_onnx(rewritten, make_inputs(2, 0), fp32_path, opset=opset)

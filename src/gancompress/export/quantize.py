@@ -129,7 +129,9 @@ def quantize_onnx(
     ops = dict(Counter(n.op_type for n in quantized.graph.node))
     int8 = _int8_weighted(quantized, names)
     op = {n.name: n.op_type for n in model.graph.node}
-    fp32_left = {n: "excluded" for n in names if n not in int8}
+    fp32_left = {
+        n: "excluded" if n in cfg.exclude else f"{op[n]}: left fp32 by the quantizer" for n in names if n not in int8
+    }
     # int8 weights on an op without an int8 kernel (ConvTranspose) save storage only: ONNX Runtime dequantizes them
     fp32_left.update({n: f"{op[n]}: int8 storage, fp32 compute" for n in int8 if op[n] not in INT8_OPS})
     return {
