@@ -29,7 +29,8 @@ Metrics: latency of one batch (median, p10, p90) at every (threads, batch) of ``
 toolchains of a generator interleaved round-robin (the order rotates every round) in one timing phase per setting,
 ``--rounds`` rounds after warm-up (in each, per toolchain: one untimed call, then ``--calls-per-round`` timed calls);
 speed-up = ORT fp32 median / toolchain median. Fidelity vs the fp32 PyTorch generator on 64 held-out inputs (seed 7):
-max / mean abs diff and PSNR (outputs in [-1, 1], peak-to-peak 2). Size: the ONNX file; OpenVINO .xml + .bin (saved uncompressed); torch: its serialized state_dict.
+max / mean abs diff and PSNR (outputs in [-1, 1], peak-to-peak 2). Size: the ONNX file; OpenVINO .xml + .bin (saved
+uncompressed); torch: its serialized state_dict.
 
 ``--pause-pids-pattern REGEX`` (default off) SIGSTOPs the processes whose command line matches (``pgrep -f``; never this
 process, its ancestors or descendants; a ``multiprocessing`` worker only if a matched process is its ancestor) for the
