@@ -57,7 +57,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--backends",
         type=_backend_list,
         default=["eager", "eager_native", "compile", "onnx"],
-        help="eager,eager_native (no oneDNN),compile,onnx,onnx_int8 (export --int8's model, no quality gate)",
+        help="eager,eager_native (no oneDNN),compile,onnx,onnx_int8,openvino,openvino_int8 (int8: export --int8's "
+        "model for that runtime, no quality gate)",
     )
     p.add_argument(
         "--threads", type=_int_list, default=[2], help="intra-op threads, comma-separated: each is timed (default 2)"
@@ -156,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
     cols = ["model", "params", "nonzero", "macs", "effective_macs", "size_bytes"]
     lat_cols = ["model", "backend", "threads", "batch", "median_ms", "p10_ms", "p90_ms", "speedup", "ideal_mac_ratio"]
     lat_cols.append("measured_over_ideal")
-    if "onnx_int8" in args.backends:
+    if any(b.endswith("_int8") for b in args.backends):
         lat_cols += ["int8_speedup_vs_fp32", "int8_size_vs_fp32", "speedup_vs_dense_fp32"]
     lat = [{**r, "median_ms": r["median_ms"] if r["median_ms"] is not None else r["note"]} for r in rows]
     text = format_table([{"model": n, **s} for n, s in stats.items()], cols) + "\n\n" + format_table(lat, lat_cols)

@@ -24,6 +24,8 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--calib-batches", type=int, default=8, help="calibration batches of the generator's inputs (8)")
     g.add_argument("--calib-batch-size", type=int, default=16, help="inputs per calibration batch (16)")
     g.add_argument("--int8-format", choices=("qdq", "qoperator"), default="qdq", help="ONNX quantized form (qdq)")
+    g.add_argument("--int8-runtime", choices=("onnxruntime", "openvino"), default="onnxruntime",
+                   help="runtime the int8 model is made for and gated on (openvino: optional, faster)")  # fmt: skip
     g.add_argument("--int8-tolerance", type=float, default=0.05,
                    help="largest FID rise over the fp32 export the gate accepts (0.05 = 5 %%)")  # fmt: skip
     g.add_argument("--no-quality-gate", action="store_true",
@@ -48,7 +50,10 @@ def export_int8_run(args: argparse.Namespace, g: Any, make_inputs: Any, meta: di
     from gancompress.export.quantize import Int8Cfg
     from gancompress.rundir import run_config
 
-    cfg_int8 = Int8Cfg(fmt=args.int8_format, calib_batches=args.calib_batches, calib_batch_size=args.calib_batch_size)
+    cfg_int8 = Int8Cfg(
+        fmt=args.int8_format, runtime=args.int8_runtime, calib_batches=args.calib_batches,
+        calib_batch_size=args.calib_batch_size,
+    )  # fmt: skip
     run = Path(args.run)
     cfg = run_config(run) if (run / "config.json").exists() else None
     if args.data:
@@ -78,7 +83,7 @@ def export_int8_run(args: argparse.Namespace, g: Any, make_inputs: Any, meta: di
     samples = make_inputs(64, 0)
     names = ["input"] if len(samples) == 1 else [f"input{i}" for i in range(len(samples))]  # as export/onnx.py names
     annotate(out, {"family": meta["family"], "inputs": describe_inputs(names, samples), "output_range": [-1, 1],
-                   "int8": True, "source_run": str(run)})  # fmt: skip
+                   "int8": True, "runtime": args.int8_runtime, "source_run": str(run)})  # fmt: skip
     inputs_file = save_sample_inputs(out, names, samples)
     payload = {"run": str(run), "format": "onnx-int8", "path": str(out), "size_bytes": out.stat().st_size,
                "physical": removal, "sample_inputs": str(inputs_file), **res}  # fmt: skip

@@ -106,7 +106,9 @@ def export_int8(
     out = Path(out)
     report: dict[str, Any] = {"config": asdict(cfg), "tolerance": tolerance, "attempts": []}
     with tempfile.TemporaryDirectory(prefix="gancompress-int8-") as tmp:
-        rewritten, count = rewrite_conv_transpose(g)
+        # ONNX Runtime has no int8 ConvTranspose: rewrite them (subpixel.py); OpenVINO has one, and the plain model
+        # keeps the smaller file
+        rewritten, count = rewrite_conv_transpose(g) if cfg.runtime == "onnxruntime" else (g, 0)
         with torch.no_grad(), eval_mode(g):
             probe = make_inputs(4, 0)
             rewrite_diff = float((rewritten(*probe) - g(*probe)).abs().max())
@@ -127,14 +129,14 @@ def export_int8(
         if evaluator is not None:
             report["fp32"].update(_scores(evaluator.evaluate(fp32_module, loss, metrics=tuple(metrics), seed=seed)))
         probe_feed = calibration_feeds(names, [make_inputs(64, 7)])[0]
-        ref = fp32_module.session.run(None, probe_feed)[0]
+        ref = fp32_module.run(probe_feed)[0]
         accepted = None
         for label, extra in fallback_ladder(fp32_path):
             attempt_cfg = replace(cfg, exclude=tuple(cfg.exclude) + extra)
             candidate = Path(tmp) / f"int8_{len(report['attempts'])}.onnx"
             q = quantize_onnx(fp32_path, candidate, feeds, attempt_cfg)
-            int8_module = OnnxGenerator(candidate, threads)
-            got = int8_module.session.run(None, probe_feed)[0]
+            int8_module = OnnxGenerator(candidate, threads, cfg.runtime)  # scored on the runtime it is made for
+            got = int8_module.run(probe_feed)[0]
             attempt: dict[str, Any] = {
                 "label": label, "excluded": list(attempt_cfg.exclude), "size_bytes": q["size_bytes"],
                 "size_ratio": q["size_bytes"] / report["fp32"]["size_bytes"], "int8_nodes": q["int8_nodes"],

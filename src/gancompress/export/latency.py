@@ -28,7 +28,7 @@ from gancompress.pruning.counting import eval_mode
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("eager", "eager_native", "compile", "onnx", "onnx_int8")
+BACKENDS = ("eager", "eager_native", "compile", "onnx", "onnx_int8", "openvino", "openvino_int8")
 
 
 def _runner(model: nn.Module, backend: str, threads: int, onnx_path: Path, example: tuple[Tensor, ...]) -> Callable:
@@ -48,16 +48,24 @@ def _runner(model: nn.Module, backend: str, threads: int, onnx_path: Path, examp
     if backend == "compile":
         compiled = torch.compile(model, dynamic=False)  # built once per model; one static graph per batch size
         return lambda inputs: compiled(*inputs)
-    if backend == "onnx_int8":  # export --int8's model (export/quantize.py), without its quality gate
+    runtime = "openvino" if backend.startswith("openvino") else "onnxruntime"
+    if backend.endswith("_int8"):  # export --int8's model for this runtime (export/quantize.py), no quality gate
         from gancompress.export.quantize import Int8Cfg, calibration_feeds, quantize_onnx
         from gancompress.export.subpixel import rewrite_conv_transpose
 
         fp32_path = onnx_path.with_suffix(".fp32.onnx")
-        names = write_onnx(rewrite_conv_transpose(model)[0], example, fp32_path, opset=17)
+        plain = runtime == "openvino"  # OpenVINO has int8 ConvTranspose kernels: no rewrite (docs/deploy.md "Int8")
+        names = write_onnx(model if plain else rewrite_conv_transpose(model)[0], example, fp32_path, opset=17)
         # timing does not depend on the calibrated ranges: the example batch calibrates (export uses 8 batches)
-        quantize_onnx(fp32_path, onnx_path, calibration_feeds(names, [example]), Int8Cfg(calib_batches=1))
+        cfg = Int8Cfg(calib_batches=1, runtime=runtime)
+        quantize_onnx(fp32_path, onnx_path, calibration_feeds(names, [example]), cfg)
     else:
         names = write_onnx(model, example, onnx_path, opset=17)
+    if runtime == "openvino":
+        from gancompress.export.openvino_runtime import openvino_runner
+
+        run = openvino_runner(onnx_path, threads)
+        return lambda inputs: run(dict(zip(names, inputs, strict=True)))
     session = ort_session(onnx_path, threads)
     return lambda inputs: session.run(None, dict(zip(names, inputs, strict=True)))
 
@@ -119,7 +127,9 @@ def benchmark_latency(
         backends: Any of ``eager``, ``compile`` (``torch.compile``; skipped with a note when it fails, or for the
             remaining models once compiling took longer than ``compile_budget_s``), ``onnx`` (ONNX Runtime, exported
             with a dynamic batch axis; skipped with a note if export fails), ``onnx_int8`` (``export --int8``'s model:
-            ConvTranspose rewritten, ONNX Runtime static QDQ int8, calibrated on the example batch; no quality gate).
+            ConvTranspose rewritten, ONNX Runtime static QDQ int8, calibrated on the example batch; no quality gate),
+            ``openvino`` (the fp32 ONNX on OpenVINO) and ``openvino_int8`` (``export --int8 --int8-runtime openvino``'s
+            model: no rewrite, on OpenVINO; one static compiled model per batch size).
         threads: ``torch.set_num_threads`` and ORT ``intra_op_num_threads`` (restored afterwards).
         warmup: Untimed calls per cell before the rounds (the first ``compile`` call compiles).
         rounds: Timed rounds.
@@ -226,7 +236,8 @@ def _prepare(
                 if path.exists():  # the ONNX backends' model files: int8 is judged on size too
                     sizes[name, backend] = path.stat().st_size
                 for b in batch_sizes:
-                    feed = to_numpy(inputs[name, b]) if backend.startswith("onnx") else inputs[name, b]
+                    numpy_in = backend.startswith(("onnx", "openvino"))
+                    feed = to_numpy(inputs[name, b]) if numpy_in else inputs[name, b]
                     _measure(fn, feed, 1 + warmup, 0.0)  # the first call compiles / initialises
                     cells[name, backend, b] = (fn, feed)
             except Exception as exc:  # a backend that cannot run this model is reported, not fatal
@@ -242,6 +253,8 @@ def _prepare(
 def _why(exc: BaseException) -> str:
     """One line on why a backend could not run: a missing optional package names the install that adds it."""
     missing = getattr(exc, "name", None) if isinstance(exc, ImportError) else None
+    if missing == "openvino":
+        return "openvino is not installed (pip install 'gancompress[openvino]')"
     if missing in ("onnx", "onnxruntime", "onnxscript"):
         return f"{missing} is not installed (pip install 'gancompress[export]')"
     if isinstance(exc, UserError):  # already a message for the user (e.g. deploy's own install hint)
@@ -297,9 +310,10 @@ def add_speedups(
 
 
 def _int8_ratios(row: Mapping[str, Any], index: Mapping[tuple, Mapping[str, Any]], ref: str | None) -> dict[str, Any]:
-    """For an ``onnx_int8`` row: speed-up and file-size ratio over the same model's fp32 ONNX, and the end-to-end
-    speed-up over the dense reference's fp32 ONNX (channel removal × int8)."""
-    if row["backend"] != "onnx_int8" or not row["median_ms"]:
+    """For an int8 row (either runtime): speed-up and file-size ratio over the same model's fp32 ONNX Runtime row
+    (``onnx``, the baseline a user deploys otherwise), and the end-to-end speed-up over the dense reference's fp32
+    ONNX Runtime row (channel removal × int8)."""
+    if not row["backend"].endswith("_int8") or not row["median_ms"]:
         return {}
     fp32 = index.get((row["model"], "onnx", row["batch"]), {})
     dense = index.get((ref, "onnx", row["batch"]), {}) if ref else {}

@@ -35,8 +35,8 @@ log = logging.getLogger(__name__)
 
 #: ops with weights, in the order a layer's sensitivity is judged (the first and last of them are the fallback)
 WEIGHTED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
-#: ONNX ops whose int8 kernels ONNX Runtime's CPU provider runs (QDQ node units it fuses); the rest stay fp32
-INT8_OPS = ("Conv", "Gemm", "MatMul")
+#: weighted ONNX ops each runtime runs with int8 kernels (QDQ node units it fuses); the rest compute in fp32
+INT8_OPS = {"onnxruntime": ("Conv", "Gemm", "MatMul"), "openvino": ("Conv", "ConvTranspose", "Gemm", "MatMul")}
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ class Int8Cfg:
     """How to quantize (the CLI's ``--int8-*`` flags; defaults chosen in docs/deploy.md "Int8")."""
 
     fmt: str = "qdq"  # qdq | qoperator
+    runtime: str = "onnxruntime"  # the runtime the model is made for and scored on: onnxruntime | openvino
     per_channel: bool = True
     calib_batches: int = 8
     calib_batch_size: int = 16
@@ -52,6 +53,10 @@ class Int8Cfg:
     def __post_init__(self) -> None:
         if self.fmt not in ("qdq", "qoperator"):
             raise UserError(f"int8 format must be qdq or qoperator, got {self.fmt!r}")
+        if self.runtime not in ("onnxruntime", "openvino"):
+            raise UserError(f"int8 runtime must be onnxruntime or openvino, got {self.runtime!r}")
+        if self.runtime == "openvino" and self.fmt != "qdq":
+            raise UserError("OpenVINO reads int8 ONNX models in QDQ form: use --int8-format qdq with openvino")
         if self.calib_batches < 1 or self.calib_batch_size < 1:
             raise UserError("int8 calibration needs at least one batch of at least one input")
 
@@ -133,10 +138,11 @@ def quantize_onnx(
         n: "excluded" if n in cfg.exclude else f"{op[n]}: left fp32 by the quantizer" for n in names if n not in int8
     }
     # int8 weights on an op without an int8 kernel (ConvTranspose) save storage only: ONNX Runtime dequantizes them
-    fp32_left.update({n: f"{op[n]}: int8 storage, fp32 compute" for n in int8 if op[n] not in INT8_OPS})
+    kernels = INT8_OPS[cfg.runtime]
+    fp32_left.update({n: f"{op[n]}: int8 storage, fp32 compute" for n in int8 if op[n] not in kernels})
     return {
         "path": str(out), "size_bytes": out.stat().st_size, "format": cfg.fmt, "per_channel": cfg.per_channel,
-        "excluded": list(cfg.exclude), "int8_nodes": sum(op[n] in INT8_OPS for n in int8), "weighted_nodes": len(names),
+        "excluded": list(cfg.exclude), "int8_nodes": sum(op[n] in kernels for n in int8), "weighted_nodes": len(names),
         "fp32_weighted": fp32_left, "ops": ops,
     }  # fmt: skip
 
@@ -169,19 +175,20 @@ def calibration_feeds(names: Sequence[str], batches: Iterable[Sequence[Tensor]])
 
 
 class OnnxGenerator(nn.Module):
-    """An ONNX model run by ONNX Runtime behind the ``nn.Module`` call the evaluator makes (``g(*inputs)``), so the
-    int8 and fp32 exports are scored by the same :class:`gancompress.evaluate.Evaluator` as any generator."""
+    """An ONNX model run by ONNX Runtime (or OpenVINO: ``runtime``) behind the ``nn.Module`` call the evaluator makes
+    (``g(*inputs)``), so the int8 and fp32 exports are scored by the same :class:`gancompress.evaluate.Evaluator` as
+    any generator."""
 
-    def __init__(self, path: str | Path, threads: int = 1) -> None:
+    def __init__(self, path: str | Path, threads: int = 1, runtime: str = "onnxruntime") -> None:
         super().__init__()
-        from gancompress.export.onnx import ort_session
+        from gancompress.export.openvino_runtime import runner
 
-        self.path = str(path)
-        self.session = ort_session(Path(path), threads)
-        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.path, self.runtime = str(path), runtime
+        self.input_names = [i.name for i in _onnx().load(str(path)).graph.input]
+        self.run = runner(path, threads, runtime)
 
     def forward(self, *inputs: Tensor) -> Tensor:
         feeds = {n: t.detach().cpu().contiguous().numpy() for n, t in zip(self.input_names, inputs, strict=True)}
-        out = self.session.run(None, feeds)[0]
+        out = self.run(feeds)[0]
         device = inputs[0].device if inputs else torch.device("cpu")
         return torch.from_numpy(np.ascontiguousarray(out)).to(device)
