@@ -21,11 +21,13 @@ import argparse
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -34,6 +36,7 @@ import numpy as np
 from gancompress.cli.deployment import load_run
 from gancompress.cli.evaluate import make_evaluator
 from gancompress.export.onnx import ort_session
+from gancompress.export.openvino_runtime import runner
 from gancompress.export.quantize import OnnxGenerator
 from gancompress.files import read_json
 from gancompress.rundir import run_config
@@ -41,37 +44,72 @@ from gancompress.rundir import run_config
 GANCOMPRESS = [sys.executable, "-m", "gancompress"]
 
 
-def export(run: Path, out: Path, int8: bool, num_samples: int, fmt: str = "onnx") -> dict:
+def export(run: Path, out: Path, int8: bool, num_samples: int, fmt: str = "onnx", runtime: str = "") -> dict:
     cmd = [*GANCOMPRESS, "export", str(run), "--format", fmt, "--out", str(out), "--overwrite", "--json", "-q"]
     if int8:
         cmd += ["--int8", "--num-samples", str(num_samples)]
+    if runtime:
+        cmd += ["--int8-runtime", runtime]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         return {"error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
     return json.loads(proc.stdout)
 
 
+RUNTIME = {"int8_ov": "openvino"}  # the OpenVINO int8 export runs on OpenVINO; the rest on ONNX Runtime
+
+
 def time_sessions(files: dict[str, Path], feeds: dict[int, dict], threads: int, rounds: int) -> dict:
     """Median / p10 / p90 ms per (model, batch), the models interleaved round by round (rotating who goes first)."""
-    sessions = {k: ort_session(p, threads) for k, p in files.items()}
+    sessions = {k: runner(p, threads, RUNTIME.get(k, "onnxruntime")) for k, p in files.items()}
     out = {}
     for batch, feed in feeds.items():
         for s in sessions.values():
             for _ in range(3):
-                s.run(None, feed)
+                s(feed)
         times: dict[str, list[float]] = {k: [] for k in sessions}
         names = list(sessions)
         for r in range(rounds):
             for k in names[r % len(names) :] + names[: r % len(names)]:
                 n, t0 = 0, time.perf_counter()
                 while n < 3 or time.perf_counter() - t0 < 0.03:  # ≥ 30 ms per measurement
-                    sessions[k].run(None, feed)
+                    sessions[k](feed)
                     n += 1
                 times[k].append((time.perf_counter() - t0) / n * 1e3)
         for k, ts in times.items():
             p10, p90 = np.percentile(ts, [10, 90])
             out[f"{k}@b{batch}"] = {"median_ms": statistics.median(ts), "p10_ms": float(p10), "p90_ms": float(p90)}
     return out
+
+
+@contextmanager
+def paused(pattern: str | None):
+    """Other CPU users stopped (SIGSTOP) while timing on a shared machine, always resumed (SIGCONT)."""
+    pids = []
+    if pattern:
+        found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True, check=False).stdout.split()
+        pids = [int(p) for p in found if int(p) != os.getpid()]
+    try:
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        time.sleep(1.0 if pids else 0.0)
+        yield
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+
+
+def targets(lat: dict, fids: dict, sizes: dict, key: str, b: int) -> dict:
+    """The issue's targets for int8 model ``key`` (ratios to the compressed fp32 ONNX on ONNX Runtime, and to the
+    dense fp32 teacher on ONNX Runtime)."""
+    speed = lat[f"fp32@b{b}"]["median_ms"] / lat[f"{key}@b{b}"]["median_ms"]
+    e2e = lat[f"teacher_fp32@b{b}"]["median_ms"] / lat[f"{key}@b{b}"]["median_ms"]
+    fid, size, fid_t = fids[key] / fids["fp32"], sizes[key] / sizes["fp32"], fids[key] / fids["teacher"]
+    return {
+        "runtime": RUNTIME.get(key, "onnxruntime"), "int8_speedup_vs_fp32": speed, "int8_speedup_met": speed >= 1.5,
+        "fid_int8_over_fp32": fid, "fid_met": fid <= 1.05, "size_int8_over_fp32": size, "size_met": size <= 0.3,
+        "end_to_end_speedup_vs_teacher_fp32": e2e, "fid_int8_over_teacher": fid_t, "end_to_end_fid_met": fid_t <= 1.15,
+    }  # fmt: skip
 
 
 def main() -> None:
@@ -82,6 +120,7 @@ def main() -> None:
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--batch-sizes", default="1,16")
     ap.add_argument("--out", help="also write the JSON here")
+    ap.add_argument("--pause", metavar="PATTERN", help="SIGSTOP processes matching PATTERN (pgrep -f) while timing")
     args = ap.parse_args()
     threads = [int(t) for t in args.threads.split(",")]
     batches = [int(b) for b in args.batch_sizes.split(",")]
@@ -93,14 +132,15 @@ def main() -> None:
         run = Path(run)
         teacher = Path(read_json(run / "compress.json")["teacher"])
         files = {"teacher_fp32": tmp / f"{name}_teacher.onnx", "fp32": tmp / f"{name}.onnx",
-                 "int8": tmp / f"{name}.int8.onnx"}  # fmt: skip
+                 "int8": tmp / f"{name}.int8.onnx", "int8_ov": tmp / f"{name}.int8_ov.onnx"}  # fmt: skip
         rec: dict = {"run": str(run), "teacher": str(teacher)}
         rec["export_teacher"] = export(teacher, files["teacher_fp32"], False, args.num_samples)
         # the compressed fp32 baseline is the physically shrunk model (a masked run's ONNX keeps its full widths)
         rec["export_physical"] = export(run, tmp / f"{name}_physical", False, args.num_samples, fmt="physical")
         rec["export_fp32"] = export(tmp / f"{name}_physical", files["fp32"], False, args.num_samples)
         rec["export_int8"] = export(run, files["int8"], True, args.num_samples)
-        if "error" in rec["export_int8"]:
+        rec["export_int8_ov"] = export(run, files["int8_ov"], True, args.num_samples, runtime="openvino")
+        if "error" in rec["export_int8"] or "error" in rec["export_int8_ov"]:
             result["runs"][name] = rec
             continue
         cfg = run_config(run)
@@ -111,26 +151,22 @@ def main() -> None:
             "teacher": evaluator.evaluate(g_teacher, loss, metrics=("fid",), seed=cfg.seed)["fid"],
             "fp32": evaluator.evaluate(OnnxGenerator(files["fp32"]), loss, metrics=("fid",), seed=cfg.seed)["fid"],
             "int8": evaluator.evaluate(OnnxGenerator(files["int8"]), loss, metrics=("fid",), seed=cfg.seed)["fid"],
+            "int8_ov": evaluator.evaluate(
+                OnnxGenerator(files["int8_ov"], runtime="openvino"), loss, metrics=("fid",), seed=cfg.seed
+            )["fid"],
         }
         rec["fid"] = fids
         loss.bind_eval_data(evaluator.test)
         input_names = [i.name for i in ort_session(files["fp32"], 1).get_inputs()]
         feeds = {b: {n: t.numpy() for n, t in zip(input_names, make_inputs(b, 7), strict=True)} for b in batches}
-        rec["latency"] = {str(t): time_sessions(files, feeds, t, args.rounds) for t in threads}
+        with paused(args.pause):
+            rec["load_before_timing"] = os.getloadavg()[0]
+            rec["latency"] = {str(t): time_sessions(files, feeds, t, args.rounds) for t in threads}
         rec["size_bytes"] = {k: p.stat().st_size for k, p in files.items()}
         lat = rec["latency"].get("2", rec["latency"][str(threads[-1])])
         b = 16 if 16 in batches else batches[-1]
-        int8_speed = lat[f"fp32@b{b}"]["median_ms"] / lat[f"int8@b{b}"]["median_ms"]
-        e2e = lat[f"teacher_fp32@b{b}"]["median_ms"] / lat[f"int8@b{b}"]["median_ms"]
-        rec["targets"] = {
-            "int8_speedup_vs_fp32": int8_speed, "int8_speedup_met": int8_speed >= 1.5,
-            "fid_int8_over_fp32": fids["int8"] / fids["fp32"], "fid_met": fids["int8"] / fids["fp32"] <= 1.05,
-            "size_int8_over_fp32": rec["size_bytes"]["int8"] / rec["size_bytes"]["fp32"],
-            "size_met": rec["size_bytes"]["int8"] / rec["size_bytes"]["fp32"] <= 0.3,
-            "end_to_end_speedup_vs_teacher_fp32": e2e, "fid_int8_over_teacher": fids["int8"] / fids["teacher"],
-            "end_to_end_fid_met": fids["int8"] / fids["teacher"] <= 1.15,
-            "setting": f"batch {b}, {2 if '2' in rec['latency'] else threads[-1]} threads, ONNX Runtime",
-        }  # fmt: skip
+        rec["targets"] = {k: targets(lat, fids, rec["size_bytes"], k, b) for k in ("int8", "int8_ov")}
+        rec["targets"]["setting"] = f"batch {b}, {2 if '2' in rec['latency'] else threads[-1]} threads"
         result["runs"][name] = rec
     text = json.dumps(result, indent=2, default=str)
     print(text)
