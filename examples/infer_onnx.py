@@ -1,12 +1,17 @@
-"""Run an exported generator with ONNX Runtime alone: write a sample grid (PNG) and time one batch.
+"""Run an exported generator with ONNX Runtime (or OpenVINO) alone: write a sample grid (PNG) and time one batch.
 
-Only numpy, onnxruntime and the standard library are imported (no PyTorch, no PIL), so this is what runs on a
-deployment machine::
+Only numpy, the standard library and one runtime are imported (no PyTorch, no PIL): onnxruntime by default, openvino
+with ``--runtime openvino`` (imported only then), so this is what runs on a deployment machine::
 
     python examples/infer_onnx.py generator.onnx                     # → generator.grid.png and a short summary
     python examples/infer_onnx.py generator.onnx --num 16 --seed 3 --grid samples.png
     python examples/infer_onnx.py generator.onnx --batch 1 --rounds 100 --threads 2 --json
     python examples/infer_onnx.py stargan.onnx --inputs faces.npz    # a translation model: give real source images
+    python examples/infer_onnx.py g.int8.onnx --runtime openvino     # export --int8 --int8-runtime openvino's model
+
+Runtimes: ``onnxruntime`` (default; ``--providers`` picks its execution providers) or ``openvino`` (the ONNX file read
+by ``openvino.Core().read_model`` and run on its CPU device, compiled with static shapes — once per batch shape run —
+and ``INFERENCE_PRECISION_HINT=f32``, so fp32 layers are not silently run in bf16 on AMX CPUs).
 
 Inputs: ``--inputs FILE.npz`` holds one array per graph input name, first axis = sample; the grid takes the first
 ``--num`` samples in order (repeating them if there are fewer). Without ``--inputs``, ``MODEL.inputs.npz`` next to
@@ -23,11 +28,12 @@ Output: the first graph output, NCHW floats in ``output_range`` (default [-1, 1]
 a near-square grid with 2 px of black padding, written as 8-bit grayscale (1 channel) or RGB (3 channels); of other
 channel counts the first 3 (or, for 2 channels, the first 1) are shown, with a note on stderr.
 
-Timing: ``--rounds`` runs of one ``--batch`` (after 3 warm-up runs) on ``--threads`` intra-op threads, sequential
-execution, no spinning pool threads; the median, p10 and p90 latency are reported.
+Timing: ``--rounds`` runs of one ``--batch`` (after 3 warm-up runs) on ``--threads`` threads — ONNX Runtime:
+intra-op threads, sequential execution, no spinning pool threads; OpenVINO: ``INFERENCE_NUM_THREADS``,
+``PERFORMANCE_HINT=LATENCY`` — and the median, p10 and p90 latency are reported. ``--json`` names the ``runtime``.
 
-Errors in the model file, the inputs or the options are one line on stderr with exit code 2; a failed inference run
-exits with 1.
+Errors in the model file, the inputs or the options — and a chosen runtime that is not installed — are one line on
+stderr with exit code 2; a failed inference run exits with 1.
 """
 
 from __future__ import annotations
@@ -43,10 +49,17 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
-import onnxruntime as ort
+
+if TYPE_CHECKING:  # the runtimes are imported when chosen (open_session): either one alone is enough
+    from typing import TypeAlias
+
+    import onnxruntime as ort
+
+    Session: TypeAlias = "ort.InferenceSession | OpenVINOSession"
 
 PROG = "infer_onnx.py"
 META_KEY = "gancompress"
@@ -54,11 +67,17 @@ KINDS = {"latent": "latent", "image": "image", "label": "label", "onehot": "labe
 DEFAULT_RANGE = (-1.0, 1.0)
 WARMUP = 3
 PAD = 2
+RUNTIMES = ("onnxruntime", "openvino")
 DTYPES: dict[str, type[np.generic]] = {
     "tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
     "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(int16)": np.int16, "tensor(int8)": np.int8,
     "tensor(uint8)": np.uint8, "tensor(bool)": np.bool_,
 }  # fmt: skip
+
+#: OpenVINO element types → the ONNX Runtime type strings of DTYPES
+OV_TYPES = {"f32": "tensor(float)", "f16": "tensor(float16)", "f64": "tensor(double)", "i64": "tensor(int64)",
+            "i32": "tensor(int32)", "i16": "tensor(int16)", "i8": "tensor(int8)", "u8": "tensor(uint8)",
+            "boolean": "tensor(bool)"}  # fmt: skip
 
 Arrays = dict[str, np.ndarray]
 
@@ -68,7 +87,7 @@ class UsageError(Exception):
 
 
 class InferenceError(Exception):
-    """ONNX Runtime failed while running the model: one line on stderr, exit code 1."""
+    """The runtime failed while running the model: one line on stderr, exit code 1."""
 
 
 def _first_line(err: BaseException) -> str:
@@ -158,12 +177,94 @@ def parse_metadata(
     return per_input, (float(low_high[0]), float(low_high[1])), notes
 
 
-def open_session(path: Path, threads: int, providers: Sequence[str]) -> ort.InferenceSession:
-    """A session on ``threads`` intra-op threads, one inter-op thread, sequential, without spinning pool threads."""
+class OpenVINOSession:
+    """The part of ``onnxruntime.InferenceSession`` this script uses, on OpenVINO's CPU device: the ONNX model is read
+    once and compiled for the static shapes of each feed (one compiled model per batch shape, cached) on ``threads``
+    inference threads, latency hint, fp32 precision."""
+
+    device = "CPU"
+
+    def __init__(self, path: Path, threads: int) -> None:
+        try:
+            import openvino
+            from openvino.frontend import FrontEndManager
+        except ImportError:
+            raise UsageError("openvino is not installed; pip install openvino (or use --runtime onnxruntime)") from None
+        # asked first: read_model would try every other frontend on a file the ONNX one rejects (TensorFlow's logs)
+        if not FrontEndManager().load_by_framework("onnx").supported(str(path)):
+            raise UsageError(f"cannot load {path} as an ONNX model: OpenVINO's ONNX reader does not recognise it")
+        self._core = openvino.Core()
+        try:
+            self._model = self._core.read_model(str(path))
+        except Exception as err:  # RuntimeError, its first lines naming OpenVINO's source files
+            lines = [t for t in str(err).splitlines() if t.strip() and not t.startswith("Exception from ")]
+            reason = lines[0][:300] if lines else type(err).__name__
+            raise UsageError(f"cannot load {path} as an ONNX model: {reason}") from None
+        self._config = {
+            "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32",
+        }  # fmt: skip
+        self._inputs = [self._describe(port) for port in self._model.inputs]
+        self._outputs = [SimpleNamespace(name=port.any_name) for port in self._model.outputs]
+        self._requests: dict[tuple[tuple[int, ...], ...], Any] = {}
+
+    @staticmethod
+    def _describe(port: Any) -> SimpleNamespace:
+        """An input as onnxruntime describes it: name, type string (``tensor(float)``), shape (``None``: dynamic)."""
+        shape = port.get_partial_shape()
+        if shape.rank.is_dynamic:
+            raise UsageError(f"input {port.any_name!r} has a dynamic rank; this script needs its number of axes")
+        kind = port.get_element_type().get_type_name()
+        dims = [d.get_length() if d.is_static else None for d in shape]
+        return SimpleNamespace(name=port.any_name, type=OV_TYPES.get(kind, f"openvino {kind}"), shape=dims)
+
+    def get_inputs(self) -> list[SimpleNamespace]:
+        return self._inputs
+
+    def get_outputs(self) -> list[SimpleNamespace]:
+        return self._outputs
+
+    def get_providers(self) -> list[str]:
+        return [self.device]
+
+    def get_modelmeta(self) -> SimpleNamespace:
+        """The ONNX ``metadata_props`` this script reads: OpenVINO keeps them under ``rt_info["framework"]``."""
+        key = ["framework", META_KEY]
+        meta = {META_KEY: self._model.get_rt_info(key).astype(str)} if self._model.has_rt_info(key) else {}
+        return SimpleNamespace(custom_metadata_map=meta)
+
+    def run(self, output_names: Sequence[str] | None, feeds: Arrays) -> list[np.ndarray]:
+        names = [i.name for i in self._inputs]
+        shapes = tuple(tuple(feeds[n].shape) for n in names)
+        request = self._requests.get(shapes)
+        if request is None:  # first run of this batch shape: reshape the model to it and compile
+            static = self._model.clone()
+            static.reshape({n: list(shape) for n, shape in zip(names, shapes, strict=True)})
+            request = self._core.compile_model(static, self.device, self._config).create_infer_request()
+            self._requests[shapes] = request
+        result = request.infer({n: feeds[n] for n in names})  # outputs are copied out of the request
+        outs = [np.asarray(result[i]) for i in range(len(self._outputs))]
+        if output_names is None:
+            return outs
+        index = [o.name for o in self._outputs]
+        return [outs[index.index(n)] for n in output_names]
+
+
+def open_session(path: Path, threads: int, providers: Sequence[str] | None, runtime: str = "onnxruntime") -> Session:
+    """A session on ``runtime``. ONNX Runtime: ``threads`` intra-op threads, one inter-op thread, sequential, without
+    spinning pool threads, on ``providers`` (default CPU). OpenVINO: :class:`OpenVINOSession` (no providers)."""
     if not path.exists():
         raise UsageError(f"model file {path} does not exist")
     if not path.is_file():
         raise UsageError(f"model path {path} is not a file")
+    if runtime == "openvino":
+        if providers is not None:
+            raise UsageError("--providers applies to --runtime onnxruntime; OpenVINO runs on its CPU device")
+        return OpenVINOSession(path, threads)
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise UsageError("onnxruntime is not installed; pip install onnxruntime (or use --runtime openvino)") from None
+    providers = providers or ["CPUExecutionProvider"]
     available = ort.get_available_providers()
     unknown = [p for p in providers if p not in available]
     if unknown:
@@ -180,7 +281,7 @@ def open_session(path: Path, threads: int, providers: Sequence[str]) -> ort.Infe
         raise UsageError(f"cannot load {path} as an ONNX model: {_first_line(err)}") from None
 
 
-def input_specs(session: ort.InferenceSession, per_input: dict[str, dict[str, Any]]) -> list[InputSpec]:
+def input_specs(session: Session, per_input: dict[str, dict[str, Any]]) -> list[InputSpec]:
     specs = []
     for node in session.get_inputs():
         if node.type not in DTYPES:
@@ -269,7 +370,7 @@ def take(arrays: Arrays, n: int) -> Arrays:
     return {k: a[np.arange(n) % len(a)] for k, a in arrays.items()}
 
 
-def run(session: ort.InferenceSession, feeds: Arrays, chunk: int, fixed: bool, output: str | None = None) -> np.ndarray:
+def run(session: Session, feeds: Arrays, chunk: int, fixed: bool, output: str | None = None) -> np.ndarray:
     """The first (or ``output``) output over all samples of ``feeds``, in chunks of ``chunk`` samples; with a fixed
     batch axis the last chunk is padded to it and trimmed afterwards."""
     n = len(next(iter(feeds.values())))
@@ -281,13 +382,13 @@ def run(session: ort.InferenceSession, feeds: Arrays, chunk: int, fixed: bool, o
             part = take(part, chunk)
         try:
             y = session.run([output] if output else None, part)[0]
-        except Exception as err:  # onnxruntime's own error types
+        except Exception as err:  # the runtime's own error types
             raise InferenceError(f"inference failed: {_first_line(err)}") from None
         outs.append(np.asarray(y)[:m])
     return np.concatenate(outs)
 
 
-def time_batch(session: ort.InferenceSession, feeds: Arrays, rounds: int, warmup: int = WARMUP) -> list[float]:
+def time_batch(session: Session, feeds: Arrays, rounds: int, warmup: int = WARMUP) -> list[float]:
     """Milliseconds per ``session.run`` on ``feeds`` (all outputs), over ``rounds`` runs after ``warmup`` runs."""
     times = []
     try:
@@ -297,7 +398,7 @@ def time_batch(session: ort.InferenceSession, feeds: Arrays, rounds: int, warmup
             t0 = time.perf_counter()
             session.run(None, feeds)
             times.append((time.perf_counter() - t0) * 1e3)
-    except Exception as err:  # onnxruntime's own error types
+    except Exception as err:  # the runtime's own error types
         raise InferenceError(f"inference failed: {_first_line(err)}") from None
     return times
 
@@ -366,7 +467,9 @@ def _positive(text: str) -> int:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = _Parser(prog=PROG, description="Sample grid and batch latency of an ONNX generator, with ONNX Runtime only.")
+    p = _Parser(
+        prog=PROG, description="Sample grid and batch latency of an ONNX generator, with ONNX Runtime or OpenVINO only."
+    )
     p.add_argument("model", type=Path, help="the exported generator (.onnx)")
     p.add_argument(
         "--inputs", type=Path, help="generator inputs, one array per graph input (default MODEL.inputs.npz if present)"
@@ -376,9 +479,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--grid", type=Path, help="output PNG (default MODEL.grid.png)")
     p.add_argument("--batch", type=_positive, default=16, help="batch size of the timed run (default 16)")
     p.add_argument("--rounds", type=_positive, default=20, help=f"timed runs, after {WARMUP} warm-up runs (default 20)")
-    p.add_argument("--threads", type=_positive, default=1, help="intra-op threads (default 1)")
+    p.add_argument("--threads", type=_positive, default=1, help="intra-op / inference threads (default 1)")
+    p.add_argument("--runtime", choices=RUNTIMES, default="onnxruntime", help="the runtime (default onnxruntime)")
     p.add_argument(
-        "--providers", default="CPUExecutionProvider", help="comma-separated execution providers (default CPU)"
+        "--providers", help="comma-separated ONNX Runtime execution providers (default CPUExecutionProvider)"
     )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
     return p.parse_args(argv)
@@ -387,10 +491,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def infer(args: argparse.Namespace) -> dict[str, Any]:
     """Everything but printing: load, pick inputs, write the grid, time a batch; returns the report."""
     model: Path = args.model
-    providers = [p.strip() for p in args.providers.split(",") if p.strip()]
-    if not providers:
+    providers = None if args.providers is None else [p.strip() for p in args.providers.split(",") if p.strip()]
+    if providers == []:
         raise UsageError("--providers is empty")
-    session = open_session(model, args.threads, providers)
+    session = open_session(model, args.threads, providers, args.runtime)
     names = [node.name for node in session.get_inputs()]
     per_input, output_range, notes = parse_metadata(session.get_modelmeta().custom_metadata_map.get(META_KEY), names)
     specs = input_specs(session, per_input)
@@ -428,6 +532,7 @@ def infer(args: argparse.Namespace) -> dict[str, Any]:
     p10, median, p90 = (float(v) for v in np.percentile(times, [10, 50, 90]))
     return {
         "model": str(model),
+        "runtime": args.runtime,
         "providers": session.get_providers(),
         "inputs": {k: list(a.shape) for k, a in feeds.items()},
         "batch": batch,
@@ -452,7 +557,7 @@ def summary(report: dict[str, Any]) -> str:
     )
     threads = f"{report['threads']} thread{'s' if report['threads'] > 1 else ''}"
     return "\n".join([
-        f"model    {report['model']} ({', '.join(report['providers'])})",
+        f"model    {report['model']} ({report['runtime']}: {', '.join(report['providers'])})",
         f"inputs   {shapes}; {report['_source']}",
         f"grid     {report['grid']}: {n} samples, {c}×{h}×{w} each",
         f"latency  batch {report['batch']}, {threads}: median {lat['median']:.3f} ms (p10 {lat['p10']:.3f}, "

@@ -1,5 +1,6 @@
 """examples/infer_onnx.py: ONNX Runtime only (torch unimportable in its subprocess), a PNG grid PIL reads and whose
-tiles match the model's outputs, the --json report, and one-line errors with exit code 2."""
+tiles match the model's outputs, the --json report, one-line errors with exit code 2, and ``--runtime openvino``
+(the same grid as ONNX Runtime's; a one-line install hint when openvino is missing)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ pytest.importorskip("onnxruntime")
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "examples" / "infer_onnx.py"
-JSON_KEYS = {"model", "providers", "inputs", "batch", "threads", "rounds", "latency_ms", "ms_per_sample", "grid"}
+JSON_KEYS = {"model", "runtime", "providers", "inputs", "batch", "threads", "rounds", "latency_ms", "ms_per_sample",
+             "grid"}  # fmt: skip
 
 # Runs ``argv[1]`` as __main__ with ``argv[2:]``: first checks that torch cannot be imported (the stub on PYTHONPATH),
 # then refuses (and records) any import of torch while the script runs, even one the script would catch.
@@ -191,6 +193,7 @@ def test_latent_model_json_and_grid(models: dict[str, Any], blocker: Path) -> No
     assert set(report) == JSON_KEYS
     assert report["inputs"] == {"input": [4, 16]} and report["batch"] == 4 and report["threads"] == 1
     assert report["rounds"] == 2 and report["providers"] == ["CPUExecutionProvider"]
+    assert report["runtime"] == "onnxruntime"
     lat = report["latency_ms"]
     assert 0 < lat["p10"] <= lat["median"] <= lat["p90"] and report["ms_per_sample"] == pytest.approx(lat["median"] / 4)
     assert Path(report["grid"]) == model.with_suffix(".grid.png") and Path(report["grid"]).is_file()
@@ -276,6 +279,41 @@ def test_errors_are_one_line_with_exit_code_2(
     assert "Traceback" not in proc.stderr + proc.stdout and proc.stdout == ""
     assert len(proc.stderr.strip().splitlines()) == 1 and needle in proc.stderr
     assert not (tmp_path / "g.png").exists()
+
+
+@pytest.mark.parametrize("name", ["latent", "star"])
+def test_openvino_runtime_matches_onnxruntime(models: dict[str, Any], blocker: Path, tmp_path: Path, name: str) -> None:
+    """``--runtime openvino`` (torch still blocked) on fp32 models: the grid equals ONNX Runtime's within one gray
+    level — for the star model its metadata (read through OpenVINO) resolves the dynamic H/W and the input kinds, and
+    its second output is skipped — and the JSON names the runtime. The grid's last chunk (10 = 4 + 4 + 2) is a second
+    batch shape, compiled separately."""
+    pytest.importorskip("openvino")
+    model = models["dir"] / f"{name}.onnx"
+    reports = {}
+    for runtime in ("onnxruntime", "openvino"):
+        args = [model, "--runtime", runtime, "--num", 10, "--batch", 4, "--rounds", 2, "--threads", 1, "--json"]
+        proc = ok(run_example(blocker, *args, "--grid", tmp_path / f"{runtime}.png"))
+        reports[runtime] = json.loads(proc.stdout)
+    report = reports["openvino"]
+    assert set(report) == JSON_KEYS and report["runtime"] == "openvino" and report["providers"] == ["CPU"]
+    assert report["inputs"] == reports["onnxruntime"]["inputs"] and report["batch"] == 4
+    assert report["latency_ms"]["median"] > 0
+    got, _ = tiles(tmp_path / "openvino.png", 10, 8, 8)
+    want, _ = tiles(tmp_path / "onnxruntime.png", 10, 8, 8)
+    assert close(got, want)
+
+
+def test_openvino_missing_is_one_line_with_exit_code_2(models: dict[str, Any], blocker: Path, tmp_path: Path) -> None:
+    """A stub ``openvino`` that fails to import (first on PYTHONPATH): one line naming ``pip install openvino``."""
+    (tmp_path / "openvino").mkdir()
+    (tmp_path / "openvino" / "__init__.py").write_text('raise ImportError("no openvino here")\n')
+    env_path = os.pathsep.join([str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PYTHONPATH", env_path)
+        proc = run_example(blocker, models["dir"] / "latent.onnx", "--runtime", "openvino", "--grid", tmp_path / "g")
+    assert proc.returncode == 2 and proc.stdout == "" and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "pip install openvino" in proc.stderr
+    assert not (tmp_path / "g").exists()
 
 
 def _load_example(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
