@@ -12,7 +12,7 @@ For each compressed run (``NAME=RUN``; its teacher is read from ``compress.json`
 Prints one JSON object with the issue's targets checked: int8 vs fp32 at batch 16 / 2 threads ≥ 1.5× faster,
 FID ≤ 1.05× fp32, file ≤ 0.3× fp32; and the end-to-end speed-up over the dense fp32 teacher with the FID ratio to the
 teacher (≤ 1.15× asked). Run on an idle machine. Usage:
-``python benchmarks/int8_targets.py dcgan=RUN pix2pix=RUN [--num-samples 2000] [--rounds 15] [--out FILE]``
+``python benchmarks/int8_targets.py dcgan=RUN[,TEACHER] pix2pix=RUN [--num-samples 2000] [--rounds 15] [--out FILE]``
 """
 
 from __future__ import annotations
@@ -128,9 +128,12 @@ def main() -> None:
                             "loadavg_1min": os.getloadavg()[0]}, "runs": {}}  # fmt: skip
     tmp = Path(tempfile.mkdtemp(prefix="int8-targets-"))
     for spec in args.runs:
-        name, run = spec.split("=", 1)
+        name, paths = spec.split("=", 1)
+        run, _, given = paths.partition(",")  # NAME=RUN[,TEACHER]: a sweep cell may not record its teacher
         run = Path(run)
-        teacher = Path(read_json(run / "compress.json")["teacher"])
+        teacher = Path(given or read_json(run / "compress.json").get("teacher") or "")
+        if not (teacher / "generator.json").is_file():
+            raise SystemExit(f"{run}: no teacher recorded in compress.json; pass {name}=RUN,TEACHER")
         files = {"teacher_fp32": tmp / f"{name}_teacher.onnx", "fp32": tmp / f"{name}.onnx",
                  "int8": tmp / f"{name}.int8.onnx", "int8_ov": tmp / f"{name}.int8_ov.onnx"}  # fmt: skip
         rec: dict = {"run": str(run), "teacher": str(teacher)}

@@ -31,7 +31,7 @@ from gancompress.experiments.table1.results import CONTROL_VARIANT
 from gancompress.experiments.tasks import Task, get_task
 from gancompress.experiments.variants import apply_variant
 from gancompress.families import GanLoss, get_family
-from gancompress.files import write_json
+from gancompress.files import read_json, write_json
 from gancompress.pruning.granularity import incompatible_layers
 from gancompress.report.imagegrid import sample_grid
 from gancompress.rundir import RunDir
@@ -209,6 +209,8 @@ class Sweep:
             name=f"{p.task}_{slug}",  # a control cell is logged as one, not as self_supervised
         )  # fmt: skip
         save(result, run.path, family=st.cfg.model.family)
+        # as `compress` does: benchmark / export / evaluate find the cell's teacher (dense reference) from here
+        write_json(run.path / "compress.json", {**read_json(run.path / "compress.json"), "teacher": teacher["path"]})
         run.close()
         scored = self._score(p.task, result.generator, slug)
         extra: dict[str, Any] = {}
