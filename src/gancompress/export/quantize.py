@@ -1,9 +1,11 @@
 """Static int8 quantization of an exported generator with ONNX Runtime, and the ONNX model as a scoreable module.
 
-Why ONNX Runtime (QDQ, per-channel int8 weights, uint8 activations): it runs the model without PyTorch
-(examples/infer_onnx.py) and was the fastest of the toolchains compared in docs/deploy.md "Int8" on this CPU (VNNI).
-Its ``QLinearConv`` covers ``Conv``; ``ConvTranspose`` has no int8 kernel, so the fp32 model is first rewritten
-(export/subpixel.py) — every upsampling layer becomes a ``Conv`` + ``DepthToSpace``.
+Why ONNX Runtime's quantizer (QDQ, per-channel int8 weights, uint8 activations): its output is one standard ONNX file
+that both ONNX Runtime (the torch-free default, examples/infer_onnx.py) and OpenVINO run as int8. PyTorch's x86 int8
+backend was slower than ONNX Runtime's and broke ConvTranspose outputs; OpenVINO (+ NNCF) was the fastest runtime at
+batch 16, and it runs this same QDQ file as fast as NNCF's (docs/deploy.md "Int8"). ONNX Runtime's ``QLinearConv``
+covers ``Conv`` but ``ConvTranspose`` has no int8 kernel, so for ONNX Runtime the fp32 model is first rewritten
+(export/subpixel.py) — every upsampling layer becomes a ``Conv`` + ``DepthToSpace``; for OpenVINO it is not.
 
 Activations are calibrated on the generator's own inputs (``sample_input``: latents, or source images drawn from the
 data for translation families), ``calib_batches`` batches (docs/deploy.md "Int8": 8 × 16 by default), min-max ranges:
