@@ -56,7 +56,10 @@ def export(run: Path, out: Path, int8: bool, num_samples: int, fmt: str = "onnx"
     return json.loads(proc.stdout)
 
 
-RUNTIME = {"int8_ov": "openvino"}  # the OpenVINO int8 export runs on OpenVINO; the rest on ONNX Runtime
+#: the OpenVINO int8 exports run on OpenVINO; the rest on ONNX Runtime
+RUNTIME = {"int8_ov": "openvino", "teacher_int8_ov": "openvino"}
+#: each int8 model's fp32 baseline: the compressed generator's (physically shrunk) or, int8 alone, the teacher's
+BASE = {"int8": "fp32", "int8_ov": "fp32", "teacher_int8": "teacher_fp32", "teacher_int8_ov": "teacher_fp32"}
 
 
 def time_sessions(files: dict[str, Path], feeds: dict[int, dict], threads: int, rounds: int) -> dict:
@@ -102,11 +105,14 @@ def paused(pattern: str | None):
 def targets(lat: dict, fids: dict, sizes: dict, key: str, b: int) -> dict:
     """The issue's targets for int8 model ``key`` (ratios to the compressed fp32 ONNX on ONNX Runtime, and to the
     dense fp32 teacher on ONNX Runtime)."""
-    speed = lat[f"fp32@b{b}"]["median_ms"] / lat[f"{key}@b{b}"]["median_ms"]
+    base = BASE[key]
+    speed = lat[f"{base}@b{b}"]["median_ms"] / lat[f"{key}@b{b}"]["median_ms"]
     e2e = lat[f"teacher_fp32@b{b}"]["median_ms"] / lat[f"{key}@b{b}"]["median_ms"]
-    fid, size, fid_t = fids[key] / fids["fp32"], sizes[key] / sizes["fp32"], fids[key] / fids["teacher"]
+    base_fid = fids["teacher"] if base == "teacher_fp32" else fids[base]
+    fid, size, fid_t = fids[key] / base_fid, sizes[key] / sizes[base], fids[key] / fids["teacher"]
     return {
-        "runtime": RUNTIME.get(key, "onnxruntime"), "int8_speedup_vs_fp32": speed, "int8_speedup_met": speed >= 1.5,
+        "runtime": RUNTIME.get(key, "onnxruntime"), "fp32_baseline": base,
+        "int8_speedup_vs_fp32": speed, "int8_speedup_met": speed >= 1.5,
         "fid_int8_over_fp32": fid, "fid_met": fid <= 1.05, "size_int8_over_fp32": size, "size_met": size <= 0.3,
         "end_to_end_speedup_vs_teacher_fp32": e2e, "fid_int8_over_teacher": fid_t, "end_to_end_fid_met": fid_t <= 1.15,
     }  # fmt: skip
@@ -135,7 +141,9 @@ def main() -> None:
         if not (teacher / "generator.json").is_file():
             raise SystemExit(f"{run}: no teacher recorded in compress.json; pass {name}=RUN,TEACHER")
         files = {"teacher_fp32": tmp / f"{name}_teacher.onnx", "fp32": tmp / f"{name}.onnx",
-                 "int8": tmp / f"{name}.int8.onnx", "int8_ov": tmp / f"{name}.int8_ov.onnx"}  # fmt: skip
+                 "int8": tmp / f"{name}.int8.onnx", "int8_ov": tmp / f"{name}.int8_ov.onnx",
+                 "teacher_int8": tmp / f"{name}_teacher.int8.onnx",
+                 "teacher_int8_ov": tmp / f"{name}_teacher.int8_ov.onnx"}  # fmt: skip
         rec: dict = {"run": str(run), "teacher": str(teacher)}
         rec["export_teacher"] = export(teacher, files["teacher_fp32"], False, args.num_samples)
         # the compressed fp32 baseline is the physically shrunk model (a masked run's ONNX keeps its full widths)
@@ -143,21 +151,22 @@ def main() -> None:
         rec["export_fp32"] = export(tmp / f"{name}_physical", files["fp32"], False, args.num_samples)
         rec["export_int8"] = export(run, files["int8"], True, args.num_samples)
         rec["export_int8_ov"] = export(run, files["int8_ov"], True, args.num_samples, runtime="openvino")
-        if "error" in rec["export_int8"] or "error" in rec["export_int8_ov"]:
+        # int8 alone (no channel removal): the end-to-end point that stays within the teacher's FID
+        rec["export_teacher_int8"] = export(teacher, files["teacher_int8"], True, args.num_samples)
+        rec["export_teacher_int8_ov"] = export(
+            teacher, files["teacher_int8_ov"], True, args.num_samples, runtime="openvino"
+        )
+        if any("error" in rec[f"export_{k}"] for k in BASE):
             result["runs"][name] = rec
             continue
         cfg = run_config(run)
         evaluator = make_evaluator(replace(cfg, eval=replace(cfg.eval, num_samples=args.num_samples), device="cpu"))
         g_teacher, make_inputs, meta = load_run(teacher)
         loss = meta["loss"]
-        fids = {
-            "teacher": evaluator.evaluate(g_teacher, loss, metrics=("fid",), seed=cfg.seed)["fid"],
-            "fp32": evaluator.evaluate(OnnxGenerator(files["fp32"]), loss, metrics=("fid",), seed=cfg.seed)["fid"],
-            "int8": evaluator.evaluate(OnnxGenerator(files["int8"]), loss, metrics=("fid",), seed=cfg.seed)["fid"],
-            "int8_ov": evaluator.evaluate(
-                OnnxGenerator(files["int8_ov"], runtime="openvino"), loss, metrics=("fid",), seed=cfg.seed
-            )["fid"],
-        }
+        fids = {"teacher": evaluator.evaluate(g_teacher, loss, metrics=("fid",), seed=cfg.seed)["fid"]}
+        for key in ("fp32", *BASE):
+            onnx_g = OnnxGenerator(files[key], runtime=RUNTIME.get(key, "onnxruntime"))
+            fids[key] = evaluator.evaluate(onnx_g, loss, metrics=("fid",), seed=cfg.seed)["fid"]
         rec["fid"] = fids
         loss.bind_eval_data(evaluator.test)
         input_names = [i.name for i in ort_session(files["fp32"], 1).get_inputs()]
@@ -168,7 +177,7 @@ def main() -> None:
         rec["size_bytes"] = {k: p.stat().st_size for k, p in files.items()}
         lat = rec["latency"].get("2", rec["latency"][str(threads[-1])])
         b = 16 if 16 in batches else batches[-1]
-        rec["targets"] = {k: targets(lat, fids, rec["size_bytes"], k, b) for k in ("int8", "int8_ov")}
+        rec["targets"] = {k: targets(lat, fids, rec["size_bytes"], k, b) for k in BASE}
         rec["targets"]["setting"] = f"batch {b}, {2 if '2' in rec['latency'] else threads[-1]} threads"
         result["runs"][name] = rec
     text = json.dumps(result, indent=2, default=str)
