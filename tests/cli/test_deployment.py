@@ -59,7 +59,8 @@ def test_benchmark_json(pruned: Path, env: dict[str, str]) -> None:
     assert rows["P:physical"]["reference"] == "P:dense"
     assert rows["P:physical"]["ideal_mac_ratio"] == pytest.approx(dense["macs"] / physical["macs"])
     assert rows["P:physical"]["speedup"] > 0 and rows["P:physical"]["measured_over_ideal"] > 0
-    assert payload["settings"]["threads"] == 2 and payload["settings"]["rounds"] == 1
+    assert payload["settings"]["threads"] == [2] and payload["settings"]["rounds"] == 1
+    assert all(r["threads"] == 2 for r in payload["latency"])
 
 
 def test_benchmark_uses_the_recorded_teacher_as_dense_reference(
