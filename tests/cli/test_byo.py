@@ -78,6 +78,13 @@ def test_cli_compress_with_model_then_evaluate(
     exported = json.loads(capsys.readouterr().out)
     assert exported["max_abs_diff"] == 0.0 and exported["size_ratio"] < 1.0
 
+    # int8 of a user architecture, behind the quality gate on the run's own data (docs/deploy.md "Int8")
+    int8 = ["export", str(out), "--model", MODEL, "--format", "onnx", "--int8", "--num-samples", "64"]
+    assert main([*int8, "--out", str(tmp_path / "g.int8.onnx"), "--json", "-q"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["accepted"]["int8_nodes"] >= 1 and "fid_ratio" in report["accepted"]
+    assert report["fp32"]["fid"] > 0 and (tmp_path / "g.int8.inputs.npz").is_file()
+
 
 def test_missing_model_file_subprocess(tmp_path: Path, env: dict[str, str]) -> None:
     proc = gancompress(["compress", "--model", "nope/none.py:build", "--dry-run", "-q"], env)
