@@ -301,3 +301,20 @@ def test_every_family_exports_to_int8(family: str, tmp_path: Path) -> None:
     got = OnnxGenerator(out)(*inputs)
     assert got.shape == ref.shape and torch.isfinite(got).all()
     assert (got - ref).abs().max() < 0.5
+
+
+def test_quantizer_root_logger_warnings_are_kept_off_the_console(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ONNX Runtime's quantizer warns through the root logger about a 1-d InstanceNorm scale; those records go to
+    gancompress's DEBUG log instead of the user's console."""
+    torch.manual_seed(0)
+    g = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.InstanceNorm2d(8, affine=True), nn.ReLU(),
+                      nn.Conv2d(8, 3, 3, padding=1), nn.Tanh()).eval()  # fmt: skip
+    path = tmp_path / "inorm.onnx"
+    export_onnx(g, (torch.randn(2, 3, 8, 8),), path)
+    feeds = [{"input": np.random.default_rng(i).standard_normal((4, 3, 8, 8), dtype=np.float32)} for i in range(2)]
+    with caplog.at_level("DEBUG"):
+        quantize_onnx(path, tmp_path / "inorm.int8.onnx", feeds)
+    assert not [r for r in caplog.records if r.name == "root" and r.levelno >= 30]
+    assert any("onnxruntime quantizer" in r.getMessage() for r in caplog.records if r.name.startswith("gancompress"))

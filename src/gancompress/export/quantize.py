@@ -22,7 +22,8 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,13 +124,14 @@ def quantize_onnx(
             log.warning("int8: ONNX pre-processing failed (%s); quantizing the model as exported", exc)
             pre = Path(fp32)
         try:
-            quantize_static(
-                str(pre), str(out), _Reader(feeds),
-                quant_format=QuantFormat.QDQ if cfg.fmt == "qdq" else QuantFormat.QOperator,
-                per_channel=cfg.per_channel, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
-                calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=list(cfg.exclude),
-                op_types_to_quantize=None,
-            )  # fmt: skip
+            with _root_warnings_to_debug():
+                quantize_static(
+                    str(pre), str(out), _Reader(feeds),
+                    quant_format=QuantFormat.QDQ if cfg.fmt == "qdq" else QuantFormat.QOperator,
+                    per_channel=cfg.per_channel, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
+                    calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=list(cfg.exclude),
+                    op_types_to_quantize=None,
+                )  # fmt: skip
         except Exception as exc:  # name the op ONNX Runtime's quantizer stopped at
             raise UserError(f"int8 quantization failed: {_first_line(exc)}") from None
     quantized = onnx.load(str(out))
@@ -147,6 +149,30 @@ def quantize_onnx(
         "excluded": list(cfg.exclude), "int8_nodes": sum(op[n] in kernels for n in int8), "weighted_nodes": len(names),
         "fp32_weighted": fp32_left, "ops": ops,
     }  # fmt: skip
+
+
+class _RootToDebug(logging.Filter):
+    """Drops the quantizer's root-logger warnings from the user's console, keeping them at DEBUG on ours."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "root" and record.levelno < logging.ERROR:
+            log.debug("onnxruntime quantizer: %s", record.getMessage())
+            return False
+        return True
+
+
+@contextmanager
+def _root_warnings_to_debug() -> Iterator[None]:
+    """While ONNX Runtime's quantizer runs: it warns through the *root* logger about benign cases (per-channel axis
+    asked of a 1-d InstanceNorm scale), which would read as a problem with the model; the quality gate judges it."""
+    handlers, quiet = list(logging.getLogger().handlers), _RootToDebug()
+    for h in handlers:
+        h.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for h in handlers:
+            h.removeFilter(quiet)
 
 
 def _first_line(exc: BaseException) -> str:
