@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         emit(args, payload, summary(payload))
         return 0
     if args.format == "onnx":
-        from gancompress.export.onnx import ParityError, export_onnx
+        from gancompress.export.onnx import ParityError, annotate_for_deploy, export_onnx
 
         path = _out_file(out, "generator.onnx", args.overwrite)
         try:
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         payload = {"format": "onnx", **res}
-        _annotate_fp32(path, res["inputs"], make_inputs, meta)
+        annotate_for_deploy(path, make_inputs(64), {"family": meta["family"], "int8": False})
         text = f"ONNX (opset {res['opset']}) → {res['path']} ({res['size_bytes']} bytes)"
     elif args.format == "packed":
         path = _out_file(out, "generator.packed.safetensors", args.overwrite)
@@ -135,13 +135,3 @@ def _export_physical(
     path = save_module(small, run.path, "generator", {**extra, "parity_max_abs_diff": diff})
     params = {"params": count_parameters(small), "params_before": count_parameters(g)}
     return {"format": "physical", "path": str(path), **params, **removal, "max_abs_diff": diff}
-
-
-def _annotate_fp32(path: Path, names: list[str], make_inputs: Callable[..., tuple], meta: dict[str, Any]) -> None:
-    """The fp32 export's metadata and sample inputs, as the int8 export writes them (examples/infer_onnx.py)."""
-    from gancompress.export.onnx import annotate, describe_inputs, save_sample_inputs
-
-    samples = make_inputs(64)
-    annotate(path, {"family": meta["family"], "inputs": describe_inputs(names, samples), "output_range": [-1, 1],
-                    "int8": False})  # fmt: skip
-    save_sample_inputs(path, names, samples)

@@ -46,7 +46,7 @@ def export_int8_run(args: argparse.Namespace, g: Any, make_inputs: Any, meta: di
     from gancompress.config import RunCfg
     from gancompress.data import load_dataset
     from gancompress.export.int8_gate import Int8QualityError, export_int8
-    from gancompress.export.onnx import annotate, describe_inputs, save_sample_inputs
+    from gancompress.export.onnx import annotate_for_deploy
     from gancompress.export.quantize import Int8Cfg
     from gancompress.rundir import run_config
 
@@ -80,11 +80,8 @@ def export_int8_run(args: argparse.Namespace, g: Any, make_inputs: Any, meta: di
     except Int8QualityError as exc:
         _write(out.with_suffix(".json"), {"run": str(run), "refused": str(exc), **exc.report})
         raise
-    samples = make_inputs(64, 0)
-    names = ["input"] if len(samples) == 1 else [f"input{i}" for i in range(len(samples))]  # as export/onnx.py names
-    annotate(out, {"family": meta["family"], "inputs": describe_inputs(names, samples), "output_range": [-1, 1],
-                   "int8": True, "runtime": args.int8_runtime, "source_run": str(run)})  # fmt: skip
-    inputs_file = save_sample_inputs(out, names, samples)
+    info = {"family": meta["family"], "int8": True, "runtime": args.int8_runtime, "source_run": str(run)}
+    inputs_file = annotate_for_deploy(out, make_inputs(64, 0), info)
     payload = {"run": str(run), "format": "onnx-int8", "path": str(out), "size_bytes": out.stat().st_size,
                "physical": removal, "sample_inputs": str(inputs_file), **res}  # fmt: skip
     _write(out.with_suffix(".json"), payload)

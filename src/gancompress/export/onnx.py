@@ -184,20 +184,25 @@ def describe_inputs(names: Sequence[str], inputs: Sequence[Tensor]) -> list[dict
     return out
 
 
-def annotate(path: str | Path, info: dict[str, Any]) -> None:
-    """Store ``info`` as JSON in the model's ``metadata_props`` under ``gancompress`` (read by ONNX Runtime's
-    ``get_modelmeta().custom_metadata_map``)."""
+def annotate_for_deploy(path: str | Path, samples: Sequence[Tensor], info: dict[str, Any]) -> Path:
+    """What a consumer without PyTorch (examples/infer_onnx.py) reads beside an exported model: ``info`` plus the
+    graph inputs' names / per-sample shapes / kinds as JSON in ``metadata_props["gancompress"]`` (ONNX Runtime:
+    ``get_modelmeta().custom_metadata_map``), and ``samples`` (real generator inputs) as ``MODEL.inputs.npz``.
+    The input names are read from the model itself. Returns the ``.npz`` path."""
     import json
 
     import onnx
 
     model = onnx.load(str(path))
+    names = [i.name for i in model.graph.input]
     keep = [p for p in model.metadata_props if p.key != "gancompress"]
     del model.metadata_props[:]
     model.metadata_props.extend(keep)
     entry = model.metadata_props.add()
-    entry.key, entry.value = "gancompress", json.dumps(info, sort_keys=True)
+    meta = {**info, "inputs": describe_inputs(names, samples), "output_range": [-1, 1]}
+    entry.key, entry.value = "gancompress", json.dumps(meta, sort_keys=True)
     onnx.save(model, str(path))
+    return save_sample_inputs(path, names, samples)
 
 
 def save_sample_inputs(path: str | Path, names: Sequence[str], inputs: Sequence[Tensor]) -> Path:
