@@ -1,8 +1,9 @@
 """Train a family's wide teacher until converged (docs/reproduce.md "Wide teachers"), one family per call.
 
 Each round trains (or resumes) the teacher, scores it on the validation split, trains the same-budget dense control
-(the teacher continued with its own GAN loss for 20 % of its steps) and scores that; while the control improves FID
-by 5 % or more the teacher is resumed for half its profile length again. Every round is written to
+(the teacher continued with its own GAN loss for 20 % of its steps, once per seed, 3 seeds by default) and scores
+them; while the control improves FID
+by 5 % or more on average the teacher is resumed for half its profile length again. Every round is written to
 ``results/teacher_convergence_<family>.json``; re-running the same command continues after the recorded rounds.
 
 Usage (one training process at a time on a shared 2-core machine):
@@ -22,6 +23,7 @@ import torch
 
 from gancompress.experiments.convergence import (
     CONTROL_FRACTION,
+    CONTROL_SEEDS,
     THRESHOLD,
     TeacherConvergence,
     run_convergence,
@@ -38,6 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--extend", type=int, help="steps added per continuation round (default: half the profile's)")
     p.add_argument("--threshold", type=float, default=THRESHOLD, help="converged below this FID gain (0.05)")
     p.add_argument("--control-fraction", type=float, default=CONTROL_FRACTION, help="control budget (0.2)")
+    p.add_argument(
+        "--control-seeds",
+        type=int,
+        default=CONTROL_SEEDS,
+        help="controls per round; the decision uses their mean FID (default 3)",
+    )
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
@@ -46,7 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     results = Path(args.results or f"results/teacher_convergence_{args.family}.json")
     job = TeacherConvergence(
-        args.family, args.out, profile=args.profile, overrides=args.overrides, control_fraction=args.control_fraction
+        args.family,
+        args.out,
+        profile=args.profile,
+        overrides=args.overrides,
+        control_fraction=args.control_fraction,
+        control_seeds=args.control_seeds,
     )
     record = run_convergence(job, results, extend=args.extend, max_rounds=args.max_rounds, threshold=args.threshold)
     for r in record["rounds"]:

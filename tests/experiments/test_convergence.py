@@ -56,3 +56,24 @@ def test_converge_continues_after_recorded_rounds_and_keeps_extra_scores() -> No
 def test_checkpoint_step_reads_the_directory_name() -> None:
     assert checkpoint_step(Path("run/checkpoints/step_1500")) == 1500
     assert checkpoint_step(None) == 0
+
+
+def test_a_round_trains_one_control_per_seed_and_decides_on_their_mean(tmp_path: Path) -> None:
+    """The real train → score path at toy size: two controls with their own seeds and run directories; the recorded
+    control FID is their mean (one control snapshot is too noisy to stop a GAN teacher on)."""
+    from gancompress.experiments.convergence import TeacherConvergence, run_convergence
+    from gancompress.files import read_json
+
+    tiny = ["data.name=fake", "data.limit=256", "train.steps=4", "eval.num_samples=32", "model.ngf=4", "model.ndf=4",
+            "train.batch_size=8"]  # fmt: skip
+    job = TeacherConvergence("dcgan", tmp_path / "w", profile="quick", overrides=tiny, control_seeds=2)
+    record = run_convergence(job, tmp_path / "r.json", extend=2, max_rounds=1)
+    (r,) = record["rounds"]
+    assert record["control_seeds"] == 2 and r["control_seeds"] == [0, 1]
+    assert r["control_fid"] == pytest.approx(sum(r["control_fids"]) / 2)
+    assert r["control_fids"][0] != r["control_fids"][1]  # different seeds, different controls
+    assert [Path(p).name for p in r["control_runs"]] == ["control_4", "control_4_s1"]
+    assert [read_json(Path(p) / "config.json")["seed"] for p in r["control_runs"]] == [0, 1]
+    assert read_json(tmp_path / "r.json")["rounds"][0]["control_fids"] == r["control_fids"]
+    with pytest.raises(ValueError, match="control_seeds"):
+        TeacherConvergence("dcgan", tmp_path / "x", profile="quick", overrides=tiny, control_seeds=0)

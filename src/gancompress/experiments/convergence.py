@@ -4,9 +4,11 @@ A GAN teacher that is still improving makes every compression result look better
 of docs/method.md §7). The test, per round: train the teacher (the task's config at a profile, ``wide`` by default),
 score it on the validation split, train the same-budget dense control — the teacher continued with its own GAN loss
 for 20 % of its steps (Table 1's ``continued`` variant, :mod:`gancompress.experiments.variants`) — and score that.
-If the control improves FID by less than 5 % the teacher is converged; otherwise the teacher is resumed from its last
-checkpoint for more steps and the test is repeated. Every round is written to a JSON file as it finishes, and a
-re-run continues from the rounds already recorded (docs/reproduce.md "Wide teachers").
+If the controls — ``control_seeds`` of them (default 3), since one control snapshot of a GAN swings by ±30 %
+(docs/results.md "The study at the wide profile") — improve FID by less than 5 % on average, the teacher is
+converged; otherwise the teacher is resumed from its last checkpoint for more steps and the test is repeated. Every
+round is written to a JSON file as it finishes, and a re-run continues from the rounds already recorded
+(docs/reproduce.md "Wide teachers").
 
 Example:
     >>> converged(teacher_fid=10.0, control_fid=9.6), converged(teacher_fid=10.0, control_fid=9.4)
@@ -45,6 +47,8 @@ log = logging.getLogger(__name__)
 THRESHOLD = 0.05
 #: the control's budget: this share of the teacher's steps (the budget Table 1 and the demo report beside 10 %)
 CONTROL_FRACTION = 0.2
+#: controls per round (seeds seed, seed+1, …); the decision uses their mean FID
+CONTROL_SEEDS = 3
 #: a continuation round adds this share of the profile's teacher length
 EXTEND_FRACTION = 0.5
 METRICS = ("fid", "kid")
@@ -136,8 +140,11 @@ class TeacherConvergence:
         profile: str = "wide",
         overrides: Sequence[str] = (),
         control_fraction: float = CONTROL_FRACTION,
+        control_seeds: int = CONTROL_SEEDS,
         device: str = "cpu",
     ) -> None:
+        if control_seeds < 1:
+            raise ValueError(f"control_seeds must be >= 1, got {control_seeds}")
         self.task: Task = task_for_family(family)
         self.profile = profile
         cfg = self.task.run_config(profile)
@@ -145,6 +152,7 @@ class TeacherConvergence:
         cfg = override(cfg, [f"train.ckpt_every={ckpt_every}", "train.log_every=50", "train.sample_every=0"])
         self.cfg: RunCfg = replace(override(cfg, ["eval.split=val", *overrides]), device=device)
         self.control_fraction = control_fraction
+        self.control_seeds = control_seeds
         self.out = Path(out)
         self.teacher_dir = self.out / "teacher"
         self.train_data = load_dataset(self.cfg.data, "train")
@@ -186,36 +194,53 @@ class TeacherConvergence:
         self.train_seconds = result.seconds
 
     def score(self, total: int) -> dict[str, Any]:
-        """Score the teacher, train its same-budget dense control and score that (validation split)."""
+        """Score the teacher, train its same-budget dense controls (one per seed) and score them (validation split).
+
+        ``control_fid`` is the controls' mean; each control's FID, run and seconds are recorded too."""
         assert self.g is not None, "train_to first"
         family = get_family(self.cfg.model.family)
         g, d, loss = family.select(self.g, self.d, self.cfg)  # CycleGAN: data.direction's generator
         loss.bind_eval_data(self.val_data)
         t0 = time.perf_counter()
         teacher = self.evaluator.evaluate(g, loss, seed=self.cfg.seed, metrics=METRICS)
+        controls = [self._control(total, g, d, loss, i) for i in range(self.control_seeds)]
+        fids, kids = [c["fid"] for c in controls], [c["kid"] for c in controls]
+        train_seconds = sum(c["seconds"] for c in controls)
+        return {
+            "teacher_fid": teacher["fid"],
+            "control_fid": sum(fids) / len(fids),
+            "control_fids": fids,
+            "control_seeds": [c["seed"] for c in controls],
+            "teacher_kid": teacher.get("kid"),
+            "control_kid": None if None in kids else sum(kids) / len(kids),
+            "control_steps": controls[0]["steps"],
+            "train_seconds": round(self.train_seconds, 1),
+            "control_seconds": round(train_seconds, 1),
+            "score_seconds": round(time.perf_counter() - t0 - train_seconds, 1),
+            "control_run": controls[0]["run"],
+            "control_runs": [c["run"] for c in controls],
+        }
+
+    def _control(self, total: int, g: nn.Module, d: nn.Module | None, loss: Any, index: int) -> dict[str, Any]:
+        """The ``index``-th same-budget dense control (seed ``cfg.seed + index``), trained, saved and scored."""
+        seed = self.cfg.seed + index
         method, prune, train = apply_variant(CONTROL_VARIANT, self.cfg.method, self.cfg.prune, self.cfg.train)
         train = replace(train, steps=None, budget_fraction=self.control_fraction, ckpt_every=0)
-        run = RunDir(self.out / f"control_{total}", overwrite=True)
-        write_json(run.path / "config.json", to_dict(replace(self.cfg, method=method, prune=prune, train=train)))
+        name = f"control_{total}" if index == 0 else f"control_{total}_s{seed}"  # seed 0's name predates seeds
+        run = RunDir(self.out / name, overwrite=True)
+        cfg = replace(self.cfg, method=method, prune=prune, train=train, seed=seed)
+        write_json(run.path / "config.json", to_dict(cfg))
         result = compress(
             g, d, self.train_data, family=self.cfg.model.family, loss=loss, method=method, prune=prune, train=train,
-            teacher_steps=total, run=run, seed=self.cfg.seed, device=self.cfg.device, name=f"control_{total}",
+            teacher_steps=total, run=run, seed=seed, device=self.cfg.device, name=name,
         )  # fmt: skip
         save(result, run.path, family=self.cfg.model.family)
         run.close()
-        control = self.evaluator.evaluate(result.generator, loss, seed=self.cfg.seed, metrics=METRICS)
+        scored = self.evaluator.evaluate(result.generator, loss, seed=self.cfg.seed, metrics=METRICS)
         assert result.train is not None
-        return {
-            "teacher_fid": teacher["fid"],
-            "control_fid": control["fid"],
-            "teacher_kid": teacher.get("kid"),
-            "control_kid": control.get("kid"),
-            "control_steps": result.train.steps,
-            "train_seconds": round(self.train_seconds, 1),
-            "control_seconds": round(result.train.seconds, 1),
-            "score_seconds": round(time.perf_counter() - t0 - result.train.seconds, 1),
-            "control_run": str(run.path),
-        }
+        log.info("%s: FID %.3f", name, scored["fid"])
+        return {"seed": seed, "fid": scored["fid"], "kid": scored.get("kid"), "steps": result.train.steps,
+                "seconds": result.train.seconds, "run": str(run.path)}  # fmt: skip
 
     def record(self, rounds: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
         """What the results JSON holds: the setup and every round."""
@@ -229,6 +254,7 @@ class TeacherConvergence:
             "num_samples": self.cfg.eval.num_samples,
             "threshold": threshold,
             "control_fraction": self.control_fraction,
+            "control_seeds": self.control_seeds,
             "model": to_dict(self.cfg.model),
             "teacher_run": str(self.teacher_dir.resolve()),
             "rounds": rounds,
@@ -260,6 +286,7 @@ def run_convergence(
 
 __all__ = [
     "CONTROL_FRACTION",
+    "CONTROL_SEEDS",
     "EXTEND_FRACTION",
     "THRESHOLD",
     "TeacherConvergence",
