@@ -9,6 +9,7 @@ import torch
 
 from gancompress.errors import UserError
 from gancompress.metrics import (
+    ARCH_VERSION,
     get_domain_extractor,
     train_domain_classifier,
 )
@@ -32,7 +33,8 @@ def test_domain_classifier_learns(trained, gratings) -> None:
 def test_domain_cache_round_trip(trained, gratings) -> None:
     ext, cache = trained["ext"], trained["cache"]
     files = sorted(p.name for p in cache.iterdir())
-    assert files == [f"domain_{'f' * 16}_v1_0.json", f"domain_{'f' * 16}_v1_0.safetensors"]
+    stem = f"domain_{'f' * 16}_{ARCH_VERSION}_0"
+    assert files == [f"{stem}.json", f"{stem}.safetensors"]
     t0 = time.perf_counter()
     again = get_domain_extractor(gratings["x"][:0], gratings["y"][:0], 10, fingerprint="f" * 16, cache_dir=cache)
     assert time.perf_counter() - t0 < 2  # loaded, not retrained (no data to train on anyway)
@@ -46,3 +48,19 @@ def test_domain_training_is_deterministic(trained, gratings) -> None:
         gratings["x"], gratings["y"], 10, test_images=gratings["tx"], test_labels=gratings["ty"], seed=0
     )
     assert again.weight_hash == trained["ext"].weight_hash
+
+
+def test_domain_training_does_not_depend_on_the_callers_threads(gratings) -> None:
+    """oneDNN splits reductions by thread: training pins one thread so the cached evaluator is the same whoever
+    filled the cache (at 1 and 2 threads the weights used to differ), and the caller's setting is restored."""
+    before = torch.get_num_threads()
+    hashes = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            net = train_domain_classifier(gratings["x"], gratings["y"], 10, seed=0, epochs=2)
+            assert torch.get_num_threads() == threads
+            hashes.append(net.weight_hash)
+    finally:
+        torch.set_num_threads(before)
+    assert hashes[0] == hashes[1]

@@ -206,10 +206,46 @@ def train_domain_classifier(
     if int(labels.min()) < 0 or int(labels.max()) >= num_classes:
         raise UserError(f"labels must lie in [0, {num_classes}), got range [{int(labels.min())}, {int(labels.max())}]")
     images = images.float().cpu()
-    n = images.shape[0]
-    epochs = auto_epochs(n) if epochs is None else int(epochs)
-    steps_per_epoch = math.ceil(n / batch_size)
+    epochs = auto_epochs(images.shape[0]) if epochs is None else int(epochs)
+    # The evaluator must not depend on which command trained it first: on CPU, oneDNN splits its reductions by thread,
+    # so the same seed gave different weights (and FIDs) at 1 and 2 threads (docs/metrics.md "Domain extractor
+    # reproducibility").
+    # Training pins one CPU thread, the cost is paid once per dataset; the caller's thread count is restored.
+    threads, t0 = torch.get_num_threads(), time.perf_counter()
+    if torch.device(device).type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        net = _train(images, labels, num_classes, seed, epochs, batch_size, lr, device)
+    finally:
+        torch.set_num_threads(threads)
+    if test_images is not None and test_labels is not None:
+        net.accuracy = _accuracy(net, test_images, test_labels)
+    else:
+        net.accuracy = _accuracy(net, images, labels)
+    logger.info(
+        "trained domain extractor: %d images, %d epochs, %.1f s, accuracy %.4f (%s), hash %s",
+        images.shape[0],
+        epochs,
+        time.perf_counter() - t0,
+        net.accuracy,
+        "test" if test_images is not None else "train",
+        net.weight_hash,
+    )
+    return net
 
+
+def _train(
+    images: Tensor,
+    labels: Tensor,
+    num_classes: int,
+    seed: int,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    device: str | torch.device,
+) -> DomainExtractor:
+    n = images.shape[0]
+    steps_per_epoch = math.ceil(n / batch_size)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     net = DomainExtractor(images.shape[1], num_classes).to(device)
@@ -217,7 +253,6 @@ def train_domain_classifier(
     net = net.to(memory_format=torch.channels_last)  # ~1.5–3× faster convs on CPU (oneDNN)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch)
-    t0 = time.perf_counter()
     net.train()
     for _ in range(epochs):
         perm = torch.randperm(n, generator=gen)
@@ -231,18 +266,4 @@ def train_domain_classifier(
                 loss.backward()
                 opt.step()
             sched.step()
-    net = net.to(memory_format=torch.contiguous_format).eval()
-    if test_images is not None and test_labels is not None:
-        net.accuracy = _accuracy(net, test_images, test_labels)
-    else:
-        net.accuracy = _accuracy(net, images, labels)
-    logger.info(
-        "trained domain extractor: %d images, %d epochs, %.1f s, accuracy %.4f (%s), hash %s",
-        n,
-        epochs,
-        time.perf_counter() - t0,
-        net.accuracy,
-        "test" if test_images is not None else "train",
-        net.weight_hash,
-    )
-    return net
+    return net.to(memory_format=torch.contiguous_format).eval()

@@ -41,7 +41,8 @@ from gancompress.registry import Registry
 logger = logging.getLogger(__name__)
 
 #: Bump when the architecture or the training recipe (domain_extractor.py) changes: it is part of the cache file name.
-ARCH_VERSION = "v1"
+#: v2: training pins one CPU thread (v1 weights depended on the thread count of the process that trained them).
+ARCH_VERSION = "v2"
 
 EXTRACTORS: Registry[Any] = Registry("feature extractor")
 
