@@ -82,3 +82,27 @@ def test_macs_edge_cases() -> None:
         find_ratio_for_macs(narrowing(), X, 0.001)
     with pytest.raises(UserError, match=r"\(0, 1\]"):
         find_ratio_for_macs(narrowing(), X, 1.5)
+
+
+def test_coarse_widths_time_the_neighbour_when_the_first_model_overshoots() -> None:
+    """Widths in steps of 2 (like ``--round-to 8`` on a 32-wide layer): the first candidate measures 5× for a 3×
+    target, and the corrected prediction lands on the same model again. The search must then time the next wider
+    model (2.7×, within 15 %) instead of stopping at the overshoot."""
+
+    def build(ratio: float) -> nn.Module:
+        torch.manual_seed(0)
+        return conv_net(8 - 2 * min(3, int(ratio * 4))).eval()
+
+    speed = {8: 1.0, 6: 1.6, 4: 2.7, 2: 5.0}  # measured speed-up per width
+
+    def time_pair(dense: nn.Module, candidate: nn.Module) -> tuple[float, float]:
+        calls.append(candidate[0].out_channels)
+        return 1.0, 1.0 / speed[candidate[0].out_channels]
+
+    calls: list[int] = []
+    table = LatencyTable.measure(conv_net(8), X, timer=fake_cost)
+    res = find_ratio_for_speedup(build, X, 3.0, table=table, timer=time_pair)
+    assert calls[0] == 2  # the table predicts width 4 below 3×, so the first timing overshoots
+    assert calls[-1] == 4 and len(calls) == 2
+    assert res.met and res.measured_speedup == pytest.approx(2.7)
+    assert build(res.ratio)[0].out_channels == 4

@@ -211,11 +211,31 @@ def find_ratio_for_speedup(
             lo, hi = (lo, mid) if corrected(mid) >= goal else (mid, hi)
         return hi
 
+    def timed(ratio: float) -> bool:
+        return any(layer_widths(models(ratio)) == layer_widths(models(r)) for r in measured)
+
+    def neighbour(ratio: float, toward: float) -> float:
+        """The ratio nearest ``ratio``, on the side of ``toward``, whose model has other widths (to 1e-3)."""
+        widths, inside, outside = layer_widths(models(ratio)), ratio, toward
+        if layer_widths(models(toward)) == widths:
+            return ratio
+        while abs(outside - inside) > 1e-3:
+            mid = (inside + outside) / 2
+            inside, outside = (mid, outside) if layer_widths(models(mid)) == widths else (inside, mid)
+        return outside
+
     below, above = 0.0, max_ratio  # bracket: measured below the target at `below`, above it at `above` once timed
     for _ in range(max_measurements):
         ratio = solve(below, above)
-        if any(layer_widths(models(ratio)) == layer_widths(models(r)) for r in measured):
-            break  # the bracket closed to one model (discrete widths)
+        if timed(ratio):
+            # The bracket closed to one model: widths are discrete (round_to), and the corrected prediction keeps
+            # choosing a model already timed. Time its neighbour on the target's side, so a 3.5x overshoot of a 3x
+            # request is compared with the next wider model instead of being returned unchallenged.
+            last = next(r for r in measured if layer_widths(models(r)) == layer_widths(models(ratio)))
+            over = measured[last][0] / measured[last][1] > speedup
+            ratio = neighbour(last, below if over else above)
+            if timed(ratio):
+                break
         dense_s, cand_s = time_pair(models.dense, models(ratio))
         measured[ratio] = (dense_s, cand_s)
         got = dense_s / cand_s
