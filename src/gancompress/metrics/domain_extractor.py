@@ -209,8 +209,7 @@ def train_domain_classifier(
     epochs = auto_epochs(images.shape[0]) if epochs is None else int(epochs)
     # The evaluator must not depend on which command trained it first: on CPU, oneDNN splits its reductions by thread,
     # so the same seed gave different weights (and FIDs) at 1 and 2 threads (docs/metrics.md "Domain extractor
-    # reproducibility").
-    # Training pins one CPU thread, the cost is paid once per dataset; the caller's thread count is restored.
+    # reproducibility"). Training pins one CPU thread (paid once per dataset); the caller's count is restored.
     threads, t0 = torch.get_num_threads(), time.perf_counter()
     if torch.device(device).type == "cpu":
         torch.set_num_threads(1)
