@@ -4,13 +4,14 @@ beat the same pruning without recovery by a clear margin on FID — and a sign f
 A small DCGAN teacher (16 px Fashion-MNIST, 12k images, 600 steps, ~15 s on one thread), pruned one-shot to 70 %
 element sparsity; recovery is 400 self_supervised steps; one evaluator (domain features, 1,000 samples).
 
-Measured when this test was written (200 steps): teacher FID 20.7, pruned without recovery 41.5, self_supervised 34.1
-and 35.1 (seeds 0 and 1), with Eq. 7 sign-flipped 149.9. On an AMD EPYC machine the same 200 steps gave 39.7–40.8
-(seeds 0–3) against 42.1 unrecovered, inside the margin, so the step count was doubled: 400 steps gave 26.6 and 27.3
-(seeds 0, 1), 800 steps 19.3; sign-flipped (200 steps) 98.2. The claim is the same; 200 steps was on the edge of it. DECISION: Fashion-MNIST, not scikit-learn's digits. On digits
-(1,295 training images, 16 px) no adversarial recovery helps in 200 steps — self_supervised and plain fine-tuning
-(Table 1 row d) both end at or above the unrecovered model (e.g. 70 %: 60.3 unrecovered, 56.4 self_supervised; 80 %:
-99.7 unrecovered, 130 self_supervised) — so a digits test could not tell a working method from a broken one.
+Measured when this test was written (200 steps): teacher FID 20.7, pruned without recovery 41.5, self_supervised
+34.1 and 35.1 (seeds 0 and 1), with Eq. 7 sign-flipped 149.9. On an AMD EPYC machine the same 200 steps gave
+39.7–40.8 (seeds 0–3) against 42.1 unrecovered, inside the margin, so the step count was doubled: 400 steps gave
+26.6 and 27.3 (seeds 0, 1), 800 steps 19.3; sign-flipped (200 steps) 98.2. The claim is the same; 200 steps was on
+the edge of it. DECISION: Fashion-MNIST, not scikit-learn's digits. On digits (1,295 training images, 16 px) no
+adversarial recovery helps in 200 steps — self_supervised and plain fine-tuning (Table 1 row d) both end at or above
+the unrecovered model (e.g. 70 %: 60.3 unrecovered, 56.4 self_supervised; 80 %: 99.7 unrecovered, 130
+self_supervised) — so a digits test could not tell a working method from a broken one.
 Skipped where the Debian package ``dataset-fashion-mnist`` is missing (CI installs it when it can).
 """
 
