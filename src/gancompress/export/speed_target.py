@@ -211,8 +211,10 @@ def find_ratio_for_speedup(
             lo, hi = (lo, mid) if corrected(mid) >= goal else (mid, hi)
         return hi
 
-    def timed(ratio: float) -> bool:
-        return any(layer_widths(models(ratio)) == layer_widths(models(r)) for r in measured)
+    def timed_as(ratio: float) -> float | None:
+        """The timed ratio whose model has ``ratio``'s widths, if any."""
+        widths = layer_widths(models(ratio))
+        return next((r for r in measured if layer_widths(models(r)) == widths), None)
 
     def neighbour(ratio: float, toward: float) -> float:
         """The ratio nearest ``ratio``, on the side of ``toward``, whose model has other widths (to 1e-3)."""
@@ -227,14 +229,14 @@ def find_ratio_for_speedup(
     below, above = 0.0, max_ratio  # bracket: measured below the target at `below`, above it at `above` once timed
     for _ in range(max_measurements):
         ratio = solve(below, above)
-        if timed(ratio):
+        last = timed_as(ratio)
+        if last is not None:
             # The bracket closed to one model: widths are discrete (round_to), and the corrected prediction keeps
             # choosing a model already timed. Time its neighbour on the target's side, so a 3.5x overshoot of a 3x
             # request is compared with the next wider model instead of being returned unchallenged.
-            last = next(r for r in measured if layer_widths(models(r)) == layer_widths(models(ratio)))
             over = measured[last][0] / measured[last][1] > speedup
             ratio = neighbour(last, below if over else above)
-            if timed(ratio):
+            if timed_as(ratio) is not None:
                 break
         dense_s, cand_s = time_pair(models.dense, models(ratio))
         measured[ratio] = (dense_s, cand_s)
