@@ -47,3 +47,18 @@ def test_report_rows_and_outcome_state_ratios_speed_and_misses() -> None:
     assert ours[headers.index("speed-up / MAC ratio")] == "0.80"
     (line,) = structured_outcome(results)
     assert "1.058× G_O (meets ≤ 1.1×)" in line and "beats row_c" in line and "meets ≥ 0.7" in line
+
+
+def test_report_shows_the_evaluators_task_metrics_for_every_row() -> None:
+    """PSNR / SSIM (paired tasks) and target accuracy under the keys evaluate.py writes, averaged over seeds."""
+    results = _results()
+    task = results["tasks"]["dcgan"]
+    task["teacher"]["metrics"].update(target_psnr=20.0, target_ssim=0.8)
+    for cell in task["cells"].values():
+        cell["metrics"].update(target_psnr=18.0 + cell["seed"], target_ssim=0.7, target_accuracy=0.9)
+    headers, rows = structured_rows(results, "dcgan")
+    col = headers.index("task metrics")
+    by_row = {r[1]: r[col] for r in rows}
+    assert by_row["G_O (teacher)"] == "PSNR 20.00, SSIM 0.800"
+    assert by_row["ours"] == "PSNR 19.00, SSIM 0.700, target acc 0.900"  # mean of seeds 0, 1, 2
+    assert by_row["control (dense, same budget)"] == "PSNR 18.00, SSIM 0.700, target acc 0.900"

@@ -21,7 +21,9 @@ CONTROL = "control"
 QUALITY_TARGETS = {0.25: 1.10, 0.1: 1.25}
 #: measured speed-up ≥ this × the MAC ratio (best backend, 2 threads, batch 16)
 SPEED_OVER_MACS = 0.7
-TASK_METRICS = ("psnr", "ssim", "target_acc")
+#: the evaluator's task metrics (evaluate.py) → (label, digits): PSNR / SSIM to the ground truth of paired tasks,
+#: target-class accuracy of conditional ones
+TASK_METRICS = {"target_psnr": ("PSNR", 2), "target_ssim": ("SSIM", 3), "target_accuracy": ("target acc", 3)}
 
 
 def _cells(task: Mapping, row: str, target: float) -> list[Mapping]:
@@ -81,7 +83,8 @@ def structured_rows(results: Mapping, task: str) -> tuple[list[str], list[list[s
     if control:
         ratio = control["mean"] / teacher["fid"] if teacher.get("fid") else None
         out.append(["–", "control (dense, same budget)", "1×", "–", _fmt(control),
-                    f"{ratio:.3f}" if ratio else "–", "1.000", "", "1×", "–", "1×"])  # fmt: skip
+                    f"{ratio:.3f}" if ratio else "–", "1.000", _row_task_metrics(t, CONTROL, 0.0), "1×", "–",
+                    "1×"])  # fmt: skip
     for target in _targets(results):
         for row in _rows(results):
             cells = _cells(t, row, target)
@@ -97,7 +100,7 @@ def structured_rows(results: Mapping, task: str) -> tuple[list[str], list[list[s
                 f"{cells[0].get('params', '–')}", _fmt(fid),
                 f"{fid['mean'] / teacher['fid']:.3f}" if fid and teacher.get("fid") else "–",
                 f"{fid['mean'] / control['mean']:.3f}" if fid and control else "–",
-                _task_metrics({k: (stats(t, row, target, k) or {}).get("mean") for k in TASK_METRICS}),
+                _row_task_metrics(t, row, target),
                 f"{sp:.2f}× ({backend})" if sp else "–", f"{sp / macs:.2f}" if sp and macs else "–",
                 f"{sp1:.2f}×" if sp1 else "–",
             ])  # fmt: skip
@@ -105,8 +108,12 @@ def structured_rows(results: Mapping, task: str) -> tuple[list[str], list[list[s
 
 
 def _task_metrics(m: Mapping) -> str:
-    parts = [f"{k} {m[k]:.3f}" for k in TASK_METRICS if m.get(k) is not None]
-    return ", ".join(parts)
+    return ", ".join(f"{label} {m[k]:.{d}f}" for k, (label, d) in TASK_METRICS.items() if m.get(k) is not None)
+
+
+def _row_task_metrics(task: Mapping, row: str, target: float) -> str:
+    """A row's task metrics, each the mean over its seeds."""
+    return _task_metrics({k: (stats(task, row, target, k) or {}).get("mean") for k in TASK_METRICS})
 
 
 def structured_outcome(results: Mapping) -> list[str]:
