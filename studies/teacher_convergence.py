@@ -65,8 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     for r in record["rounds"]:
         print(
             f"{record['task']} round {r['round']}: {r['steps']} steps, teacher FID {r['teacher_fid']:.3f}, "
-            f"control FID {r['control_fid']:.3f}, ratio {r['ratio']:.3f} → "
-            f"{'converged' if r['converged'] else 'continue'}"
+            f"control FID {r['control_fid']:.3f}, ratio {r['ratio']:.3f}"
+            + (f" (95 % CI {r['ratio_ci95'][0]:.3f}–{r['ratio_ci95'][1]:.3f})" if "ratio_ci95" in r else "")
+            + f" → {'converged' if r['converged'] else 'continue'}"
+            + ("" if r.get("resolved", True) else " (decided by the controls' noise)")
         )
     print(json.dumps({k: record[k] for k in ("task", "converged", "final_steps", "teacher_run")}))
     return 0 if record["converged"] else 3

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gancompress.experiments.convergence import checkpoint_step, converge, converged, improvement
+from gancompress.experiments.convergence import checkpoint_step, converge, converged, improvement, ratio_interval
 
 
 def fake(fids: dict[int, tuple[float, float]]) -> tuple[list[int], object, object]:
@@ -51,6 +51,27 @@ def test_converge_continues_after_recorded_rounds_and_keeps_extra_scores() -> No
     assert rounds[-1]["converged"] and rounds[-1]["teacher_kid"] == 0.01
     assert converge(train_to, lambda s: (1.0, 1.0), steps=100, extend=50, rounds=rounds) == rounds  # nothing left
     assert trained == [150]
+
+
+def test_the_ratio_interval_is_the_student_t_interval_of_the_controls_mean() -> None:
+    # the EMA teacher's first round (docs/results.md "An EMA teacher"): mean 1.442, sd 0.2215, t(0.975, 2) = 4.303
+    lo, hi = ratio_interval(1.652, [1.276, 1.694, 1.356])
+    half = 4.3027 * 0.22153 / 3**0.5
+    assert lo == pytest.approx((1.442 - half) / 1.652, abs=1e-3)
+    assert hi == pytest.approx((1.442 + half) / 1.652, abs=1e-3)
+    assert ratio_interval(2.0, [1.0]) is None and ratio_interval(2.0, []) is None
+
+
+def test_a_round_says_whether_the_controls_noise_made_the_decision(caplog: pytest.LogCaptureFixture) -> None:
+    noisy = {"teacher_fid": 10.0, "control_fid": 9.0, "control_fids": [7.0, 9.0, 11.0]}
+    tight = {"teacher_fid": 10.0, "control_fid": 9.0, "control_fids": [8.9, 9.0, 9.1]}
+    (r,) = converge(lambda s: None, lambda s: noisy, steps=10, extend=5, max_rounds=1)
+    assert not r["converged"] and r["resolved"] is False and r["ratio_ci95"][0] < 0.95 < r["ratio_ci95"][1]
+    assert "made by the controls' noise" in caplog.text
+    (r,) = converge(lambda s: None, lambda s: tight, steps=10, extend=5, max_rounds=1)
+    assert not r["converged"] and r["resolved"] is True and r["ratio_ci95"][1] < 0.95
+    (r,) = converge(lambda s: None, lambda s: (10.0, 9.0), steps=10, extend=5, max_rounds=1)
+    assert "resolved" not in r and "ratio_ci95" not in r  # one control: no interval to judge
 
 
 def test_checkpoint_step_reads_the_directory_name() -> None:

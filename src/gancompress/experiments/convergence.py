@@ -39,6 +39,7 @@ from gancompress.experiments.tasks import Task, task_for_family
 from gancompress.experiments.variants import apply_variant
 from gancompress.families import get_family
 from gancompress.files import read_json, write_json
+from gancompress.metrics.summary import summarize
 from gancompress.rundir import RunDir, env_info, latest_checkpoint
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,17 @@ def converged(teacher_fid: float, control_fid: float, threshold: float = THRESHO
     return improvement(teacher_fid, control_fid) < threshold
 
 
+def ratio_interval(teacher_fid: float, control_fids: Sequence[float]) -> tuple[float, float] | None:
+    """The 95 % interval of the controls' mean FID ÷ the teacher's (Student t over the controls; ``None`` for < 2).
+
+    With a GAN's control-to-control spread this interval is often wider than the 5 % the decision tests, and then
+    the decision is made by noise (docs/results.md "An EMA teacher")."""
+    if len(control_fids) < 2:
+        return None
+    s = summarize([float(f) for f in control_fids])
+    return (s["mean"] - s["ci95"]) / teacher_fid, (s["mean"] + s["ci95"]) / teacher_fid
+
+
 def converge(
     train_to: Callable[[int], Any],
     score: Callable[[int], tuple[float, float] | dict[str, Any]],
@@ -87,7 +99,9 @@ def converge(
 
     Returns:
         every round: ``steps``, ``teacher_fid``, ``control_fid``, ``ratio`` (control ÷ teacher), ``improvement``,
-        ``converged`` and what ``score`` returned besides.
+        ``converged`` and what ``score`` returned besides; when ``score`` gives ``control_fids`` (≥ 2), also
+        ``ratio_ci95`` (the ratio's 95 % interval) and ``resolved`` (the interval lies on one side of
+        ``1 - threshold``, so the decision is not made by the controls' noise).
     """
     if extend < 1 or steps < 1:
         raise ValueError(f"steps and extend must be positive, got {steps}, {extend}")
@@ -109,6 +123,16 @@ def converge(
             "improvement": improvement(t_fid, c_fid),
             "converged": converged(t_fid, c_fid, threshold),
         }
+        interval = ratio_interval(t_fid, scored.get("control_fids", ()))
+        if interval is not None:
+            record["ratio_ci95"] = [round(v, 4) for v in interval]
+            record["resolved"] = not interval[0] < 1 - threshold < interval[1]
+            if not record["resolved"]:
+                log.warning(
+                    "round %d: the controls' ratio lies in [%.3f, %.3f] (95 %%), across the %.3f line: this "
+                    "decision is made by the controls' noise; more control seeds would settle it",
+                    len(out) + 1, *interval, 1 - threshold,
+                )  # fmt: skip
         out.append(record)
         log.info(
             "round %d: teacher %d steps FID %.3f, control FID %.3f (ratio %.3f): %s",
@@ -294,5 +318,6 @@ __all__ = [
     "converge",
     "converged",
     "improvement",
+    "ratio_interval",
     "run_convergence",
 ]
