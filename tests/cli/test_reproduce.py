@@ -299,3 +299,7 @@ def test_structured_rows_at_mac_targets_with_latency(tmp_path: Path, env: dict[s
     md = (out / "report.md").read_text()
     assert "quality and measured speed at MAC targets" in md and "| 4× (0.25) | ours |" in md
     assert (out / "quality_vs_speed_dcgan.svg").is_file()
+    (out / "report.md").unlink()  # `gancompress report` rebuilds a structured study's report from its results.json
+    again = run(["report", str(out)], env)
+    assert again.returncode == 0, again.stderr
+    assert (out / "report.md").read_text() == md

@@ -72,8 +72,12 @@ def _json_default(o: Any) -> Any:
     return str(o)  # Path, datetime, ...
 
 
+# `gancompress reproduce` studies whose results hold "tasks" and "plan" instead of a "models" list
+SWEEP_KINDS = ("table2", "granularity", "structured")
+
+
 def _check(results: Any) -> dict:
-    if isinstance(results, Mapping) and results.get("kind") in ("table2", "granularity"):
+    if isinstance(results, Mapping) and results.get("kind") in SWEEP_KINDS:
         if not isinstance(results.get("tasks"), Mapping) or not isinstance(results.get("plan"), Mapping):
             raise UserError(
                 f'{results["kind"]} results must hold "tasks" and "plan" objects (gancompress.experiments.sweeps.run)'

@@ -62,3 +62,14 @@ def test_report_shows_the_evaluators_task_metrics_for_every_row() -> None:
     assert by_row["G_O (teacher)"] == "PSNR 20.00, SSIM 0.800"
     assert by_row["ours"] == "PSNR 19.00, SSIM 0.700, target acc 0.900"  # mean of seeds 0, 1, 2
     assert by_row["control (dense, same budget)"] == "PSNR 18.00, SSIM 0.700, target acc 0.900"
+
+
+def test_eager_column_never_reports_onnx_runtime() -> None:
+    """The 1-thread batch-1 column is labelled eager: a faster ONNX Runtime time there must not leak into it."""
+    results = _results()
+    timed = {"model": "ours@0.25/s0", "batch": 1, "threads": 1}
+    results["latency"]["dcgan"]["rows"] += [{**timed, "backend": "onnx", "speedup": 3.4},
+                                            {**timed, "backend": "eager", "speedup": 2.1}]  # fmt: skip
+    headers, rows = structured_rows(results, "dcgan")
+    ours = next(r for r in rows if r[1] == "ours")
+    assert ours[headers.index("speed-up eager 1 thr b1")] == "2.10×"
