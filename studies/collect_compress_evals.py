@@ -33,6 +33,9 @@ def collect(directory: Path) -> dict:
             "fid": ev["fid"], "teacher_fid": ev["teacher"]["fid"], "ratio": ev["fid"] / ev["teacher"]["fid"],
             "recall": ev.get("recall"), "precision": ev.get("precision"),
             "macs_fraction": payload.get("macs_fraction"), "split": ev.get("real_set"),
+            # paired tasks (pix2pix, SRGAN): fidelity to the ground truth; None elsewhere
+            "target_psnr": ev.get("target_psnr"), "target_ssim": ev.get("target_ssim"),
+            "teacher_psnr": ev["teacher"].get("target_psnr"), "teacher_ssim": ev["teacher"].get("target_ssim"),
         }  # fmt: skip
     for v in variants.values():
         ratios = [s["ratio"] for s in v["seeds"].values()]
@@ -52,7 +55,10 @@ def main() -> None:
     table = collect(args.directory)
     for name, v in sorted(table.items(), key=lambda kv: kv[1]["ratio"]["mean"]):
         r = v["ratio"]
-        print(f"{name:24s} n={r['n']}  FID/G_O {r['mean']:.3f} ± {r.get('ci95', 0) or 0:.3f}")
+        seeds = " / ".join(f"{s['ratio']:.3f}" for _, s in sorted(v["seeds"].items()))
+        psnr = [s["target_psnr"] for s in v["seeds"].values() if s.get("target_psnr") is not None]
+        extra = f"  PSNR {sum(psnr) / len(psnr):.2f}" if psnr else ""
+        print(f"{name:24s} n={r['n']}  FID/G_O {r['mean']:.3f} ± {r.get('ci95', 0) or 0:.3f}  ({seeds}){extra}")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(table, indent=1) + "\n")

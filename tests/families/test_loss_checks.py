@@ -131,6 +131,12 @@ def test_zero_teacher_term_warns_once(caplog: pytest.LogCaptureFixture, monkeypa
         consistency({"fake": torch.zeros(4)}, comp, {}, reduction="sample")
     assert float(value.detach()) == pytest.approx(1e6, rel=1e-3)  # the paper's formula is kept …
     assert caplog.text.count("G_O's loss term 'fake' is ~0") == 1  # … and the user told once
+    assert "try method.reduction=batch" in caplog.text
+    caplog.clear()
+    monkeypatch.setattr(self_supervised, "_warned", set())
+    with caplog.at_level(logging.WARNING, logger="gancompress.methods.self_supervised"):
+        consistency({"fake": torch.full((4,), 1e-6)}, comp, {})  # already batch means: no advice to set it again
+    assert "G_O's loss term 'fake' is ~0" in caplog.text and "reduction" not in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="gancompress.methods.self_supervised"):
         consistency({"gen": torch.full((4,), 0.7)}, {"gen": torch.full((4,), 0.6)}, {})

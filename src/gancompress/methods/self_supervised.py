@@ -50,7 +50,7 @@ def consistency(
                 raise ValueError(f"per-sample reduction needs per-sample terms; {name!r} is a scalar")
             l_o, l_c = l_o.mean(), l_c.mean()
         rel = (l_o - l_c).abs() / (l_o.abs() + eps)
-        _warn_if_ill_conditioned(name, l_o, rel)
+        _warn_if_ill_conditioned(name, l_o, rel, reduction)
         if distance == "squared":
             rel = rel**2
         total = total + weights.get(name, 1.0) * rel.mean()
@@ -62,17 +62,20 @@ ILL_CONDITIONED = 1e3
 _warned: set[str] = set()
 
 
-def _warn_if_ill_conditioned(name: str, l_o: torch.Tensor, rel: torch.Tensor) -> None:
+def _warn_if_ill_conditioned(name: str, l_o: torch.Tensor, rel: torch.Tensor, reduction: str = "batch") -> None:
     """Eq. 7-8 divide by |l_O|; where the teacher's term is ~0 the ratio explodes (1/eps) and swamps every other
-    term. The paper's formula is kept (docs/method.md §2); the user is told once per term which term and what to try."""
+    term. The paper's formula is kept (docs/method.md §2); the user is told once per term which term and what to try.
+    The advice depends on the reduction: a batch mean that is still ~0 means D_O all but accepts G_O's outputs
+    (e.g. a non-saturating term of a teacher that fools its D), which no reduction fixes."""
     if name in _warned or not bool((rel.detach() > ILL_CONDITIONED).any()):
         return
     _warned.add(name)
+    tries = "method.reduction=batch (means are rarely 0), " if reduction == "sample" else ""
     log.warning(
         "Eq. 7-8: G_O's loss term %r is ~0 (min |l_O| %.2g), so its relative error reaches %.3g and dominates the "
-        "loss; if this persists try method.reduction=batch (means are rarely 0), method.anchor>0, or a loss term "
-        "that is not exactly 0 for the teacher (e.g. softplus instead of a hinge)",
-        name, float(l_o.detach().abs().min()), float(rel.detach().max()),
+        "loss; if this persists try %smethod.anchor>0, a smaller weight for that term, or a loss term that is not "
+        "~0 for the teacher (e.g. softplus instead of a hinge)",
+        name, float(l_o.detach().abs().min()), float(rel.detach().max()), tries,
     )  # fmt: skip
 
 
