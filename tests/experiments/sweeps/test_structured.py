@@ -22,6 +22,19 @@ def test_rows_share_the_channel_selection_and_only_ours_has_the_recipe() -> None
         assert ours != paper
 
 
+def test_the_users_set_wins_over_the_recipe_for_ours() -> None:
+    """An explicit ``--set method.anchor=10`` must change ``ours``, not be replaced by the recipe's anchor."""
+    from gancompress.config import override
+
+    cfg = override(RunCfg(), ["method.anchor=10"])
+    ours, _, _ = row_settings(cfg, "ours", 0.25, recipe=("method.anchor=100",), overrides=["method.anchor=10"])
+    assert ours.anchor == 10
+    ours, _, _ = row_settings(cfg, "ours", 0.25, recipe=("method.anchor=100",))  # no --set given: the recipe's
+    assert ours.anchor == 100
+    paper, _, _ = row_settings(cfg, "paper", 0.25, recipe=("method.anchor=100",), overrides=["method.anchor=10"])
+    assert paper.anchor == 0  # the paper's row keeps Eq. 9 alone whatever --set says about the recipe's keys
+
+
 def _results() -> dict:
     def cell(row: str, target: float, seed: int, fid: float) -> dict:
         return {"granularity": row, "sparsity": target, "seed": seed, "metrics": {"fid": fid},

@@ -33,6 +33,8 @@ from gancompress.pruning.counting import count_parameters
 from gancompress.pruning.physical import remove_pruned_channels
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from gancompress.config import RunCfg
 
 log = logging.getLogger(__name__)
@@ -60,16 +62,24 @@ def check_rows(rows: list[str]) -> None:
 
 
 def row_settings(
-    cfg: RunCfg, row: str, target: float, *, round_to: int | None = None, recipe: tuple[str, ...] = RECIPE
+    cfg: RunCfg,
+    row: str,
+    target: float,
+    *,
+    round_to: int | None = None,
+    recipe: tuple[str, ...] = RECIPE,
+    overrides: Sequence[str] = (),
 ) -> tuple[MethodCfg, PruneCfg, TrainCfg]:
     """``(method, prune, train)`` of ``row`` at MAC fraction ``target`` over the task's config ``cfg``.
 
     ``round_to``: kept widths a multiple of it (default: 8 when the teacher's narrowest pruned layer has ≥ 32
     channels, else 1 — rounding a 16-wide layer to 8 would leave the targets unreachable).
+    ``overrides``: the user's ``--set`` pairs (already in ``cfg``); re-applied after the recipe so that an explicit
+    ``--set method.anchor=10`` changes ``ours`` instead of being replaced by the recipe's value.
     """
     check_rows([row])
     if recipe and row == "ours":
-        cfg = override(cfg, list(recipe))
+        cfg = override(override(cfg, list(recipe)), list(overrides))
     prune = replace(
         cfg.prune, granularity="channel", target_macs=target, importance=CHANNEL_IMPORTANCE,
         round_to=round_to if round_to is not None else cfg.prune.round_to, schedule="agp",

@@ -196,7 +196,9 @@ class Sweep:
         if control:
             method, prune, train = apply_variant(CONTROL_VARIANT, method, prune, train)
         elif structured:
-            method, prune, row_train = row_settings(st.cfg, p.granularity, p.sparsity, round_to=round_to_for(g))
+            method, prune, row_train = row_settings(
+                st.cfg, p.granularity, p.sparsity, round_to=round_to_for(g), overrides=self.results["plan"]["overrides"]
+            )
             train = replace(train, ema=row_train.ema)  # the recipe's EMA (structured.py RECIPE)
             prune = replace(prune, exclude=tuple(prune.exclude) + keep)
         slug = p.key.replace("/", "_").replace(":", "-")
