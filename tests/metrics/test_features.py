@@ -64,3 +64,32 @@ def test_domain_training_does_not_depend_on_the_callers_threads(gratings) -> Non
     finally:
         torch.set_num_threads(before)
     assert hashes[0] == hashes[1]
+
+
+def test_domain_accuracy_counts_only_held_out_classes_training_saw(gratings, caplog) -> None:
+    """photo_tiles holds out whole photos (classes training never saw): those images cannot be classified right, so
+    the recorded accuracy is taken over the held-out images of seen classes, and over the training images if none."""
+    x, y, tx, ty = gratings["x"], gratings["y"], gratings["tx"], gratings["ty"]
+    keep = y < 5
+    kwargs = {"num_classes": 10, "seed": 0, "epochs": 4}
+    caplog.set_level("INFO", logger="gancompress.metrics.domain_extractor")
+    unseen = train_domain_classifier(x[keep], y[keep], test_images=tx[ty >= 5], test_labels=ty[ty >= 5], **kwargs)
+    assert "unseen in training" in caplog.text
+    train_acc = float((unseen.classify(x[keep]).argmax(1) == y[keep]).double().mean())
+    assert unseen.accuracy == pytest.approx(train_acc) and unseen.accuracy > 0.5
+    mixed = train_domain_classifier(x[keep], y[keep], test_images=tx, test_labels=ty, **kwargs)
+    seen_acc = float((mixed.classify(tx[ty < 5]).argmax(1) == ty[ty < 5]).double().mean())
+    assert mixed.accuracy == pytest.approx(seen_acc) and mixed.accuracy > 0.5
+    assert f"the {int((ty < 5).sum())} of {len(ty)} images" in caplog.text
+
+
+def test_torch_threads_restores_the_count_even_on_error() -> None:
+    from gancompress.threads import torch_threads
+
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError), torch_threads(1) as prev:
+        assert torch.get_num_threads() == 1 and prev == before
+        raise RuntimeError("boom")
+    assert torch.get_num_threads() == before
+    with torch_threads(None):
+        assert torch.get_num_threads() == before

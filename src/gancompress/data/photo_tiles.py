@@ -8,8 +8,8 @@ that never appear in training (held-out photos, as Set5/Set14 are for the paper'
 
 Labels are the index of the source photo (``class_names`` = photo names). They only serve the evaluator's domain
 feature extractor as a texture/photo classifier; held-out photos are classes the classifier never saw, so class
-metrics (coverage, the recorded classifier accuracy) are meaningless here — PSNR / SSIM to the HR tile are the
-task's metrics.
+metrics (coverage) are meaningless here and the recorded classifier accuracy is its training accuracy — PSNR / SSIM
+to the HR tile are the task's metrics.
 
 Example:
     >>> from gancompress.config import DataCfg

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from gancompress.errors import UserError
 from gancompress.export.onnx import ort_session, to_numpy, write_onnx
 from gancompress.pruning.counting import eval_mode
+from gancompress.threads import torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -76,16 +77,13 @@ def thread_contention(threads: int, calls: int = 20) -> float:
     Near or below 1 on an idle machine; far above 1 (e.g. 100×) when other jobs hold the cores: every OpenMP
     parallel region then waits for all its threads to be scheduled, and latencies measure the scheduler, not the model.
     """
-    prev, times = torch.get_num_threads(), []
+    times: list[float] = []
     x, w = torch.randn(1, 32, 32, 32), torch.randn(32, 32, 3, 3)
     conv = lambda _: torch.conv2d(x, w, padding=1)  # noqa: E731
-    try:
-        with torch.inference_mode():
-            for n in (1, threads, 1, threads):  # alternate, like the harness
-                torch.set_num_threads(n)
-                times.append(statistics.median(_measure(conv, None, 1, 0)[0] for _ in range(calls)))
-    finally:
-        torch.set_num_threads(prev)
+    with torch_threads(None), torch.inference_mode():
+        for n in (1, threads, 1, threads):  # alternate, like the harness
+            torch.set_num_threads(n)
+            times.append(statistics.median(_measure(conv, None, 1, 0)[0] for _ in range(calls)))
     return (times[1] + times[3]) / (times[0] + times[2])
 
 
@@ -165,34 +163,27 @@ def benchmark_latency(
             slowdown, threads, threads,
         )  # fmt: skip
     inputs_fn = make_inputs if isinstance(make_inputs, Mapping) else dict.fromkeys(models, make_inputs)
-    prev_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        with ExitStack() as stack:
-            for model in models.values():
-                stack.enter_context(eval_mode(model))
-            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gancompress-bench-")))
-            stack.enter_context(torch.inference_mode())
-            if "compile" in backends:  # dense/masked/physical share one forward: room for all their static graphs
-                limit = max(torch._dynamo.config.recompile_limit, 2 * len(models) * len(batch_sizes))
-                stack.enter_context(torch._dynamo.config.patch(recompile_limit=limit))
-            inputs = {(n, b): tuple(inputs_fn[n](b)) for n in models for b in batch_sizes}
-            cells, notes, sizes = _prepare(
-                models, inputs, backends, batch_sizes, threads, warmup, tmp, compile_budget_s
-            )
-            names = list(models)
-            samples: dict[tuple[str, str, int], list[float]] = {k: [] for k in cells}
-            calls: dict[tuple[str, str, int], list[int]] = {k: [] for k in cells}
-            for r in range(rounds):
-                order = names[r % len(names) :] + names[: r % len(names)]  # rotate who goes first
-                for b in batch_sizes:
-                    for backend in backends:
-                        for key in [(name, backend, b) for name in order if (name, backend, b) in cells]:
-                            ms, n = _measure(*cells[key], iters, min_time_ms)
-                            samples[key].append(ms)
-                            calls[key].append(n)
-    finally:
-        torch.set_num_threads(prev_threads)
+    with torch_threads(threads), ExitStack() as stack:
+        for model in models.values():
+            stack.enter_context(eval_mode(model))
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gancompress-bench-")))
+        stack.enter_context(torch.inference_mode())
+        if "compile" in backends:  # dense/masked/physical share one forward: room for all their static graphs
+            limit = max(torch._dynamo.config.recompile_limit, 2 * len(models) * len(batch_sizes))
+            stack.enter_context(torch._dynamo.config.patch(recompile_limit=limit))
+        inputs = {(n, b): tuple(inputs_fn[n](b)) for n in models for b in batch_sizes}
+        cells, notes, sizes = _prepare(models, inputs, backends, batch_sizes, threads, warmup, tmp, compile_budget_s)
+        names = list(models)
+        samples: dict[tuple[str, str, int], list[float]] = {k: [] for k in cells}
+        calls: dict[tuple[str, str, int], list[int]] = {k: [] for k in cells}
+        for r in range(rounds):
+            order = names[r % len(names) :] + names[: r % len(names)]  # rotate who goes first
+            for b in batch_sizes:
+                for backend in backends:
+                    for key in [(name, backend, b) for name in order if (name, backend, b) in cells]:
+                        ms, n = _measure(*cells[key], iters, min_time_ms)
+                        samples[key].append(ms)
+                        calls[key].append(n)
     rows = []
     for name in models:
         for backend in backends:

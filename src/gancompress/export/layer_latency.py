@@ -38,6 +38,7 @@ from gancompress.errors import UserError
 from gancompress.export.module_timer import LAYER_TYPES, Timer, minus, module_timer
 from gancompress.files import write_json
 from gancompress.pruning.counting import eval_mode
+from gancompress.threads import torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -227,30 +228,26 @@ class LatencyTable:
             raise UserError("latency grid widths must be fractions in (0, 1]")
         inputs = tuple(t[:1].repeat(batch, *([1] * (t.dim() - 1))) for t in example_inputs)
         time_fn = timer or module_timer(backend, threads, repeats, min_sample_s)
-        prev = torch.get_num_threads()
-        torch.set_num_threads(threads)  # the eager backend's threads; ORT sessions set their own
-        try:
-            with eval_mode(model), torch.inference_mode():
-                specs = _capture(model, inputs)
-                # one-time backend start-up off the budget; for ONNX Runtime this trivial layer's time is also the
-                # cost of a session.run call, paid once by the whole model but by every lone layer: subtracted
-                floor = time_fn(nn.Linear(8, 8), (torch.randn(batch, 8),))
-                if backend == "onnxruntime" and timer is None:
-                    time_fn = minus(time_fn, floor)
-                    log.info("latency table onnxruntime: %.3g s per session call subtracted from each layer", floor)
-                layers = {}
-                for i, (name, spec) in enumerate(specs.items()):
-                    start = time.perf_counter()
-                    layers[name] = _measure_layer(spec, fractions, batch, time_fn, budget_s)
-                    log.info(
-                        "latency table %s: layer %d/%d %s (%s %d→%d, %d×%d points) in %.1f s", backend, i + 1,
-                        len(specs), name, spec.kind, spec.in_channels, spec.out_channels, len(layers[name].ins),
-                        max(1, len(layers[name].outs)), time.perf_counter() - start,
-                    )  # fmt: skip
-                # measured once, so with more and longer samples than a grid point
-                whole = (timer or module_timer(backend, threads, max(repeats, 7), 10 * min_sample_s))(model, inputs)
-        finally:
-            torch.set_num_threads(prev)
+        # the eager backend's threads; ORT sessions set their own
+        with torch_threads(threads), eval_mode(model), torch.inference_mode():
+            specs = _capture(model, inputs)
+            # one-time backend start-up off the budget; for ONNX Runtime this trivial layer's time is also the
+            # cost of a session.run call, paid once by the whole model but by every lone layer: subtracted
+            floor = time_fn(nn.Linear(8, 8), (torch.randn(batch, 8),))
+            if backend == "onnxruntime" and timer is None:
+                time_fn = minus(time_fn, floor)
+                log.info("latency table onnxruntime: %.3g s per session call subtracted from each layer", floor)
+            layers = {}
+            for i, (name, spec) in enumerate(specs.items()):
+                start = time.perf_counter()
+                layers[name] = _measure_layer(spec, fractions, batch, time_fn, budget_s)
+                log.info(
+                    "latency table %s: layer %d/%d %s (%s %d→%d, %d×%d points) in %.1f s", backend, i + 1,
+                    len(specs), name, spec.kind, spec.in_channels, spec.out_channels, len(layers[name].ins),
+                    max(1, len(layers[name].outs)), time.perf_counter() - start,
+                )  # fmt: skip
+            # measured once, so with more and longer samples than a grid point
+            whole = (timer or module_timer(backend, threads, max(repeats, 7), 10 * min_sample_s))(model, inputs)
         dense = sum(t.at(t.spec.in_channels, t.spec.out_channels) for t in layers.values())
         log.info("latency table %s: whole %.3g s, layers %.3g s, overhead %.3g s", backend, whole, dense, whole - dense)
         return cls(table_key(backend, threads, batch), layers, whole, whole - dense)

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gancompress.errors import UserError
+from gancompress.threads import torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -182,7 +183,8 @@ def train_domain_classifier(
         images: (N, C, H, W) float images in [-1, 1].
         labels: (N,) int64 class labels in [0, num_classes).
         num_classes: number of classes.
-        test_images: optional held-out images for the recorded ``accuracy`` (train accuracy if omitted).
+        test_images: optional held-out images for the recorded ``accuracy``, taken over those of classes training
+            saw (train accuracy if omitted or none are).
         test_labels: labels for ``test_images``.
         seed: seeds weight init, shuffling and augmentation.
         epochs: ``None`` → :func:`auto_epochs` (1 epoch for 60k images, up to 30 for small sets).
@@ -210,26 +212,26 @@ def train_domain_classifier(
     # The evaluator must not depend on which command trained it first: on CPU, oneDNN splits its reductions by thread,
     # so the same seed gave different weights (and FIDs) at 1 and 2 threads (docs/metrics.md "Domain extractor
     # reproducibility"). Training pins one CPU thread (paid once per dataset); the caller's count is restored.
-    threads, t0 = torch.get_num_threads(), time.perf_counter()
-    if torch.device(device).type == "cpu":
-        torch.set_num_threads(1)
-    try:
+    t0 = time.perf_counter()
+    with torch_threads(1 if torch.device(device).type == "cpu" else None):
         net = _train(images, labels, num_classes, seed, epochs, batch_size, lr, device)
-    finally:
-        torch.set_num_threads(threads)
+    net.accuracy, split = _accuracy(net, images, labels), "train"
     if test_images is not None and test_labels is not None:
-        net.accuracy = _accuracy(net, test_images, test_labels)
-    else:
-        net.accuracy = _accuracy(net, images, labels)
+        # held-out images of classes training never saw (photo_tiles' held-out photos) cannot be classified right, so
+        # they would read as a broken extractor: the accuracy is taken over the held-out images of seen classes only
+        test_labels = test_labels.long().cpu()
+        seen = torch.isin(test_labels, torch.unique(labels))
+        if bool(seen.all()):
+            net.accuracy, split = _accuracy(net, test_images, test_labels), "test"
+        elif bool(seen.any()):
+            net.accuracy = _accuracy(net, test_images[seen], test_labels[seen])
+            split = f"test, the {int(seen.sum())} of {len(seen)} images of classes seen in training"
+        else:
+            split = "train; the held-out images are all of classes unseen in training"
     logger.info(
         "trained domain extractor: %d images, %d epochs, %.1f s, accuracy %.4f (%s), hash %s",
-        images.shape[0],
-        epochs,
-        time.perf_counter() - t0,
-        net.accuracy,
-        "test" if test_images is not None else "train",
-        net.weight_hash,
-    )
+        images.shape[0], epochs, time.perf_counter() - t0, net.accuracy, split, net.weight_hash,
+    )  # fmt: skip
     return net
 
 
