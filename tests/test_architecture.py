@@ -3,7 +3,7 @@
 (``from x import _y``) or private module is used outside its own module / package.
 
     cli → experiments → api → {training, methods, pruning, families, models, data, metrics, evaluate, export,
-    report, checkpoint, rundir} → {config, errors, registry, files, threads, version}
+    report, checkpoint, rundir} → {config, errors, registry, files, version}
 
 Nothing in the library imports ``experiments`` or ``cli``, and the experiments never see ``argparse``: their entry
 points take typed settings (experiments/settings.py) that ``cli/`` builds. The checkers themselves are tested on tiny
@@ -31,7 +31,7 @@ LAYERS = [
         "training", "methods", "pruning", "families", "models", "data", "metrics", "evaluate", "export", "report",
         "checkpoint", "rundir",
     ],
-    ["config", "errors", "registry", "files", "threads", "version"],
+    ["config", "errors", "registry", "files", "version"],
 ]  # fmt: skip
 
 

@@ -84,7 +84,7 @@ def test_domain_accuracy_counts_only_held_out_classes_training_saw(gratings, cap
 
 
 def test_torch_threads_restores_the_count_even_on_error() -> None:
-    from gancompress.threads import torch_threads
+    from gancompress.export.threads import torch_threads
 
     before = torch.get_num_threads()
     with pytest.raises(RuntimeError), torch_threads(1) as prev:

@@ -9,4 +9,6 @@
   for any channel widths.
 - :mod:`~gancompress.export.module_timer` — one module's seconds per call in isolation (eager or ONNX Runtime).
 - :mod:`~gancompress.export.speed_target` — the pruning ratio for a measured speed-up or a MAC fraction.
+- :mod:`~gancompress.export.threads` — PyTorch's thread count set for a block and restored (the timers, and the
+  domain extractor's one-thread training).
 """

@@ -24,8 +24,8 @@ from torch import Tensor, nn
 
 from gancompress.errors import UserError
 from gancompress.export.onnx import ort_session, to_numpy, write_onnx
+from gancompress.export.threads import torch_threads
 from gancompress.pruning.counting import eval_mode
-from gancompress.threads import torch_threads
 
 log = logging.getLogger(__name__)
 

@@ -36,9 +36,9 @@ from torch import Tensor, nn
 
 from gancompress.errors import UserError
 from gancompress.export.module_timer import LAYER_TYPES, Timer, minus, module_timer
+from gancompress.export.threads import torch_threads
 from gancompress.files import write_json
 from gancompress.pruning.counting import eval_mode
-from gancompress.threads import torch_threads
 
 log = logging.getLogger(__name__)
 

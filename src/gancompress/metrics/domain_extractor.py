@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gancompress.errors import UserError
-from gancompress.threads import torch_threads
+from gancompress.export.threads import torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -215,19 +215,20 @@ def train_domain_classifier(
     t0 = time.perf_counter()
     with torch_threads(1 if torch.device(device).type == "cpu" else None):
         net = _train(images, labels, num_classes, seed, epochs, batch_size, lr, device)
-    net.accuracy, split = _accuracy(net, images, labels), "train"
+    scored, truth, split = images, labels, "train"
     if test_images is not None and test_labels is not None:
         # held-out images of classes training never saw (photo_tiles' held-out photos) cannot be classified right, so
         # they would read as a broken extractor: the accuracy is taken over the held-out images of seen classes only
         test_labels = test_labels.long().cpu()
         seen = torch.isin(test_labels, torch.unique(labels))
         if bool(seen.all()):
-            net.accuracy, split = _accuracy(net, test_images, test_labels), "test"
+            scored, truth, split = test_images, test_labels, "test"
         elif bool(seen.any()):
-            net.accuracy = _accuracy(net, test_images[seen], test_labels[seen])
+            scored, truth = test_images[seen], test_labels[seen]
             split = f"test, the {int(seen.sum())} of {len(seen)} images of classes seen in training"
         else:
             split = "train; the held-out images are all of classes unseen in training"
+    net.accuracy = _accuracy(net, scored, truth)  # one pass, over the images chosen above
     logger.info(
         "trained domain extractor: %d images, %d epochs, %.1f s, accuracy %.4f (%s), hash %s",
         images.shape[0], epochs, time.perf_counter() - t0, net.accuracy, split, net.weight_hash,
