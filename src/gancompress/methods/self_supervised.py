@@ -66,15 +66,19 @@ def _warn_if_ill_conditioned(name: str, l_o: torch.Tensor, rel: torch.Tensor, re
     """Eq. 7-8 divide by |l_O|; where the teacher's term is ~0 the ratio explodes (1/eps) and swamps every other
     term. The paper's formula is kept (docs/method.md §2); the user is told once per term which term and what to try.
     The advice depends on the reduction: a batch mean that is still ~0 means D_O all but accepts G_O's outputs
-    (e.g. a non-saturating term of a teacher that fools its D), which no reduction fixes."""
+    (e.g. a non-saturating term of a teacher that fools its D), which no reduction fixes. It also happens during
+    compression: D_O, fine-tuned on G_C's fakes only, can come to accept G_O's while rejecting G_C's; bounding the
+    denominator (eps) did not stop the collapse that follows, a heavy anchor did (docs/results.md "The recipe
+    re-chosen on a second teacher")."""
     if name in _warned or not bool((rel.detach() > ILL_CONDITIONED).any()):
         return
     _warned.add(name)
     tries = "method.reduction=batch (means are rarely 0), " if reduction == "sample" else ""
     log.warning(
         "Eq. 7-8: G_O's loss term %r is ~0 (min |l_O| %.2g), so its relative error reaches %.3g and dominates the "
-        "loss; if this persists try %smethod.anchor>0, a smaller weight for that term, or a loss term that is not "
-        "~0 for the teacher (e.g. softplus instead of a hinge)",
+        "loss; if this persists try %smethod.anchor>0 (an output L1 to G_O heavy enough to dominate, e.g. 1000 as in "
+        "the channel recipe), a smaller weight for that term, or a loss term that is not ~0 for the teacher (e.g. "
+        "softplus instead of a hinge)",
         name, float(l_o.detach().abs().min()), float(rel.detach().max()), tries,
     )  # fmt: skip
 
