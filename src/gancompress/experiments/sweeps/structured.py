@@ -44,10 +44,11 @@ MAC_TARGETS = (0.25, 0.1)
 #: the rows, in report order
 ROWS = ("ours", "paper", "row_d", "row_c")
 #: the recovery recipe of ``ours`` (``--set`` keys), chosen on the validation split of wide DCGAN teachers (ngf 32;
-#: docs/results.md "Choosing the recovery recipe at the wide profile" and "Anchor 1000: the recipe re-chosen on a
-#: second teacher"): a heavy output L1 to G_O. The fine-tuned D_O learns to accept G_O's outputs while it rejects G_C's,
-#: so G_O's loss term in Eq. 7 falls towards 0 and the relative error |l_O - l_C| / |l_O| grows without bound; at a
-#: weight of 100 that term swamped the L1 on one teacher instance (16-50x G_O on val), at 1000 it did not on either.
+#: docs/results.md "Choosing the recovery recipe at the wide profile" and "The recipe re-chosen on a second teacher:
+#: anchor 1000"): a heavy output L1 to G_O. The fine-tuned D_O can learn to accept G_O's outputs while it rejects
+#: G_C's, so G_O's loss term in Eq. 7 falls towards 0 and the relative error |l_O - l_C| / |l_O| grows without bound.
+#: At a weight of 100 that term swamped the L1 on the second teacher (16-50x G_O on val, at 1/4 and 1/10 of the
+#: MACs); at 1000 no run collapsed there.
 RECIPE: tuple[str, ...] = ("method.anchor=1000",)
 #: channel selection shared by every pruned row: group L2 norms, widths rounded to 8 at realistic widths
 CHANNEL_IMPORTANCE = "l2"
