@@ -69,7 +69,7 @@ def _warn_if_ill_conditioned(name: str, l_o: torch.Tensor, rel: torch.Tensor, re
     (e.g. a non-saturating term of a teacher that fools its D), which no reduction fixes. It also happens during
     compression: D_O, fine-tuned on G_C's fakes only, can come to accept G_O's while rejecting G_C's; bounding the
     denominator (eps) did not stop the collapse that follows, a heavy anchor did (docs/results.md "The recipe
-    re-chosen on a second teacher")."""
+    re-chosen on a second teacher: anchor 1000")."""
     if name in _warned or not bool((rel.detach() > ILL_CONDITIONED).any()):
         return
     _warned.add(name)
